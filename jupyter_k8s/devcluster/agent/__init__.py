@@ -1,0 +1,1 @@
+"""The process node agent: registers a Node and runs each pod's containers as local processes."""

@@ -1,0 +1,407 @@
+"""The one place that talks HTTP to the Kubernetes API.
+
+Everything else in jupyter_k8s sees plain dicts (the JSON the API server speaks) and a few
+domain errors. Configuration loading (kubeconfig contexts, exec plugins, in-cluster service
+account) is borrowed from `kubernetes.aio.config`; requests go through one aiohttp session of
+our own so that objects stay dicts (no model round-trips) and watches stream line by line.
+Swapping to `kubernetes_asyncio` or another transport is a change to this file only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import aiohttp
+
+Obj = dict[str, Any]
+
+
+class KubeError(Exception):
+    """A failed call to the Kubernetes API; `status` is the HTTP status (0: unreachable)."""
+
+    def __init__(self, status: int, reason: str, message: str, details: Obj | None = None):
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.details = details or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Unreachable(KubeError):
+    def __init__(self, message: str):
+        super().__init__(0, "Unreachable", message)
+
+
+class NotFound(KubeError):
+    pass
+
+
+class Conflict(KubeError):
+    """409: AlreadyExists or a resourceVersion conflict."""
+
+
+class Forbidden(KubeError):
+    pass
+
+
+class Gone(KubeError):
+    """410: the resourceVersion a watch asked for is too old; relist."""
+
+
+_ERRORS: dict[int, type[KubeError]] = {404: NotFound, 409: Conflict, 403: Forbidden, 410: Gone}
+
+
+def _error_from(status: int, body: bytes | str) -> KubeError:
+    try:
+        data = json.loads(body)
+    except (ValueError, TypeError):
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    text = body.decode(errors="replace") if isinstance(body, bytes) else body
+    message = data.get("message") or text.strip()[:500] or f"HTTP {status}"
+    cls = _ERRORS.get(status, KubeError)
+    return cls(status, data.get("reason", ""), message, data.get("details"))
+
+
+# Resource kinds we use, by plural: (API group path, namespaced).
+RESOURCES: dict[str, tuple[str, bool]] = {
+    "namespaces": ("/api/v1", False),
+    "nodes": ("/api/v1", False),
+    "pods": ("/api/v1", True),
+    "secrets": ("/api/v1", True),
+    "configmaps": ("/api/v1", True),
+    "serviceaccounts": ("/api/v1", True),
+    "events": ("/api/v1", True),
+    "persistentvolumeclaims": ("/api/v1", True),
+    "persistentvolumes": ("/api/v1", False),
+    "resourcequotas": ("/api/v1", True),
+    "services": ("/api/v1", True),
+    "jobs": ("/apis/batch/v1", True),
+    "leases": ("/apis/coordination.k8s.io/v1", True),
+    "roles": ("/apis/rbac.authorization.k8s.io/v1", True),
+    "rolebindings": ("/apis/rbac.authorization.k8s.io/v1", True),
+    "clusterroles": ("/apis/rbac.authorization.k8s.io/v1", False),
+    "clusterrolebindings": ("/apis/rbac.authorization.k8s.io/v1", False),
+    "selfsubjectreviews": ("/apis/authentication.k8s.io/v1", False),
+    "selfsubjectaccessreviews": ("/apis/authorization.k8s.io/v1", False),
+}
+
+
+def resource_path(
+    resource: str, namespace: str | None = None, name: str | None = None, sub: str | None = None
+) -> str:
+    try:
+        group, namespaced = RESOURCES[resource]
+    except KeyError:
+        raise ValueError(f"unknown resource {resource!r}") from None
+    path = group
+    if namespaced and namespace:
+        path += f"/namespaces/{quote(namespace, safe='')}"
+    path += f"/{resource}"
+    if name:
+        path += f"/{quote(name, safe='')}"
+    if sub:
+        path += f"/{sub}"
+    return path
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """Where the API server is and who we are, as loaded from a kubeconfig or in-cluster."""
+
+    host: str
+    ssl_context: ssl.SSLContext | bool
+    context: str | None
+    namespace: str
+    source: str  # the kubeconfig path, or "in-cluster"
+    _configuration: Any = None  # kubernetes.aio Configuration, for token refresh
+
+    async def auth_headers(self) -> dict[str, str]:
+        conf = self._configuration
+        if conf is None:
+            return {}
+        token = await conf.get_api_key_with_prefix("BearerToken")
+        if token:
+            if not token.lower().startswith("bearer "):
+                token = f"Bearer {token}"
+            return {"Authorization": token}
+        if conf.username or conf.password:
+            return {"Authorization": conf.get_basic_auth_token()}
+        return {}
+
+
+def _ssl_context_for(conf: Any) -> ssl.SSLContext | bool:
+    if not conf.verify_ssl:
+        return False
+    ctx = ssl.create_default_context(cafile=conf.ssl_ca_cert)
+    if conf.cert_file:
+        ctx.load_cert_chain(conf.cert_file, keyfile=conf.key_file)
+    return ctx
+
+
+async def load_config(
+    kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
+) -> ClusterConfig:
+    """Load a kubeconfig (explicit path, $KUBECONFIG or ~/.kube/config) or in-cluster config."""
+    from kubernetes.aio import config as kconfig
+    from kubernetes.aio.client import Configuration
+    from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION, list_kube_config_contexts
+
+    conf = Configuration()
+    import os
+
+    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    if path is None and os.path.exists(os.path.expanduser(KUBE_CONFIG_DEFAULT_LOCATION)):
+        path = os.path.expanduser(KUBE_CONFIG_DEFAULT_LOCATION)
+    if path:
+        try:
+            await kconfig.load_kube_config(
+                config_file=path, context=context, client_configuration=conf, persist_config=False
+            )
+            contexts, active = list_kube_config_contexts(path)
+        except Exception as exc:  # the config module raises many types
+            raise Unreachable(f"cannot load kubeconfig {path}: {exc}") from exc
+        chosen = next((c for c in contexts if c["name"] == context), active) if context else active
+        ns = namespace or (chosen or {}).get("context", {}).get("namespace") or "default"
+        ctx_name = (chosen or {}).get("name")
+        source = path
+    else:
+        try:
+            kconfig.load_incluster_config(client_configuration=conf)
+        except Exception as exc:
+            raise Unreachable(
+                "no kubeconfig found (set KUBECONFIG or c.JupyterK8s.kubeconfig) and not "
+                f"running in a cluster: {exc}"
+            ) from exc
+        sa_ns = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+        ns = namespace or (open(sa_ns).read().strip() if os.path.exists(sa_ns) else "default")
+        ctx_name, source = None, "in-cluster"
+    return ClusterConfig(
+        host=conf.host.rstrip("/"),
+        ssl_context=_ssl_context_for(conf),
+        context=ctx_name,
+        namespace=ns,
+        source=source,
+        _configuration=conf,
+    )
+
+
+class KubeClient:
+    """Async access to the Kubernetes API with dicts in and dicts out."""
+
+    def __init__(self, config: ClusterConfig, timeout: float = 30.0):
+        self.config = config
+        self.timeout = timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @classmethod
+    async def from_kubeconfig(
+        cls, kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
+    ) -> KubeClient:
+        return cls(await load_config(kubeconfig, context, namespace))
+
+    @property
+    def namespace(self) -> str:
+        return self.config.namespace
+
+    def _where(self) -> str:
+        ctx = f"context {self.config.context!r}" if self.config.context else self.config.source
+        return f"{self.config.host} ({ctx})"
+
+    async def _sess(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100),
+                read_bufsize=2**21,
+            )
+        return self._session
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """One API call; returns the decoded JSON (or text when raw)."""
+        url = self.config.host + path
+        if params:
+            url += "?" + urlencode({k: _param(v) for k, v in params.items() if v is not None})
+        headers = await self.config.auth_headers()
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        sess = await self._sess()
+        try:
+            async with sess.request(
+                method,
+                url,
+                data=data,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+            ) as resp:
+                payload = await resp.read()
+                if resp.status >= 400:
+                    raise _error_from(resp.status, payload)
+        except aiohttp.ClientError as exc:
+            raise Unreachable(f"cannot reach the Kubernetes API at {self._where()}: {exc}") from exc
+        except TimeoutError as exc:
+            raise Unreachable(f"the Kubernetes API at {self._where()} did not answer in time") from exc
+        if raw:
+            return payload.decode(errors="replace")
+        return json.loads(payload) if payload else None
+
+    # -- verbs on resources -------------------------------------------------------------------
+
+    async def get(self, resource: str, name: str, namespace: str | None = None, sub: str | None = None) -> Obj:
+        return await self.request("GET", resource_path(resource, namespace, name, sub))
+
+    async def list(self, resource: str, namespace: str | None = None, **params: Any) -> Obj:
+        return await self.request("GET", resource_path(resource, namespace), params=params)
+
+    async def create(self, resource: str, body: Obj, namespace: str | None = None, sub_of: str | None = None, sub: str | None = None) -> Obj:
+        return await self.request("POST", resource_path(resource, namespace, sub_of, sub), body=body)
+
+    async def replace(self, resource: str, name: str, body: Obj, namespace: str | None = None, sub: str | None = None) -> Obj:
+        return await self.request("PUT", resource_path(resource, namespace, name, sub), body=body)
+
+    async def patch(
+        self,
+        resource: str,
+        name: str,
+        body: Obj,
+        namespace: str | None = None,
+        sub: str | None = None,
+        kind: str = "merge",
+    ) -> Obj:
+        ctype = {
+            "merge": "application/merge-patch+json",
+            "strategic": "application/strategic-merge-patch+json",
+            "json": "application/json-patch+json",
+        }[kind]
+        return await self.request(
+            "PATCH", resource_path(resource, namespace, name, sub), body=body, content_type=ctype
+        )
+
+    async def delete(
+        self,
+        resource: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        grace_period: int | None = None,
+        propagation: str | None = "Background",
+        missing_ok: bool = False,
+    ) -> Obj | None:
+        body: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if grace_period is not None:
+            body["gracePeriodSeconds"] = grace_period
+        if propagation:
+            body["propagationPolicy"] = propagation
+        try:
+            return await self.request("DELETE", resource_path(resource, namespace, name), body=body)
+        except NotFound:
+            if missing_ok:
+                return None
+            raise
+
+    async def stream_lines(
+        self, path: str, params: Mapping[str, Any] | None = None, timeout: float | None = None
+    ) -> AsyncIterator[bytes]:
+        """Yield the lines of a streaming response (watch, follow logs) as they arrive."""
+        url = self.config.host + path
+        if params:
+            url += "?" + urlencode({k: _param(v) for k, v in params.items() if v is not None})
+        headers = await self.config.auth_headers()
+        sess = await self._sess()
+        try:
+            async with sess.get(
+                url,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=10),
+            ) as resp:
+                if resp.status >= 400:
+                    raise _error_from(resp.status, await resp.read())
+                buf = b""
+                async for chunk in resp.content.iter_any():
+                    buf += chunk
+                    while b"\n" in buf:
+                        line, buf = buf.split(b"\n", 1)
+                        yield line + b"\n"
+                if buf:
+                    yield buf
+        except aiohttp.ClientError as exc:
+            raise Unreachable(f"cannot reach the Kubernetes API at {self._where()}: {exc}") from exc
+        except TimeoutError as exc:
+            raise Unreachable(f"the Kubernetes API at {self._where()} stopped answering") from exc
+
+    async def watch(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        timeout_seconds: int = 300,
+        **params: Any,
+    ) -> AsyncIterator[Obj]:
+        """Yield watch events ({type, object}) until the server ends the watch.
+
+        Raises Gone when resource_version is too old, so the caller relists.
+        """
+        query = dict(params, watch="true", timeoutSeconds=timeout_seconds, allowWatchBookmarks="true")
+        if resource_version:
+            query["resourceVersion"] = resource_version
+        async for line in self.stream_lines(
+            resource_path(resource, namespace), query, timeout=timeout_seconds + 30
+        ):
+            if not line.strip():
+                continue
+            event = json.loads(line)
+            if event.get("type") == "ERROR":
+                status = event.get("object", {})
+                raise _error_from(status.get("code", 500), json.dumps(status))
+            yield event
+
+
+def _param(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+async def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
+    """Poll an async predicate until it returns something truthy (test and CLI helper)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = await predicate()
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        await asyncio.sleep(interval)

@@ -1,0 +1,153 @@
+"""A watch-fed cache of one kind of object: list, then watch, relist on 410, resync.
+
+Readers (REST handlers, the provisioner's poll) read `store` instead of calling the API, and
+`wait_for` lets them sleep until an object reaches a state. The API server restarting, a
+network blip or an expired resourceVersion only delays updates: the reflector resumes the
+watch from the last resourceVersion it saw, and relists when that is too old.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .client import Gone, KubeClient, KubeError, Obj
+
+log = logging.getLogger("jupyter_k8s.k8s.watch")
+
+Listener = Callable[[str, Obj], Any]
+
+
+def key_of(obj: Obj) -> str:
+    meta = obj["metadata"]
+    return f"{meta.get('namespace', '')}/{meta['name']}"
+
+
+class Reflector:
+    def __init__(
+        self,
+        client: KubeClient,
+        resource: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        resync_seconds: float = 300.0,
+        watch_seconds: int = 240,
+    ):
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.params = {k: v for k, v in (("labelSelector", label_selector),
+                                         ("fieldSelector", field_selector)) if v}
+        self.resync_seconds = resync_seconds
+        self.watch_seconds = watch_seconds
+        self.store: dict[str, Obj] = {}
+        self.resource_version: str | None = None
+        self.ready = asyncio.Event()
+        self.last_error: str | None = None
+        self.relists = 0
+        self._listeners: list[Listener] = []
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"reflector {self.resource}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def add_listener(self, fn: Listener) -> None:
+        """fn(event_type, obj) is called for every change (ADDED, MODIFIED, DELETED)."""
+        self._listeners.append(fn)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get(self, name: str, namespace: str | None = None) -> Obj | None:
+        return self.store.get(f"{namespace or self.namespace or ''}/{name}")
+
+    def items(self) -> list[Obj]:
+        return list(self.store.values())
+
+    async def wait_for(self, predicate: Callable[[list[Obj]], Any], timeout: float) -> Any:
+        """Until predicate(objects) is truthy; returns its value."""
+        async def loop() -> Any:
+            while True:
+                changed = self._changed
+                if self.ready.is_set() and (result := predicate(self.items())):
+                    return result
+                await changed.wait()
+
+        return await asyncio.wait_for(loop(), timeout)
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def _emit(self, kind: str, obj: Obj) -> None:
+        key = key_of(obj)
+        if kind == "DELETED":
+            self.store.pop(key, None)
+        else:
+            self.store[key] = obj
+        for fn in self._listeners:
+            try:
+                fn(kind, obj)
+            except Exception:  # noqa: BLE001 - a listener's bug must not stop the cache
+                log.exception("listener of %s failed", self.resource)
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _list(self) -> None:
+        listing = await self.client.list(self.resource, self.namespace, **self.params)
+        fresh = {key_of(o): o for o in listing["items"]}
+        for key, old in list(self.store.items()):
+            if key not in fresh:
+                self._emit("DELETED", old)
+        for key, obj in fresh.items():
+            old = self.store.get(key)
+            if old is None:
+                self._emit("ADDED", obj)
+            elif old["metadata"].get("resourceVersion") != obj["metadata"].get("resourceVersion"):
+                self._emit("MODIFIED", obj)
+        self.resource_version = listing["metadata"]["resourceVersion"]
+        self.relists += 1
+        self.ready.set()
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        backoff = 0.1
+        last_list = 0.0
+        while True:
+            try:
+                if self.resource_version is None or loop.time() - last_list > self.resync_seconds:
+                    await self._list()
+                    last_list = loop.time()
+                async for event in self.client.watch(
+                    self.resource, self.namespace, resource_version=self.resource_version,
+                    timeout_seconds=self.watch_seconds, **self.params,
+                ):
+                    obj = event["object"]
+                    self.resource_version = obj["metadata"]["resourceVersion"]
+                    if event["type"] != "BOOKMARK":
+                        self._emit(event["type"], obj)
+                    backoff = 0.1
+                self.last_error = None
+            except Gone:
+                self.resource_version = None  # too old: relist
+            except KubeError as exc:
+                self.last_error = str(exc)
+                log.info("watch of %s interrupted: %s (retry in %.1f s)", self.resource, exc,
+                         backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)

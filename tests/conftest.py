@@ -1,0 +1,121 @@
+"""Fixtures shared by every test: the local cluster and clients for it.
+
+The cluster is a real control plane (etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler) plus the process node agent, started once per test session in a temporary
+state directory. With CI=true a test that needs it fails when it can't start; elsewhere it
+is skipped with the reason, so unit tests still run on a machine without Go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from jupyter_k8s.devcluster.bootstrap import apply_rbac, create_namespace, service_account_token
+from jupyter_k8s.devcluster.controlplane import DevCluster
+from jupyter_k8s.k8s.client import ClusterConfig, KubeClient, load_config
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+TEST_GPUS = 1  # the node advertises one nvidia.com/gpu
+
+
+@pytest.fixture(scope="session")
+def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    state = tmp_path_factory.mktemp("dev-cluster")
+    cluster = DevCluster(state, gpus=TEST_GPUS)
+    try:
+        cluster.up(wait=True, timeout=180)
+    except Exception as exc:  # noqa: BLE001 - reported as fail (CI) or skip
+        cluster.down(quiet=True)
+        message = f"the local cluster could not start: {exc}"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    yield cluster
+    cluster.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def admin_config(dev_cluster: DevCluster) -> ClusterConfig:
+    return asyncio.run(load_config(str(dev_cluster.admin_kubeconfig)))
+
+
+@pytest.fixture
+async def admin(admin_config: ClusterConfig) -> AsyncIterator[KubeClient]:
+    async with KubeClient(admin_config) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def namespace(dev_cluster: DevCluster, admin_config: ClusterConfig, request) -> Iterator[str]:
+    """A fresh namespace per test module, Pod Security restricted, with the shipped RBAC."""
+    name = f"t-{Path(request.module.__file__).stem.replace('_', '-')[:40]}-{uuid.uuid4().hex[:5]}"
+
+    async def make() -> None:
+        async with KubeClient(admin_config) as client:
+            await create_namespace(client, name)
+            await apply_rbac(client, name)
+            # Pods can't be created before the ServiceAccount admission finds "default".
+            for _ in range(100):
+                try:
+                    await client.get("serviceaccounts", "default", name)
+                    return
+                except Exception:  # noqa: BLE001
+                    await asyncio.sleep(0.1)
+
+    async def drop() -> None:
+        async with KubeClient(admin_config) as client:
+            await client.delete("namespaces", name, missing_ok=True)
+
+    asyncio.run(make())
+    yield name
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="module")
+def user_config(namespace: str, admin_config: ClusterConfig) -> ClusterConfig:
+    """The least-privileged identity: the shipped ServiceAccount bound to the shipped Role."""
+
+    async def token() -> str:
+        async with KubeClient(admin_config) as client:
+            return await service_account_token(client, namespace, "jupyter-k8s")
+
+    tok = asyncio.run(token())
+    return ClusterConfig(
+        host=admin_config.host,
+        ssl_context=_ca_only_context(admin_config),
+        context="test-user",
+        namespace=namespace,
+        source="test",
+        _configuration=_TokenConf(tok),
+    )
+
+
+@pytest.fixture
+async def user(user_config: ClusterConfig) -> AsyncIterator[KubeClient]:
+    async with KubeClient(user_config) as client:
+        yield client
+
+
+class _TokenConf:
+    """Just enough of a kubernetes Configuration for ClusterConfig.auth_headers."""
+
+    username = password = None
+
+    def __init__(self, token: str):
+        self.token = token
+
+    async def get_api_key_with_prefix(self, _name: str) -> str:
+        return f"Bearer {self.token}"
+
+
+def _ca_only_context(config: ClusterConfig):
+    import ssl
+
+    conf = config._configuration
+    return ssl.create_default_context(cafile=conf.ssl_ca_cert)
