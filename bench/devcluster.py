@@ -88,10 +88,15 @@ async def pod_start_latencies(cluster: DevCluster, n: int) -> list[float]:
         created_at: dict[str, float] = {}
         for i in range(n):
             name = f"bench-{run}-{i}"
-            body = {"apiVersion": "v1", "kind": "Pod",
-                    "metadata": {"name": name, "labels": {"bench": run}},
-                    "spec": pod_spec([container("main", "python:3.11-slim", COMMAND)],
-                                     terminationGracePeriodSeconds=0)}
+            body = {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "labels": {"bench": run}},
+                "spec": pod_spec(
+                    [container("main", "python:3.11-slim", COMMAND)],
+                    terminationGracePeriodSeconds=0,
+                ),
+            }
             created_at[name] = loop.time()
             await client.create("pods", body, ns)
             # One pod at a time, as a user submits: latency without a queue in front of it.

@@ -39,13 +39,17 @@ def cmd_dev_status(args: argparse.Namespace) -> int:
     elif not info["running"] and "processes" not in info:
         print(f"no local cluster in {info['state_dir']}")
     else:
-        print(f"local cluster in {info['state_dir']}: "
-              f"{'running' if info['running'] else 'NOT running'}")
+        print(
+            f"local cluster in {info['state_dir']}: "
+            f"{'running' if info['running'] else 'NOT running'}"
+        )
         print(f"  API server  {info['server']}  (Kubernetes {info['versions'].get('kubernetes')})")
         for comp, p in info["processes"].items():
             print(f"  {comp:<24} pid {p['pid']:<8} {'running' if p['alive'] else 'stopped'}")
-        print(f"  node {info['node']}: {'Ready' if info.get('node_ready') else 'not ready'}, "
-              f"{info['gpus']} nvidia.com/gpu")
+        print(
+            f"  node {info['node']}: {'Ready' if info.get('node_ready') else 'not ready'}, "
+            f"{info['gpus']} nvidia.com/gpu"
+        )
         print(f"  namespace {info['namespace']}; KUBECONFIG={info['kubeconfig']}")
     return 0 if info["running"] else 3
 
@@ -71,14 +75,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     dev = sub.add_parser("dev-cluster", help="a local Kubernetes cluster to try and test with")
-    dev.add_argument("--state-dir", type=Path, default=None,
-                     help="where the cluster keeps its files (default ~/.local/state/jupyter-k8s/dev-cluster)")
-    dev.add_argument("--bin-dir", type=Path, default=None,
-                     help="a directory with kube-apiserver, kube-controller-manager, kube-scheduler "
-                     "and etcd of the pinned versions (else PATH, else build once)")
+    dev.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the cluster keeps its files (default ~/.local/state/jupyter-k8s/dev-cluster)",
+    )
+    dev.add_argument(
+        "--bin-dir",
+        type=Path,
+        default=None,
+        help="a directory with kube-apiserver, kube-controller-manager, kube-scheduler "
+        "and etcd of the pinned versions (else PATH, else build once)",
+    )
     dev.add_argument("--node-name", default="dev-node")
     dev.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu the node advertises")
-    dev.add_argument("--namespace", default="jupyter-k8s", help="the namespace prepared for the extension")
+    dev.add_argument(
+        "--namespace", default="jupyter-k8s", help="the namespace prepared for the extension"
+    )
     dsub = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
     up = dsub.add_parser("up", help="start the cluster (building it the first time)")
     up.add_argument("--wait", action="store_true", help="return once the node is Ready")
@@ -86,16 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--admin", action="store_true", help="print the admin KUBECONFIG line")
     up.set_defaults(func=cmd_dev_up)
     dsub.add_parser("down", help="stop everything and remove the cluster's data").set_defaults(
-        func=cmd_dev_down)
+        func=cmd_dev_down
+    )
     st = dsub.add_parser("status", help="what runs (exit 0 when running)")
     st.add_argument("--json", action="store_true")
     st.set_defaults(func=cmd_dev_status)
     env = dsub.add_parser("env", help="print the export KUBECONFIG=... line")
-    env.add_argument("--admin", action="store_true",
-                     help="the admin kubeconfig instead of the extension's ServiceAccount")
+    env.add_argument(
+        "--admin",
+        action="store_true",
+        help="the admin kubeconfig instead of the extension's ServiceAccount",
+    )
     env.set_defaults(func=cmd_dev_env)
     dsub.add_parser("build", help="build (or find) the control-plane binaries").set_defaults(
-        func=cmd_dev_build)
+        func=cmd_dev_build
+    )
     return parser
 
 

@@ -55,7 +55,9 @@ async def apply_rbac(client: KubeClient, namespace: str, subject_name: str | Non
                 await client.replace(resource, obj["metadata"]["name"], obj, namespace)
 
 
-async def create_namespace(client: KubeClient, name: str, labels: dict[str, str] | None = None) -> None:
+async def create_namespace(
+    client: KubeClient, name: str, labels: dict[str, str] | None = None
+) -> None:
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -70,8 +72,11 @@ async def create_namespace(client: KubeClient, name: str, labels: dict[str, str]
 async def service_account_token(client: KubeClient, namespace: str, name: str) -> str:
     review = await client.create(
         "serviceaccounts",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-         "spec": {"expirationSeconds": TOKEN_SECONDS}},
+        {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenRequest",
+            "spec": {"expirationSeconds": TOKEN_SECONDS},
+        },
         namespace,
         sub_of=name,
         sub="token",
@@ -85,8 +90,9 @@ async def _bootstrap(cluster: DevCluster, st: ClusterState) -> None:
         await create_namespace(client, st.namespace)
         await apply_rbac(client, st.namespace)
         token = await service_account_token(client, st.namespace, "jupyter-k8s")
-    cfg = kubeconfig(config.host, cluster.pki.ca.cert, "jupyter-k8s", token=token,
-                     namespace=st.namespace)
+    cfg = kubeconfig(
+        config.host, cluster.pki.ca.cert, "jupyter-k8s", token=token, namespace=st.namespace
+    )
     path = cluster.user_kubeconfig
     path.touch(mode=0o600, exist_ok=True)
     path.write_text(yaml.safe_dump(cfg))

@@ -132,9 +132,7 @@ def kube_ldflags(versions: Versions) -> str:
 def binary_version(path: Path) -> str | None:
     """The version a control-plane binary reports, or None if it can't run."""
     try:
-        out = subprocess.run(
-            [str(path), "--version"], capture_output=True, text=True, timeout=30
-        )
+        out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
         return None
     text = (out.stdout + out.stderr).strip()
@@ -217,8 +215,15 @@ def build(versions: Versions, progress: Callable[[str], None] = print) -> dict[s
             (
                 f"building etcd {versions.etcd}",
                 src / "etcd",
-                ["go", "build", "-trimpath", "-ldflags=-s -w", "-o", str(tmpbin / "etcd"),
-                 "go.etcd.io/etcd/server/v3"],
+                [
+                    "go",
+                    "build",
+                    "-trimpath",
+                    "-ldflags=-s -w",
+                    "-o",
+                    str(tmpbin / "etcd"),
+                    "go.etcd.io/etcd/server/v3",
+                ],
             ),
             ("resolving Kubernetes modules", src / "kube", ["go", "mod", "tidy"]),
         ]
@@ -227,8 +232,15 @@ def build(versions: Versions, progress: Callable[[str], None] = print) -> dict[s
                 (
                     f"building {cmd} {versions.kubernetes}",
                     src / "kube",
-                    ["go", "build", "-trimpath", f"-ldflags={kube_ldflags(versions)}",
-                     "-o", str(tmpbin / cmd), f"k8s.io/kubernetes/cmd/{cmd}"],
+                    [
+                        "go",
+                        "build",
+                        "-trimpath",
+                        f"-ldflags={kube_ldflags(versions)}",
+                        "-o",
+                        str(tmpbin / cmd),
+                        f"k8s.io/kubernetes/cmd/{cmd}",
+                    ],
                 )
             )
         for n, (what, cwd, cmd) in enumerate(steps, 1):

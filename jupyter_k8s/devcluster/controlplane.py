@@ -131,7 +131,7 @@ class DevCluster:
         node_name: str = "dev-node",
         gpus: int = 0,
         namespace: str = DEFAULT_NAMESPACE,
-        versions: Versions = Versions(),
+        versions: Versions | None = None,
         progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
     ):
         self.dir = (state_dir or default_state_dir()).absolute()
@@ -139,7 +139,7 @@ class DevCluster:
         self.node_name = node_name
         self.gpus = gpus
         self.namespace = namespace
-        self.versions = versions
+        self.versions = versions or Versions()
         self.progress = progress
         self.pki = PKI(self.dir / "pki")
 
@@ -226,15 +226,22 @@ class DevCluster:
         pki.ensure_ca()
         pki.ensure_service_account_keys()
         pki.issue(
-            "apiserver", "kube-apiserver", server=True, client=False,
+            "apiserver",
+            "kube-apiserver",
+            server=True,
+            client=False,
             ips=(LOOPBACK, "10.0.0.1"),
             dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
         )
         pki.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",))
         pki.issue(f"node-{self.node_name}", f"system:node:{self.node_name}", ("system:nodes",))
         pki.issue(
-            f"node-{self.node_name}-serving", f"system:node:{self.node_name}",
-            server=True, client=False, ips=(LOOPBACK,), dns=("localhost", self.node_name),
+            f"node-{self.node_name}-serving",
+            f"system:node:{self.node_name}",
+            server=True,
+            client=False,
+            ips=(LOOPBACK,),
+            dns=("localhost", self.node_name),
         )
         identities = {
             "admin": ("kubernetes-admin", ("system:masters",)),
@@ -243,8 +250,13 @@ class DevCluster:
         }
         for name, (cn, orgs) in identities.items():
             pair = pki.issue(name, cn, orgs)
-            cfg = kubeconfig(server, pki.ca.cert, name, pair,
-                             namespace=self.namespace if name == "admin" else None)
+            cfg = kubeconfig(
+                server,
+                pki.ca.cert,
+                name,
+                pair,
+                namespace=self.namespace if name == "admin" else None,
+            )
             _write_private(self.dir / f"{name}.kubeconfig", yaml.safe_dump(cfg))
         node_pair = pki.issue(f"node-{self.node_name}", f"system:node:{self.node_name}")
         cfg = kubeconfig(server, pki.ca.cert, f"system:node:{self.node_name}", node_pair)
@@ -261,16 +273,22 @@ class DevCluster:
         ]
         return {
             "etcd": [
-                str(bins["etcd"]), "--name=dev", f"--data-dir={d / 'etcd'}",
-                f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
-                f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
-                f"--initial-cluster=dev={peer_url}", "--log-level=warn",
+                str(bins["etcd"]),
+                "--name=dev",
+                f"--data-dir={d / 'etcd'}",
+                f"--listen-client-urls={etcd_url}",
+                f"--advertise-client-urls={etcd_url}",
+                f"--listen-peer-urls={peer_url}",
+                f"--initial-advertise-peer-urls={peer_url}",
+                f"--initial-cluster=dev={peer_url}",
+                "--log-level=warn",
                 "--unsafe-no-fsync",  # a throw-away dev cluster; fsync makes every write slow
             ],
             "kube-apiserver": [
                 str(bins["kube-apiserver"]),
                 f"--etcd-servers={etcd_url}",
-                f"--bind-address={LOOPBACK}", f"--advertise-address={LOOPBACK}",
+                f"--bind-address={LOOPBACK}",
+                f"--advertise-address={LOOPBACK}",
                 f"--secure-port={ports['apiserver']}",
                 f"--tls-cert-file={p / 'apiserver.crt'}",
                 f"--tls-private-key-file={p / 'apiserver.key'}",
@@ -301,7 +319,8 @@ class DevCluster:
             "kube-controller-manager": [
                 str(bins["kube-controller-manager"]),
                 *kubeconfig_args("controller-manager.kubeconfig"),
-                f"--bind-address={LOOPBACK}", f"--secure-port={ports['controller-manager']}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={ports['controller-manager']}",
                 "--controllers=*",
                 "--use-service-account-credentials=true",
                 f"--service-account-private-key-file={p / 'sa.key'}",
@@ -317,12 +336,15 @@ class DevCluster:
             "kube-scheduler": [
                 str(bins["kube-scheduler"]),
                 *kubeconfig_args("scheduler.kubeconfig"),
-                f"--bind-address={LOOPBACK}", f"--secure-port={ports['scheduler']}",
+                f"--bind-address={LOOPBACK}",
+                f"--secure-port={ports['scheduler']}",
                 "--leader-elect=false",
                 "--v=1",
             ],
             "node-agent": [
-                sys.executable, "-m", "jupyter_k8s.devcluster.agent",
+                sys.executable,
+                "-m",
+                "jupyter_k8s.devcluster.agent",
                 f"--kubeconfig={d / 'node.kubeconfig'}",
                 f"--node-name={self.node_name}",
                 f"--gpus={st.gpus}",
@@ -358,8 +380,9 @@ class DevCluster:
 
     def _get(self, url: str, timeout: float = 2.0) -> tuple[int, bytes]:
         try:
-            with urllib.request.urlopen(url, context=self._ssl() if url.startswith("https") else None,
-                                        timeout=timeout) as resp:
+            with urllib.request.urlopen(
+                url, context=self._ssl() if url.startswith("https") else None, timeout=timeout
+            ) as resp:
                 return resp.status, resp.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -370,8 +393,10 @@ class DevCluster:
         while time.monotonic() < deadline:
             comp = "etcd" if what == "etcd" else "kube-apiserver"
             if not pid_alive(st.pids[comp]):
-                raise ClusterError(f"{what} exited during start-up; see {self.log_path(comp)}:\n"
-                                   + _tail(self.log_path(comp)))
+                raise ClusterError(
+                    f"{what} exited during start-up; see {self.log_path(comp)}:\n"
+                    + _tail(self.log_path(comp))
+                )
             try:
                 status, body = self._get(url)
                 if status == 200:
@@ -388,17 +413,25 @@ class DevCluster:
         deadline = time.monotonic() + timeout
         checks: list[tuple[str, str, Callable[[dict], bool]]] = [
             ("the node to be Ready", f"/api/v1/nodes/{st.node_name}", _node_ready),
-            ("the namespace's default ServiceAccount",
-             f"/api/v1/namespaces/{st.namespace}/serviceaccounts/default", lambda o: True),
-            ("the namespace's root CA ConfigMap",
-             f"/api/v1/namespaces/{st.namespace}/configmaps/kube-root-ca.crt", lambda o: True),
+            (
+                "the namespace's default ServiceAccount",
+                f"/api/v1/namespaces/{st.namespace}/serviceaccounts/default",
+                lambda o: True,
+            ),
+            (
+                "the namespace's root CA ConfigMap",
+                f"/api/v1/namespaces/{st.namespace}/configmaps/kube-root-ca.crt",
+                lambda o: True,
+            ),
         ]
         for what, path, ok in checks:
             while True:
                 for comp, pid in st.pids.items():
                     if not pid_alive(pid):
-                        raise ClusterError(f"{comp} exited; see {self.log_path(comp)}:\n"
-                                           + _tail(self.log_path(comp)))
+                        raise ClusterError(
+                            f"{comp} exited; see {self.log_path(comp)}:\n"
+                            + _tail(self.log_path(comp))
+                        )
                 try:
                     status, body = self._get(server + path)
                     if status == 200 and ok(json.loads(body)):
@@ -421,8 +454,9 @@ class DevCluster:
             return
         self._start(st, component)
         if component == "kube-apiserver":
-            self._wait_http(f"https://{LOOPBACK}:{st.ports['apiserver']}/readyz",
-                            "kube-apiserver", 60, st)
+            self._wait_http(
+                f"https://{LOOPBACK}:{st.ports['apiserver']}/readyz", "kube-apiserver", 60, st
+            )
 
     def _require_state(self) -> ClusterState:
         st = self.state()

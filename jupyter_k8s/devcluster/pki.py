@@ -81,9 +81,15 @@ class PKI:
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .add_extension(
                 x509.KeyUsage(
-                    digital_signature=True, key_cert_sign=True, crl_sign=True,
-                    content_commitment=False, key_encipherment=False, data_encipherment=False,
-                    key_agreement=False, encipher_only=False, decipher_only=False,
+                    digital_signature=True,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    encipher_only=False,
+                    decipher_only=False,
                 ),
                 critical=True,
             )
@@ -149,9 +155,15 @@ class PKI:
         return pair
 
 
-def kubeconfig(server: str, ca: Path, user: str, cert: CertPair | None = None,
-               token: str | None = None, namespace: str | None = None,
-               cluster: str = "jupyter-k8s-dev") -> dict:
+def kubeconfig(
+    server: str,
+    ca: Path,
+    user: str,
+    cert: CertPair | None = None,
+    token: str | None = None,
+    namespace: str | None = None,
+    cluster: str = "jupyter-k8s-dev",
+) -> dict:
     """A kubeconfig dict with one cluster, one user and one context named after the user."""
     import base64
 

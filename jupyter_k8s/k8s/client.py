@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import ssl
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -149,20 +150,36 @@ def _ssl_context_for(conf: Any) -> ssl.SSLContext | bool:
     return ctx
 
 
+def _kubeconfig_path(explicit: str | None) -> str | None:
+    """The kubeconfig to use: the explicit one, the first of $KUBECONFIG, or ~/.kube/config."""
+    from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION
+
+    path = explicit or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+    default = os.path.expanduser(KUBE_CONFIG_DEFAULT_LOCATION)
+    if path is None and os.path.exists(default):
+        path = default
+    return path
+
+
+def _incluster_namespace() -> str:
+    sa_ns = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+    try:
+        with open(sa_ns) as f:
+            return f.read().strip() or "default"
+    except OSError:
+        return "default"
+
+
 async def load_config(
     kubeconfig: str | None = None, context: str | None = None, namespace: str | None = None
 ) -> ClusterConfig:
     """Load a kubeconfig (explicit path, $KUBECONFIG or ~/.kube/config) or in-cluster config."""
     from kubernetes.aio import config as kconfig
     from kubernetes.aio.client import Configuration
-    from kubernetes.config.kube_config import KUBE_CONFIG_DEFAULT_LOCATION, list_kube_config_contexts
+    from kubernetes.config.kube_config import list_kube_config_contexts
 
     conf = Configuration()
-    import os
-
-    path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
-    if path is None and os.path.exists(os.path.expanduser(KUBE_CONFIG_DEFAULT_LOCATION)):
-        path = os.path.expanduser(KUBE_CONFIG_DEFAULT_LOCATION)
+    path = _kubeconfig_path(kubeconfig)
     if path:
         try:
             await kconfig.load_kube_config(
@@ -183,8 +200,7 @@ async def load_config(
                 "no kubeconfig found (set KUBECONFIG or c.JupyterK8s.kubeconfig) and not "
                 f"running in a cluster: {exc}"
             ) from exc
-        sa_ns = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-        ns = namespace or (open(sa_ns).read().strip() if os.path.exists(sa_ns) else "default")
+        ns = namespace or _incluster_namespace()
         ctx_name, source = None, "in-cluster"
     return ClusterConfig(
         host=conf.host.rstrip("/"),
@@ -272,23 +288,43 @@ class KubeClient:
         except aiohttp.ClientError as exc:
             raise Unreachable(f"cannot reach the Kubernetes API at {self._where()}: {exc}") from exc
         except TimeoutError as exc:
-            raise Unreachable(f"the Kubernetes API at {self._where()} did not answer in time") from exc
+            raise Unreachable(
+                f"the Kubernetes API at {self._where()} did not answer in time"
+            ) from exc
         if raw:
             return payload.decode(errors="replace")
         return json.loads(payload) if payload else None
 
     # -- verbs on resources -------------------------------------------------------------------
 
-    async def get(self, resource: str, name: str, namespace: str | None = None, sub: str | None = None) -> Obj:
+    async def get(
+        self, resource: str, name: str, namespace: str | None = None, sub: str | None = None
+    ) -> Obj:
         return await self.request("GET", resource_path(resource, namespace, name, sub))
 
     async def list(self, resource: str, namespace: str | None = None, **params: Any) -> Obj:
         return await self.request("GET", resource_path(resource, namespace), params=params)
 
-    async def create(self, resource: str, body: Obj, namespace: str | None = None, sub_of: str | None = None, sub: str | None = None) -> Obj:
-        return await self.request("POST", resource_path(resource, namespace, sub_of, sub), body=body)
+    async def create(
+        self,
+        resource: str,
+        body: Obj,
+        namespace: str | None = None,
+        sub_of: str | None = None,
+        sub: str | None = None,
+    ) -> Obj:
+        return await self.request(
+            "POST", resource_path(resource, namespace, sub_of, sub), body=body
+        )
 
-    async def replace(self, resource: str, name: str, body: Obj, namespace: str | None = None, sub: str | None = None) -> Obj:
+    async def replace(
+        self,
+        resource: str,
+        name: str,
+        body: Obj,
+        namespace: str | None = None,
+        sub: str | None = None,
+    ) -> Obj:
         return await self.request("PUT", resource_path(resource, namespace, name, sub), body=body)
 
     async def patch(
@@ -373,7 +409,9 @@ class KubeClient:
 
         Raises Gone when resource_version is too old, so the caller relists.
         """
-        query = dict(params, watch="true", timeoutSeconds=timeout_seconds, allowWatchBookmarks="true")
+        query = dict(
+            params, watch="true", timeoutSeconds=timeout_seconds, allowWatchBookmarks="true"
+        )
         if resource_version:
             query["resourceVersion"] = resource_version
         async for line in self.stream_lines(
@@ -394,7 +432,9 @@ def _param(value: Any) -> str:
     return str(value)
 
 
-async def wait_for(predicate, timeout: float, interval: float = 0.2, what: str = "condition") -> Any:
+async def wait_for(
+    predicate, timeout: float, interval: float = 0.2, what: str = "condition"
+) -> Any:
     """Poll an async predicate until it returns something truthy (test and CLI helper)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout

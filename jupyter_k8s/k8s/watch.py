@@ -41,8 +41,11 @@ class Reflector:
         self.client = client
         self.resource = resource
         self.namespace = namespace
-        self.params = {k: v for k, v in (("labelSelector", label_selector),
-                                         ("fieldSelector", field_selector)) if v}
+        self.params = {
+            k: v
+            for k, v in (("labelSelector", label_selector), ("fieldSelector", field_selector))
+            if v
+        }
         self.resync_seconds = resync_seconds
         self.watch_seconds = watch_seconds
         self.store: dict[str, Obj] = {}
@@ -81,6 +84,7 @@ class Reflector:
 
     async def wait_for(self, predicate: Callable[[list[Obj]], Any], timeout: float) -> Any:
         """Until predicate(objects) is truthy; returns its value."""
+
         async def loop() -> Any:
             while True:
                 changed = self._changed
@@ -134,8 +138,11 @@ class Reflector:
                     await self._list()
                     last_list = loop.time()
                 async for event in self.client.watch(
-                    self.resource, self.namespace, resource_version=self.resource_version,
-                    timeout_seconds=self.watch_seconds, **self.params,
+                    self.resource,
+                    self.namespace,
+                    resource_version=self.resource_version,
+                    timeout_seconds=self.watch_seconds,
+                    **self.params,
                 ):
                     obj = event["object"]
                     self.resource_version = obj["metadata"]["resourceVersion"]
@@ -147,7 +154,8 @@ class Reflector:
                 self.resource_version = None  # too old: relist
             except KubeError as exc:
                 self.last_error = str(exc)
-                log.info("watch of %s interrupted: %s (retry in %.1f s)", self.resource, exc,
-                         backoff)
+                log.info(
+                    "watch of %s interrupted: %s (retry in %.1f s)", self.resource, exc, backoff
+                )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -30,8 +30,9 @@ def job(name: str, code: str, **pod_extra) -> dict:
             "backoffLimit": 0,
             "template": {
                 "metadata": {"labels": {"test": name}},
-                "spec": pod_spec([container("main", IMAGE, ["python", "-u", "-c", code])],
-                                 **pod_extra),
+                "spec": pod_spec(
+                    [container("main", IMAGE, ["python", "-u", "-c", code])], **pod_extra
+                ),
             },
         },
     }
@@ -41,8 +42,12 @@ def pod(name: str, code: str, resources: dict | None = None, **extra) -> dict:
     c = container("main", IMAGE, ["python", "-u", "-c", code])
     if resources:
         c["resources"] = resources
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": pod_spec([c], **extra)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": pod_spec([c], **extra),
+    }
 
 
 async def job_condition(client: KubeClient, ns: str, name: str) -> str | None:
@@ -71,8 +76,9 @@ async def test_job_completes_logs_and_garbage_collection(user: KubeClient, names
     assert p["status"]["phase"] == "Succeeded"
     term = p["status"]["containerStatuses"][0]["state"]["terminated"]
     assert term["exitCode"] == 0 and term["reason"] == "Completed"
-    log = await user.request("GET", f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log",
-                             raw=True)
+    log = await user.request(
+        "GET", f"/api/v1/namespaces/{namespace}/pods/{p['metadata']['name']}/log", raw=True
+    )
     assert log == "hello\n"
 
     await user.delete("jobs", name, namespace, propagation="Background")
@@ -91,8 +97,9 @@ async def test_follow_log_first_line_fast(user: KubeClient, namespace: str):
     started = time.monotonic()
     first_at = None
     lines = []
-    async for line in user.stream_lines(f"/api/v1/namespaces/{namespace}/pods/{name}/log",
-                                        {"follow": "true"}):
+    async for line in user.stream_lines(
+        f"/api/v1/namespaces/{namespace}/pods/{name}/log", {"follow": "true"}
+    ):
         if first_at is None:
             first_at = time.monotonic() - started
         lines.append(line.decode())
@@ -127,15 +134,17 @@ async def test_gpu_scheduling(user: KubeClient, admin: KubeClient, namespace: st
     assert "Insufficient nvidia.com/gpu" in cond["message"]
 
     async def failed_scheduling_event() -> dict | None:
-        events = await user.list("events", namespace,
-                                 fieldSelector=f"involvedObject.name={greedy}")
+        events = await user.list("events", namespace, fieldSelector=f"involvedObject.name={greedy}")
         return next((e for e in events["items"] if e["reason"] == "FailedScheduling"), None)
 
     event = await wait_for(failed_scheduling_event, 30, what="a FailedScheduling event")
     assert "Insufficient nvidia.com/gpu" in event["message"]
 
-    await wait_for(lambda: _is(pod_phase(user, namespace, fits), "Succeeded"), 30,
-                   what="the fitting GPU pod to finish")
+    await wait_for(
+        lambda: _is(pod_phase(user, namespace, fits), "Succeeded"),
+        30,
+        what="the fitting GPU pod to finish",
+    )
     log = await user.request("GET", f"/api/v1/namespaces/{namespace}/pods/{fits}/log", raw=True)
     assert log.strip() == "visible 0"
     assert await pod_phase(user, namespace, greedy) == "Pending"
@@ -145,8 +154,12 @@ async def test_gpu_scheduling(user: KubeClient, admin: KubeClient, namespace: st
 
 async def test_least_privilege(user: KubeClient, namespace: str):
     # What the shipped Role allows ...
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": _name("cm")},
-          "data": {"k": "v"}}
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": _name("cm")},
+        "data": {"k": "v"},
+    }
     await user.create("configmaps", cm, namespace)
     await user.list("jobs", namespace)
     await user.list("pods", namespace)
@@ -180,17 +193,18 @@ async def test_apiserver_restart_during_job(dev_cluster, user: KubeClient, names
     reflector = Reflector(user, "pods", namespace, label_selector=f"job-name={name}")
     reflector.start()
     try:
-        await user.create("jobs", job(name, "import time; time.sleep(4); print('done')"),
-                          namespace)
+        await user.create("jobs", job(name, "import time; time.sleep(4); print('done')"), namespace)
         await reflector.wait_for(
-            lambda pods: any(p.get("status", {}).get("phase") == "Running" for p in pods), 30)
+            lambda pods: any(p.get("status", {}).get("phase") == "Running" for p in pods), 30
+        )
         relists_before = reflector.relists
         await asyncio.to_thread(dev_cluster.kill_component, "kube-apiserver")
         await asyncio.sleep(1.0)
         await asyncio.to_thread(dev_cluster.start_component, "kube-apiserver")
         # The watch resumes (from its resourceVersion, or a relist) and sees the pod finish.
         done = await reflector.wait_for(
-            lambda pods: [p for p in pods if p.get("status", {}).get("phase") == "Succeeded"], 60)
+            lambda pods: [p for p in pods if p.get("status", {}).get("phase") == "Succeeded"], 60
+        )
         assert done
         assert reflector.relists >= relists_before
         result = await wait_for(lambda: job_condition(user, namespace, name), 60, what="job end")
@@ -201,12 +215,26 @@ async def test_apiserver_restart_during_job(dev_cluster, user: KubeClient, names
 
 async def test_volumes_env_and_downward_api(user: KubeClient, namespace: str):
     secret_name, cm_name, name = _name("sec"), _name("cm"), _name("vols")
-    await user.create("secrets", {"apiVersion": "v1", "kind": "Secret",
-                                  "metadata": {"name": secret_name},
-                                  "stringData": {"token": "s3cr3t"}}, namespace)
-    await user.create("configmaps", {"apiVersion": "v1", "kind": "ConfigMap",
-                                     "metadata": {"name": cm_name},
-                                     "data": {"greeting": "hi"}}, namespace)
+    await user.create(
+        "secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret_name},
+            "stringData": {"token": "s3cr3t"},
+        },
+        namespace,
+    )
+    await user.create(
+        "configmaps",
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": cm_name},
+            "data": {"greeting": "hi"},
+        },
+        namespace,
+    )
     code = (
         "import os, stat\n"
         "p='/var/run/jk-test/secret/token'\n"
@@ -216,11 +244,15 @@ async def test_volumes_env_and_downward_api(user: KubeClient, namespace: str):
         "print('env', os.environ['POD_NAME'], os.environ['POD_IP'].startswith('127.'),"
         " os.environ['GREETING'])\n"
     )
-    p = pod(name, code, volumes=[
-        {"name": "s", "secret": {"secretName": secret_name, "defaultMode": 0o400}},
-        {"name": "c", "configMap": {"name": cm_name}},
-        {"name": "e", "emptyDir": {}},
-    ])
+    p = pod(
+        name,
+        code,
+        volumes=[
+            {"name": "s", "secret": {"secretName": secret_name, "defaultMode": 0o400}},
+            {"name": "c", "configMap": {"name": cm_name}},
+            {"name": "e", "emptyDir": {}},
+        ],
+    )
     c = p["spec"]["containers"][0]
     c["volumeMounts"] = [
         {"name": "s", "mountPath": "/var/run/jk-test/secret", "readOnly": True},
@@ -230,7 +262,10 @@ async def test_volumes_env_and_downward_api(user: KubeClient, namespace: str):
     c["env"] = [
         {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
         {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
-        {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": cm_name, "key": "greeting"}}},
+        {
+            "name": "GREETING",
+            "valueFrom": {"configMapKeyRef": {"name": cm_name, "key": "greeting"}},
+        },
     ]
     await user.create("pods", p, namespace)
     phase = await wait_for(lambda: _terminal(user, namespace, name), 30, what="pod end")
@@ -251,7 +286,8 @@ async def test_missing_secret_is_create_container_config_error(user: KubeClient,
     name = _name("nosecret")
     p = pod(name, "print(1)")
     p["spec"]["containers"][0]["env"] = [
-        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "does-not-exist", "key": "k"}}}]
+        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "does-not-exist", "key": "k"}}}
+    ]
     await user.create("pods", p, namespace)
 
     async def waiting_reason() -> str | None:
@@ -270,10 +306,15 @@ async def _eq(coro, value):
 
 async def test_deletion_grace_sigterm_then_gone(user: KubeClient, namespace: str):
     name = _name("graceful")
-    code = ("import signal, sys, time\n"
-            "signal.signal(signal.SIGTERM, lambda *a: (print('got SIGTERM', flush=True), sys.exit(0)))\n"
-            "print('ready', flush=True)\n"
-            "time.sleep(600)\n")
+    code = (
+        "import signal, sys, time\n"
+        "def bye(*_):\n"
+        "    print('got SIGTERM', flush=True)\n"
+        "    sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, bye)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
     await user.create("pods", pod(name, code), namespace)
     await wait_for(lambda: _is(pod_phase(user, namespace, name), "Running"), 30, what="Running")
     await asyncio.sleep(0.5)
@@ -293,10 +334,16 @@ async def test_deletion_grace_sigterm_then_gone(user: KubeClient, namespace: str
 
 async def test_active_deadline_and_oom(user: KubeClient, namespace: str):
     slow, hog = _name("deadline"), _name("hog")
-    await user.create("pods", pod(slow, "import time; time.sleep(60)",
-                                  activeDeadlineSeconds=2), namespace)
-    await user.create("pods", pod(hog, "x = bytearray(400 * 1024 * 1024); print(len(x))",
-                                  {"limits": {"memory": "100Mi"}}), namespace)
+    await user.create(
+        "pods", pod(slow, "import time; time.sleep(60)", activeDeadlineSeconds=2), namespace
+    )
+    await user.create(
+        "pods",
+        pod(
+            hog, "x = bytearray(400 * 1024 * 1024); print(len(x))", {"limits": {"memory": "100Mi"}}
+        ),
+        namespace,
+    )
     assert await wait_for(lambda: _terminal(user, namespace, slow), 30) == "Failed"
     assert (await user.get("pods", slow, namespace))["status"]["reason"] == "DeadlineExceeded"
     assert await wait_for(lambda: _terminal(user, namespace, hog), 30) == "Failed"

@@ -47,7 +47,8 @@ def test_node_identity_certificate(tmp_path: Path):
     assert oct(pair.key.stat().st_mode & 0o777) == "0o600"
     # Issued once, then reused: kubeconfigs handed out stay valid.
     assert pki.issue("node", "system:node:n1", ("system:nodes",)).cert.read_bytes() == (
-        pair.cert.read_bytes())
+        pair.cert.read_bytes()
+    )
 
 
 def test_serving_certificate_has_loopback_san(tmp_path: Path):

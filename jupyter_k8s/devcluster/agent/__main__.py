@@ -1,4 +1,4 @@
-"""`python -m jupyter_k8s.devcluster.agent`: the process node agent (started by `dev-cluster up`)."""
+"""The process node agent, as started by `jupyter k8s dev-cluster up`."""
 
 from __future__ import annotations
 

@@ -167,8 +167,12 @@ class NodeAgent:
         meta = pod["metadata"]
         spec: dict = {
             "expirationSeconds": seconds,
-            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": meta["name"],
-                               "uid": meta["uid"]},
+            "boundObjectRef": {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "uid": meta["uid"],
+            },
         }
         if audience:
             spec["audiences"] = [audience]
@@ -184,8 +188,9 @@ class NodeAgent:
     async def patch_status(self, runner: PodRunner, status: dict) -> None:
         for attempt in range(5):
             try:
-                await self.client.patch("pods", runner.name, {"status": status}, runner.ns,
-                                        sub="status")
+                await self.client.patch(
+                    "pods", runner.name, {"status": status}, runner.ns, sub="status"
+                )
                 return
             except NotFound:
                 runner.gone = True
@@ -200,8 +205,13 @@ class NodeAgent:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {"kind": "Pod", "namespace": meta["namespace"], "name": meta["name"],
-                               "uid": meta["uid"], "apiVersion": "v1"},
+            "involvedObject": {
+                "kind": "Pod",
+                "namespace": meta["namespace"],
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "apiVersion": "v1",
+            },
             "reason": reason,
             "message": message,
             "type": kind,
@@ -227,12 +237,20 @@ class NodeAgent:
             "capacity": self.capacity,
             "allocatable": self.allocatable,
             "conditions": [
-                {"type": t, "status": s, "reason": r, "message": m,
-                 "lastHeartbeatTime": ts, "lastTransitionTime": ts}
+                {
+                    "type": t,
+                    "status": s,
+                    "reason": r,
+                    "message": m,
+                    "lastHeartbeatTime": ts,
+                    "lastTransitionTime": ts,
+                }
                 for t, s, r, m in conditions
             ],
-            "addresses": [{"type": "InternalIP", "address": self.host_ip},
-                          {"type": "Hostname", "address": self.node_name}],
+            "addresses": [
+                {"type": "InternalIP", "address": self.host_ip},
+                {"type": "Hostname", "address": self.node_name},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.opts.port}},
             "nodeInfo": {
                 "machineID": uuid.uuid5(uuid.NAMESPACE_DNS, self.node_name).hex,
@@ -244,7 +262,8 @@ class NodeAgent:
                 "kubeletVersion": self.opts.kubelet_version,
                 "operatingSystem": "linux",
                 "architecture": {"x86_64": "amd64", "aarch64": "arm64"}.get(
-                    platform.machine(), platform.machine()),
+                    platform.machine(), platform.machine()
+                ),
             },
         }
 
@@ -266,8 +285,9 @@ class NodeAgent:
         }
         with contextlib.suppress(Conflict):
             await self.client.create("nodes", node)
-        await self.client.patch("nodes", self.node_name, {"status": self._node_status()},
-                                sub="status")
+        await self.client.patch(
+            "nodes", self.node_name, {"status": self._node_status()}, sub="status"
+        )
 
     async def _heartbeat(self) -> None:
         """Renew the lease every 10 s and post full status every minute, through outages."""
@@ -278,8 +298,14 @@ class NodeAgent:
             "metadata": {
                 "name": self.node_name,
                 "namespace": "kube-node-lease",
-                "ownerReferences": [{"apiVersion": "v1", "kind": "Node", "name": self.node_name,
-                                     "uid": node["metadata"]["uid"]}],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "v1",
+                        "kind": "Node",
+                        "name": self.node_name,
+                        "uid": node["metadata"]["uid"],
+                    }
+                ],
             },
             "spec": {"holderIdentity": self.node_name, "leaseDurationSeconds": LEASE_SECONDS},
         }
@@ -288,14 +314,16 @@ class NodeAgent:
             renew = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             try:
                 try:
-                    await self.client.patch("leases", self.node_name,
-                                            {"spec": {"renewTime": renew}}, "kube-node-lease")
+                    await self.client.patch(
+                        "leases", self.node_name, {"spec": {"renewTime": renew}}, "kube-node-lease"
+                    )
                 except NotFound:
                     lease["spec"]["renewTime"] = renew
                     await self.client.create("leases", lease, "kube-node-lease")
                 if asyncio.get_running_loop().time() - last_status > STATUS_EVERY:
-                    await self.client.patch("nodes", self.node_name,
-                                            {"status": self._node_status()}, sub="status")
+                    await self.client.patch(
+                        "nodes", self.node_name, {"status": self._node_status()}, sub="status"
+                    )
                     last_status = asyncio.get_running_loop().time()
             except KubeError as exc:
                 log.warning("lease not renewed: %s", exc)
@@ -351,8 +379,9 @@ class NodeAgent:
                     for uid, runner in list(self.pods.items()):
                         if uid not in seen:
                             runner.vanished()
-                async for event in self.client.watch("pods", resource_version=rv,
-                                                     fieldSelector=selector, timeout_seconds=240):
+                async for event in self.client.watch(
+                    "pods", resource_version=rv, fieldSelector=selector, timeout_seconds=240
+                ):
                     obj = event["object"]
                     rv = obj["metadata"]["resourceVersion"]
                     if event["type"] != "BOOKMARK":
@@ -370,21 +399,24 @@ class NodeAgent:
     def locate_log(self, namespace: str, pod: str, container: str, previous: bool) -> LogTarget:
         runner = next((r for r in self.pods.values() if r.ns == namespace and r.name == pod), None)
         if runner is None:
-            raise LookupError(f'pod "{pod}" in namespace "{namespace}" is not on node '
-                              f'"{self.node_name}"')
+            raise LookupError(
+                f'pod "{pod}" in namespace "{namespace}" is not on node "{self.node_name}"'
+            )
         run = runner.find(container)
         if run is None:
             raise LookupError(f'container "{container}" in pod "{pod}" is not valid')
         if previous:
             if run.restart_count == 0:
-                raise ValueError(f'previous terminated container "{container}" in pod "{pod}" '
-                                 "not found")
+                raise ValueError(
+                    f'previous terminated container "{container}" in pod "{pod}" not found'
+                )
             path = runner.dir / "containers" / container / f"{run.restart_count - 1}.log"
             return LogTarget(path, lambda: False)
         if run.log_path is None:
             reason = run.state.get("waiting", {}).get("reason", "ContainerCreating")
-            raise ValueError(f'container "{container}" in pod "{pod}" is waiting to start: '
-                             f"{reason}")
+            raise ValueError(
+                f'container "{container}" in pod "{pod}" is waiting to start: {reason}'
+            )
         current = run.log_path
         return LogTarget(current, lambda: run.running and run.log_path == current)
 
@@ -399,8 +431,9 @@ class NodeAgent:
 
     async def run(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        runner = await serve(make_log_app(self.locate_log), self.host_ip, self.opts.port,
-                             self._ssl())
+        runner = await serve(
+            make_log_app(self.locate_log), self.host_ip, self.opts.port, self._ssl()
+        )
         while True:
             try:
                 await self.register()
@@ -408,8 +441,13 @@ class NodeAgent:
             except KubeError as exc:
                 log.warning("node not registered yet (%s); retrying", exc)
                 await asyncio.sleep(0.5)
-        log.info("node %s registered (gpus=%d, mount isolation=%s, memory cgroups=%s)",
-                 self.node_name, self.opts.gpus, self.isolate_mounts, self.use_cgroups)
+        log.info(
+            "node %s registered (gpus=%d, mount isolation=%s, memory cgroups=%s)",
+            self.node_name,
+            self.opts.gpus,
+            self.isolate_mounts,
+            self.use_cgroups,
+        )
         tasks = [asyncio.create_task(self._heartbeat()), asyncio.create_task(self._watch_pods())]
         await self._stopping.wait()
         for t in tasks:

@@ -63,12 +63,17 @@ def image_problem(image: str | None) -> tuple[str, str] | None:
     if sep and ("." in first or ":" in first or first == "localhost"):
         host, path = first, rest
     if not _PATH_RE.match(path) or (host and not _HOST_RE.match(host)):
-        return ("InvalidImageName", f'Failed to apply default image tag "{image}": '
-                "couldn't parse image name: invalid reference format")
+        return (
+            "InvalidImageName",
+            f'Failed to apply default image tag "{image}": '
+            "couldn't parse image name: invalid reference format",
+        )
     hostname = host.split(":")[0]
     if hostname.endswith(".invalid"):
-        return ("ErrImagePull", f'failed to pull image "{image}": dial tcp: lookup {hostname}: '
-                "no such host")
+        return (
+            "ErrImagePull",
+            f'failed to pull image "{image}": dial tcp: lookup {hostname}: no such host',
+        )
     return None
 
 
@@ -216,7 +221,9 @@ class PodRunner:
     def _gpu_request(self) -> int:
         def count(c: dict) -> int:
             res = c.get("resources", {})
-            value = res.get("limits", {}).get(GPU_RESOURCE) or res.get("requests", {}).get(GPU_RESOURCE)
+            value = res.get("limits", {}).get(GPU_RESOURCE) or res.get("requests", {}).get(
+                GPU_RESOURCE
+            )
             return int(value or 0)
 
         main = sum(count(c) for c in self.pod["spec"]["containers"])
@@ -227,8 +234,10 @@ class PodRunner:
         for run in [*self.init_runs, *self.runs]:
             if problem := image_problem(run.spec.get("image")):
                 run.state = {"waiting": {"reason": problem[0], "message": problem[1]}}
-        if any("waiting" in r.state and r.state["waiting"]["reason"] != "ContainerCreating"
-               for r in [*self.init_runs, *self.runs]):
+        if any(
+            "waiting" in r.state and r.state["waiting"]["reason"] != "ContainerCreating"
+            for r in [*self.init_runs, *self.runs]
+        ):
             await self._report()
             await self._image_backoff()
             return
@@ -248,17 +257,25 @@ class PodRunner:
         for run in [*self.init_runs, *self.runs]:
             waiting = run.state.get("waiting", {})
             if waiting.get("reason") == "ErrImagePull":
-                run.state = {"waiting": {"reason": "ImagePullBackOff",
-                                         "message": f'Back-off pulling image "{run.spec["image"]}"'}}
+                run.state = {
+                    "waiting": {
+                        "reason": "ImagePullBackOff",
+                        "message": f'Back-off pulling image "{run.spec["image"]}"',
+                    }
+                }
         await self._report()
         await asyncio.Event().wait()
 
     async def _prepare_volumes(self) -> dict[str, Path]:
         while True:
             try:
-                return await prepare_volumes(self.pod_view(), self.dir, self.agent.fetch,
-                                             self._request_token,
-                                             node_allocatable=self.agent.allocatable)
+                return await prepare_volumes(
+                    self.pod_view(),
+                    self.dir,
+                    self.agent.fetch,
+                    self._request_token,
+                    node_allocatable=self.agent.allocatable,
+                )
             except VolumeError as exc:
                 for run in [*self.init_runs, *self.runs]:
                     run.state = {"waiting": {"reason": "ContainerCreating"}}
@@ -293,8 +310,12 @@ class PodRunner:
 
     async def _crash_backoff(self, run: ContainerRun, backoff: float) -> float:
         run.last_state, run.restart_count = run.state, run.restart_count + 1
-        run.state = {"waiting": {"reason": "CrashLoopBackOff",
-                                 "message": f"back-off {backoff:.0f}s restarting failed container"}}
+        run.state = {
+            "waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {backoff:.0f}s restarting failed container",
+            }
+        }
         await self._report()
         await asyncio.sleep(backoff)
         return min(backoff * 2, MAX_BACKOFF)
@@ -304,35 +325,49 @@ class PodRunner:
         spec = run.spec
         while True:
             try:
-                env = await container_env(self.pod_view(), spec, self.agent.fetch,
-                                          base=self._base_env(run),
-                                          node_allocatable=self.agent.allocatable)
+                env = await container_env(
+                    self.pod_view(),
+                    spec,
+                    self.agent.fetch,
+                    base=self._base_env(run),
+                    node_allocatable=self.agent.allocatable,
+                )
                 break
             except ContainerConfigError as exc:
-                run.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}}
+                run.state = {
+                    "waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}
+                }
                 await self._report()
                 await asyncio.sleep(2)
         argv = expand_command([*spec.get("command", []), *spec.get("args", [])], env)
         if not spec.get("command"):
             return await self._start_failed(
-                run, "the process node runs a container's command and args; this container sets "
-                "no command (image entrypoints are not known here)")
-        mounts = container_mounts(spec, volume_paths, env=env,
-                                  read_only=read_only_volumes(self.pod))
+                run,
+                "the process node runs a container's command and args; this container sets "
+                "no command (image entrypoints are not known here)",
+            )
+        mounts = container_mounts(
+            spec, volume_paths, env=env, read_only=read_only_volumes(self.pod)
+        )
         cdir = self.dir / "containers" / run.name
         cdir.mkdir(parents=True, exist_ok=True)
         run.log_path = cdir / f"{run.restart_count}.log"
         limit = spec.get("resources", {}).get("limits", {}).get("memory")
         try:
             proc = await start_process(
-                argv, env, Path(spec.get("workingDir") or self.dir / "rootfs"), mounts,
+                argv,
+                env,
+                Path(spec.get("workingDir") or self.dir / "rootfs"),
+                mounts,
                 memory_limit=bytes_of(limit) if limit else None,
                 cgroup_name=f"{self.uid}-{run.name}",
                 isolate_mounts=self.agent.isolate_mounts,
                 use_cgroups=self.agent.use_cgroups,
             )
         except OSError as exc:
-            return await self._start_failed(run, f"failed to start {argv[0]!r}: {exc.strerror or exc}")
+            return await self._start_failed(
+                run, f"failed to start {argv[0]!r}: {exc.strerror or exc}"
+            )
         run.process = proc
         (cdir / "pid").write_text(str(proc.pid))
         started = now()
@@ -341,15 +376,22 @@ class PodRunner:
             self.phase = "Running"
         await self._report()
         writer = LogWriter(run.log_path)
-        pumps = [asyncio.create_task(writer.pump(proc.process.stdout, "stdout")),
-                 asyncio.create_task(writer.pump(proc.process.stderr, "stderr"))]
+        pumps = [
+            asyncio.create_task(writer.pump(proc.process.stdout, "stdout")),
+            asyncio.create_task(writer.pump(proc.process.stderr, "stderr")),
+        ]
         code, oom = await proc.wait()
         await asyncio.gather(*pumps, return_exceptions=True)
         writer.close()
         (cdir / "pid").unlink(missing_ok=True)
         reason = "OOMKilled" if oom else ("Completed" if code == 0 else "Error")
-        term: dict[str, Any] = {"exitCode": code, "reason": reason, "startedAt": started,
-                                "finishedAt": now(), "containerID": f"process://{proc.pid}"}
+        term: dict[str, Any] = {
+            "exitCode": code,
+            "reason": reason,
+            "startedAt": started,
+            "finishedAt": now(),
+            "containerID": f"process://{proc.pid}",
+        }
         if code != 0 and spec.get("terminationMessagePolicy") == "FallbackToLogsOnError":
             term["message"] = _log_tail(run.log_path)
         run.state = {"terminated": term}
@@ -358,8 +400,15 @@ class PodRunner:
 
     async def _start_failed(self, run: ContainerRun, message: str) -> int:
         # What the kubelet reports when the runtime can't start the process (exit code 128).
-        run.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": message,
-                                    "startedAt": now(), "finishedAt": now()}}
+        run.state = {
+            "terminated": {
+                "exitCode": 128,
+                "reason": "StartError",
+                "message": message,
+                "startedAt": now(),
+                "finishedAt": now(),
+            }
+        }
         await self._report()
         return 128
 
@@ -377,16 +426,23 @@ class PodRunner:
         """The pod as the downward API sees it: with the IPs this node gave it."""
         view = dict(self.pod)
         status = dict(view.get("status", {}))
-        status.update(podIP=self.pod_ip, podIPs=[{"ip": self.pod_ip}],
-                      hostIP=self.agent.host_ip, hostIPs=[{"ip": self.agent.host_ip}])
+        status.update(
+            podIP=self.pod_ip,
+            podIPs=[{"ip": self.pod_ip}],
+            hostIP=self.agent.host_ip,
+            hostIPs=[{"ip": self.agent.host_ip}],
+        )
         view["status"] = status
         return view
 
     # -- stopping -----------------------------------------------------------------------------
 
     async def _kill_all(self, grace: int) -> None:
-        procs = [r.process for r in [*self.init_runs, *self.runs]
-                 if r.process is not None and r.process.process.returncode is None]
+        procs = [
+            r.process
+            for r in [*self.init_runs, *self.runs]
+            if r.process is not None and r.process.process.returncode is None
+        ]
         for p in procs:
             p.signal(signal.SIGTERM)
         if procs:
@@ -399,9 +455,14 @@ class PodRunner:
                 await asyncio.wait(pending, timeout=5)
         for r in [*self.init_runs, *self.runs]:
             if not r.running and "waiting" in r.state:
-                r.state = {"terminated": {"exitCode": 137, "reason": "ContainerStatusUnknown",
-                                          "message": "The container could not be located when "
-                                          "the pod was terminated", "finishedAt": now()}}
+                r.state = {
+                    "terminated": {
+                        "exitCode": 137,
+                        "reason": "ContainerStatusUnknown",
+                        "message": "The container could not be located when the pod was terminated",
+                        "finishedAt": now(),
+                    }
+                }
 
     def _set_phase_after_kill(self) -> None:
         """A pod stopped for deletion ends Succeeded only if every container exited 0."""
@@ -419,7 +480,8 @@ class PodRunner:
             with contextlib.suppress(NotFound):
                 try:
                     await self.agent.client.request(
-                        "DELETE", f"/api/v1/namespaces/{self.ns}/pods/{self.name}", body=body)
+                        "DELETE", f"/api/v1/namespaces/{self.ns}/pods/{self.name}", body=body
+                    )
                 except KubeError as exc:
                     if exc.status != 409:  # 409: uid changed, a new pod took the name
                         log.warning("final delete of %s/%s failed: %s", self.ns, self.name, exc)
@@ -440,8 +502,13 @@ class PodRunner:
         def cond(kind: str, ok: bool, reason: str | None = None) -> dict:
             old = conds.get(kind, {})
             status = "True" if ok else "False"
-            c = {"type": kind, "status": status,
-                 "lastTransitionTime": old.get("lastTransitionTime") if old.get("status") == status else ts}
+            c = {
+                "type": kind,
+                "status": status,
+                "lastTransitionTime": old.get("lastTransitionTime")
+                if old.get("status") == status
+                else ts,
+            }
             if reason and not ok:
                 c["reason"] = reason
             return c
@@ -486,18 +553,19 @@ class PodRunner:
 
 def _gpu_count(container: dict) -> int:
     res = container.get("resources", {})
-    return int(res.get("limits", {}).get(GPU_RESOURCE) or res.get("requests", {}).get(GPU_RESOURCE) or 0)
+    return int(
+        res.get("limits", {}).get(GPU_RESOURCE) or res.get("requests", {}).get(GPU_RESOURCE) or 0
+    )
 
 
 def _log_tail(path: Path | None) -> str:
     """The end of a container's log, for FallbackToLogsOnError (the kubelet keeps 2 KiB)."""
     if path is None or not path.exists():
         return ""
-    data = path.read_bytes()[-TERMINATION_LOG_BYTES * 4:].decode(errors="replace")
+    data = path.read_bytes()[-TERMINATION_LOG_BYTES * 4 :].decode(errors="replace")
     lines = []
     for record in data.splitlines():
         parts = record.split(" ", 3)
         if len(parts) == 4:
             lines.append(parts[3])
     return "\n".join(lines)[-TERMINATION_LOG_BYTES:]
-

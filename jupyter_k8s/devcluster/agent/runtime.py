@@ -42,9 +42,7 @@ def _check(rc: int, what: str) -> None:
 
 def _mount(src: str | None, dst: str, flags: int) -> None:
     _check(
-        _libc.mount(
-            src.encode() if src else None, dst.encode(), None, ctypes.c_ulong(flags), None
-        ),
+        _libc.mount(src.encode() if src else None, dst.encode(), None, ctypes.c_ulong(flags), None),
         f"mount {src} on {dst}",
     )
 
@@ -195,7 +193,7 @@ async def start_process(
     cgroup = None
     if memory_limit and use_cgroups:
         cgroup = MemoryCgroup.create(cgroup_name, memory_limit)
-    cwd.mkdir(parents=True, exist_ok=True)
+    cwd.mkdir(parents=True, exist_ok=True)  # noqa: ASYNC240 - one local mkdir
     process = await asyncio.create_subprocess_exec(
         *argv,
         env=env,
