@@ -1,0 +1,24 @@
+"""jupyter-k8s: a Jupyter server extension and JupyterLab extension that put Kubernetes one
+click from a notebook."""
+
+from __future__ import annotations
+
+from typing import Any
+
+try:
+    from importlib.metadata import PackageNotFoundError, version
+
+    __version__ = version("jupyter-k8s")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
+    # Imported here so that `import jupyter_k8s` (CLI, magics, in-pod runner) stays cheap.
+    from .app import JupyterK8s
+
+    return [{"module": "jupyter_k8s.app", "app": JupyterK8s}]
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    return [{"src": "labextension", "dest": "jupyter-k8s"}]
