@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+from pathlib import Path
+
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Unicode
+from traitlets import Dict, Enum, Float, Int, List, Unicode, default
 
 from . import __version__
 from .k8s.cluster import ClusterService
@@ -11,6 +15,7 @@ from .k8s.cluster import ClusterService
 # Key of the ClusterService in the tornado settings. (`settings["jupyter_k8s"]` itself is the
 # ExtensionApp: jupyter_server's ExtensionHandlerMixin looks the app up under its name.)
 CLUSTER_SETTING = "jupyter_k8s_cluster"
+JOBS_SETTING = "jupyter_k8s_jobs"
 
 
 class JupyterK8s(ExtensionApp):
@@ -59,7 +64,104 @@ class JupyterK8s(ExtensionApp):
         help="""Timeout in seconds of each Kubernetes API call made for the cluster summary.""",
     )
 
+    profiles = List(
+        Dict(),
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="""Resource profiles jobs and kernels can use: a list of dicts with name,
+        display_name, description, image, cpu_request, cpu_limit, memory_request, memory_limit,
+        gpus, gpu_resource (nvidia.com/gpu, amd.com/gpu, ...), node_selector, tolerations,
+        runtime_class_name, env, pod_overrides and default. Validated at start. Default: a
+        "cpu" profile (the default) and a "gpu" profile with one nvidia.com/gpu.""",
+    )
+
+    default_image = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Image of job and kernel pods when neither the request nor the profile names one.
+        Default: the image this server runs in, as JupyterHub sets it (JUPYTER_IMAGE_SPEC /
+        JUPYTER_IMAGE), else none (profiles must then name an image).""",
+    )
+
+    allowed_images = List(
+        Unicode(),
+        default_value=None,
+        allow_none=True,
+        config=True,
+        help="""Images a user may ask for in a submit request (shell-style patterns such as
+        "quay.io/jupyter/*"). None: any image; []: only the profiles' images.""",
+    )
+
+    owner = Unicode(
+        config=True,
+        help="""Whose jobs this server shows and creates (the owner label of every object).
+        Default: the JupyterHub user (JUPYTERHUB_USER) when under JupyterHub, else the login
+        name of the server's process.""",
+    )
+
+    @default("owner")
+    def _default_owner(self) -> str:
+        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+
+    staging = Enum(
+        ["api", "shared"],
+        default_value="api",
+        config=True,
+        help="""How notebooks travel to job pods and executed notebooks back. "api": through
+        the Kubernetes API only (a ConfigMap in, the runner's log out; works from a laptop with a
+        kubeconfig; bounded by max_notebook_bytes and max_output_bytes). "shared": the pod
+        mounts shared_volume at shared_mount_path (the server's root directory as the pod sees
+        it), so relative paths and data files just work and the runner writes the output in
+        place.""",
+    )
+
+    shared_volume = Dict(
+        None,
+        allow_none=True,
+        config=True,
+        help="""The pod volume source used by "shared" staging, e.g.
+        {"persistentVolumeClaim": {"claimName": "home"}}.""",
+    )
+
+    shared_mount_path = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Where shared_volume is mounted in job pods. Default: the server's root
+        directory, so paths are the same on both sides.""",
+    )
+
+    output_dir = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""Folder (relative to the server root) for executed notebooks. Default: next to
+        the input notebook, named <notebook>.<job id>.ipynb.""",
+    )
+
+    max_notebook_bytes = Int(
+        900 * 1024,
+        config=True,
+        help="""Largest notebook (with its shipped files) "api" staging sends to a job.""",
+    )
+
+    max_output_bytes = Int(
+        50 * 1024 * 1024,
+        config=True,
+        help="""Largest executed notebook "api" staging brings back.""",
+    )
+
+    job_ttl_seconds = Int(
+        7 * 24 * 3600,
+        config=True,
+        help="""How long finished jobs (and their pods and logs) are kept before Kubernetes
+        deletes them (ttlSecondsAfterFinished).""",
+    )
+
     cluster: ClusterService | None = None
+    jobs = None  # the JobService
 
     def initialize_settings(self) -> None:
         # Nothing talks to the cluster here: the client is created on first use, so the server
@@ -73,6 +175,8 @@ class JupyterK8s(ExtensionApp):
             logger=self.log,
         )
         self.settings[CLUSTER_SETTING] = self.cluster
+        self.jobs = make_job_service(self, self.cluster.get_client, Path(self.serverapp.root_dir))
+        self.settings[JOBS_SETTING] = self.jobs
 
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers
@@ -80,5 +184,34 @@ class JupyterK8s(ExtensionApp):
         self.handlers.extend(default_handlers)
 
     async def stop_extension(self) -> None:
+        if self.jobs is not None:
+            await self.jobs.stop()
         if self.cluster is not None:
             await self.cluster.close()
+
+
+def make_job_service(conf: JupyterK8s, get_client, root_dir: Path):
+    """The JobService configured from the traits (shared by the server and the CLI)."""
+    from .jobs.service import JobsConfig, JobService
+    from .profiles import default_image, load_profiles
+
+    image = conf.default_image or default_image()
+    profiles = load_profiles(conf.profiles, image)
+    return JobService(
+        get_client,
+        profiles,
+        JobsConfig(
+            namespace=conf.namespace,
+            owner=conf.owner,
+            root_dir=root_dir,
+            default_image=image,
+            allowed_images=conf.allowed_images,
+            staging="shared" if conf.staging == "shared" else "configmap",
+            shared_volume=conf.shared_volume,
+            shared_mount_path=conf.shared_mount_path or str(root_dir.resolve()),
+            max_notebook_bytes=conf.max_notebook_bytes,
+            max_output_bytes=conf.max_output_bytes,
+            default_ttl_seconds=conf.job_ttl_seconds,
+            output_dir=conf.output_dir,
+        ),
+    )

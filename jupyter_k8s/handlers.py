@@ -17,7 +17,9 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from .errors import JupyterK8sError
+from .errors import JupyterK8sError, ValidationProblem
+from .jobs.models import SubmitRequest
+from .jobs.service import JobService
 from .k8s.client import Conflict, Forbidden, Gone, KubeError, NotFound, Unreachable
 from .k8s.cluster import ClusterService
 
@@ -138,6 +140,167 @@ class ClusterHandler(K8sAPIHandler):
         self.write_json(await self.cluster.info())
 
 
+class JobsBaseHandler(K8sAPIHandler):
+    @property
+    def jobs(self) -> JobService:
+        from .app import JOBS_SETTING
+
+        return self.settings[JOBS_SETTING]
+
+    def body_json(self) -> Any:
+        if not self.request.body:
+            return {}
+        return json.loads(self.request.body)
+
+    def int_arg(
+        self, name: str, default: int | None, low: int = 0, high: int = 10**6
+    ) -> int | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValidationProblem(f"{name} must be an integer, not {raw!r}", field=name) from None
+        if not low <= value <= high:
+            raise ValidationProblem(f"{name} must be between {low} and {high}", field=name)
+        return value
+
+
+class JobsHandler(JobsBaseHandler):
+    """GET: list this user's jobs (filter, paginate). POST: submit a notebook."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        limit = self.int_arg("limit", 100, 1, 1000)
+        offset = self.int_arg("offset", 0)
+        jobs, total = await self.jobs.list(
+            phase=self.get_query_argument("status", None),
+            notebook=self.get_query_argument("notebook", None),
+            limit=limit or 100,
+            offset=offset or 0,
+        )
+        self.write_json(
+            {
+                "jobs": [j.model_dump(mode="json") for j in jobs],
+                "total": total,
+                "offset": offset,
+                "limit": limit,
+            }
+        )
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        req = SubmitRequest.from_json(self.body_json())
+        info, warnings = await self.jobs.submit(req)
+        self.set_header("Location", self.reverse_url_for(info.id))
+        self.write_json({"job": info.model_dump(mode="json"), "warnings": warnings}, 201)
+
+    def reverse_url_for(self, job_id: str) -> str:
+        return f"{self.base_url.rstrip('/')}/{API_PREFIX}/jobs/{job_id}"
+
+
+class JobHandler(JobsBaseHandler):
+    """GET: one job. DELETE: delete it (its pods, logs and ConfigMap go with it)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.write_json((await self.jobs.get(job_id)).model_dump(mode="json"))
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, job_id: str) -> None:
+        await self.jobs.delete(job_id)
+        self.set_status(204)
+        self.finish()
+
+
+class JobCancelHandler(JobsBaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        self.write_json((await self.jobs.cancel(job_id)).model_dump(mode="json"))
+
+
+class JobRerunHandler(JobsBaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        body = self.body_json()
+        params = body.get("parameters") if isinstance(body, dict) else None
+        if params is not None and not isinstance(params, dict):
+            raise ValidationProblem("parameters must be an object", field="parameters")
+        info, warnings = await self.jobs.rerun(job_id, params)
+        self.write_json({"job": info.model_dump(mode="json"), "warnings": warnings}, 201)
+
+
+class JobLogsHandler(JobsBaseHandler):
+    """GET: the notebook's log as text; ?follow=1 streams it until the job ends."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        tail = self.int_arg("tail", None, 0, 100_000)
+        follow = self.get_query_argument("follow", "0").lower() in ("1", "true", "yes")
+        lines = self.jobs.logs(job_id, tail=tail, follow=follow)
+        # The first line (or error) decides the status: errors before it are JSON as usual.
+        first = None
+        async for line in lines:
+            first = line
+            break
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        if first is not None:
+            self.write(first)
+            await self.flush()
+            async for line in lines:
+                self.write(line)
+                await self.flush()
+        self.finish()
+
+
+class JobOutputHandler(JobsBaseHandler):
+    """GET: download the executed notebook. POST {"path"}: copy it to a path of the workspace."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        data = await self.jobs.output(job_id)
+        self.set_header("Content-Type", "application/x-ipynb+json")
+        self.set_header("Content-Disposition", f'attachment; filename="{job_id}.ipynb"')
+        self.finish(data)
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, job_id: str) -> None:
+        body = self.body_json()
+        path = body.get("path") if isinstance(body, dict) else None
+        if not isinstance(path, str) or not path.endswith(".ipynb"):
+            raise ValidationProblem("path must be a notebook path ending in .ipynb", field="path")
+        written = await self.jobs.copy_output(job_id, path)
+        self.write_json({"path": written}, 201)
+
+
+class ProfilesHandler(JobsBaseHandler):
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.write_json({"profiles": self.jobs.profiles.public()})
+
+
+_JOB = r"(?P<job_id>[a-z0-9][-a-z0-9]{0,62})"
+
 default_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/{API_PREFIX}/cluster", ClusterHandler),
+    (rf"/{API_PREFIX}/profiles", ProfilesHandler),
+    (rf"/{API_PREFIX}/jobs", JobsHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}", JobHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}/cancel", JobCancelHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}/rerun", JobRerunHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}/logs", JobLogsHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}/output", JobOutputHandler),
 ]

@@ -1,0 +1,169 @@
+"""The request and status models of notebook jobs, as the REST API, CLI and magic speak them.
+
+Validation happens here, before anything reaches the cluster, so that a bad field is a 400
+that names it rather than a 422 from the API server or a pod that never starts.
+"""
+
+from __future__ import annotations
+
+import keyword
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+
+from ..errors import ValidationProblem
+
+#: Finished jobs (and their pods and logs) are kept a week unless the request says otherwise.
+DEFAULT_TTL_SECONDS = 7 * 24 * 3600
+MAX_RETRIES = 10
+
+_C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def check_notebook_path(path: str) -> str:
+    """A notebook path relative to the server root, '/'-separated, without '..'; returned clean.
+
+    Leading slashes are dropped (the contents API is relative to the root either way); what
+    could leave the root is refused here rather than trusted to the contents manager alone.
+    """
+    clean = path.strip().lstrip("/")
+    parts = clean.split("/")
+    if not clean or "\\" in clean or "\0" in clean or any(p in ("", ".", "..") for p in parts):
+        raise ValueError(f"{path!r} is not a notebook path relative to the server root")
+    if not clean.endswith(".ipynb"):
+        raise ValueError(f"{path!r} is not a notebook (.ipynb) file")
+    return clean
+
+
+class SubmitRequest(BaseModel):
+    """What a user asks for when submitting a notebook as a job."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notebook: str = Field(description="notebook path relative to the server root")
+    parameters: dict[str, JsonValue] = Field(
+        default_factory=dict, description="values injected after the cell tagged 'parameters'"
+    )
+    profile: str | None = Field(default=None, description="resource profile; None: the default")
+    image: str | None = Field(default=None, description="container image; None: the profile's")
+    env: dict[str, str] = Field(default_factory=dict, description="extra environment variables")
+    secrets: list[str] = Field(
+        default_factory=list, description="existing Secrets exposed as environment (envFrom)"
+    )
+    timeout_seconds: int | None = Field(default=None, gt=0, description="stop the job after")
+    retries: int = Field(default=0, ge=0, le=MAX_RETRIES, description="retries after a crash")
+    ttl_seconds_after_finished: int | None = Field(
+        default=DEFAULT_TTL_SECONDS, ge=0, description="delete the finished job after; None: keep"
+    )
+    ship_folder: bool = Field(default=False, description="copy the notebook's folder to the pod")
+
+    @field_validator("notebook")
+    @classmethod
+    def _notebook(cls, value: str) -> str:
+        return check_notebook_path(value)
+
+    @field_validator("parameters")
+    @classmethod
+    def _parameters(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # Names become code in the injected cell: only identifiers, never something to parse.
+        for name in value:
+            if not name.isidentifier() or keyword.iskeyword(name):
+                raise ValueError(f"{name!r} is not a valid parameter name (a Python identifier)")
+        return value
+
+    @field_validator("profile")
+    @classmethod
+    def _profile(cls, value: str | None) -> str | None:
+        return value or None
+
+    @field_validator("image")
+    @classmethod
+    def _image(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        if len(value) > 1024 or any(c.isspace() for c in value):
+            raise ValueError(f"{value!r} is not a container image reference")
+        return value
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not _C_IDENTIFIER.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a valid environment variable name (letters, digits and "
+                    "'_', not starting with a digit)"
+                )
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if len(name) > 253 or not _DNS_SUBDOMAIN.fullmatch(name):
+                raise ValueError(f"{name!r} is not a valid Secret name")
+        return list(dict.fromkeys(value))  # duplicates would only duplicate envFrom entries
+
+    @classmethod
+    def from_json(cls, data: Any) -> SubmitRequest:
+        """Validate request JSON, raising ValidationProblem naming the first bad field."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise validation_problem(exc) from None
+
+
+def validation_problem(exc: ValidationError) -> ValidationProblem:
+    """The first error of a pydantic ValidationError as a ValidationProblem with its field."""
+    err = exc.errors()[0]
+    field = ".".join(str(p) for p in err["loc"]) or None
+    message = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        message = "unknown field"
+    return ValidationProblem(f"{field}: {message}" if field else message, field)
+
+
+class JobPhase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (JobPhase.SUCCEEDED, JobPhase.FAILED, JobPhase.CANCELLED)
+
+
+OutputState = Literal["none", "pending", "ready", "error"]
+
+
+class JobInfo(BaseModel):
+    """A job as users see it; built from the cluster's objects by `status.job_info`."""
+
+    id: str = Field(description="the Job's name; the id in URLs")
+    notebook: str
+    owner: str
+    profile: str | None = None
+    image: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    phase: JobPhase
+    reason: str | None = Field(default=None, description="machine-readable, e.g. OOMKilled")
+    message: str | None = Field(default=None, description="for a person: what happened")
+    created: datetime | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    duration_seconds: float | None = None
+    current_cell: int | None = Field(
+        default=None, description="1-based number of the cell executing (or last executed)"
+    )
+    total_cells: int | None = Field(
+        default=None, description="cells of the executed notebook, the injected one included"
+    )
+    output_path: str | None = None
+    output_state: OutputState = "none"
+    output_error: str | None = None

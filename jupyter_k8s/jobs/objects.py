@@ -1,0 +1,439 @@
+"""Pure builders of a notebook job's Kubernetes objects: the Job and its input ConfigMap.
+
+Dicts out, no I/O, tested against golden dicts. Everything the service knows about a job is
+in a `JobBuild`; everything the cluster needs to remember about it (notebook, parameters,
+profile, output path, owner) is written into the Job's labels and annotations, so that a
+restarted server lists the jobs again from the cluster alone.
+
+The ConfigMap carries the notebook, the runner's source and job.json into the pod. The
+service creates the Job first, then the ConfigMap owned by it (`set_owner`), so that deleting
+the Job (or its TTL) removes the ConfigMap too; a pod that starts before the ConfigMap exists
+waits for its volume.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ..errors import TooLargeProblem
+from ..k8s.objects import MANAGED_BY, container, pod_spec, restricted_pod_security
+from ..names import notebook_stem, owner_label
+from ..profiles import Profile
+
+# -- labels and annotations (the cluster is the source of truth) ---------------------------------
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_OWNER = "jupyter-k8s.io/owner"
+COMPONENT = "notebook-job"
+
+ANN_NOTEBOOK = "jupyter-k8s.io/notebook"
+ANN_PARAMETERS = "jupyter-k8s.io/parameters"
+ANN_PROFILE = "jupyter-k8s.io/profile"
+ANN_OUTPUT = "jupyter-k8s.io/output"
+ANN_USERNAME = "jupyter-k8s.io/username"  # the exact name; the owner label may be hashed
+ANN_STAGING = "jupyter-k8s.io/staging"
+ANN_CANCELLED = "jupyter-k8s.io/cancelled"  # set by the service on cancel: "true"
+ANN_OUTPUT_STATE = "jupyter-k8s.io/output-state"  # set by the service: pending|ready|error
+ANN_OUTPUT_ERROR = "jupyter-k8s.io/output-error"
+# Set by the service when it stops a job itself (e.g. after `status.fail_fast_reason`), so the
+# real reason outlives the pod: it wins over what the Job's conditions say.
+ANN_FAILURE_REASON = "jupyter-k8s.io/failure-reason"
+ANN_FAILURE_MESSAGE = "jupyter-k8s.io/failure-message"
+
+#: Select every notebook job (add the owner label to select one user's).
+JOB_SELECTOR = f"{LABEL_MANAGED_BY}=jupyter-k8s,{LABEL_COMPONENT}={COMPONENT}"
+
+# -- paths inside the pod -----------------------------------------------------------------------
+
+CONTAINER = "runner"
+JOB_DIR = "/var/run/jupyter-k8s/job"
+RUNNER_DIR = "/var/run/jupyter-k8s/runner"
+WORK_DIR = "/var/run/jupyter-k8s/work"
+NOTEBOOK_KEY = "notebook.ipynb"
+RUNNER_KEY = "runner.py"
+CONFIG_KEY = "job.json"
+FOLDER_KEY = "folder.tar.gz"
+
+#: The API server refuses ConfigMaps whose data (keys + values) exceed 1 MiB.
+MAX_CONFIGMAP_BYTES = 1024 * 1024
+#: Parameters travel in an annotation; all annotations together may not pass 256 KiB.
+MAX_PARAMETERS_BYTES = 64 * 1024
+DEFAULT_MAX_OUTPUT_BYTES = 5 * 1024 * 1024
+
+#: A notebook that fails (1) or is cancelled (143) is final; an evicted pod is retried.
+FAIL_JOB_EXIT_CODES = [1, 143]
+GRACE_SECONDS = 30
+
+Staging = Literal["configmap", "shared"]
+
+
+@dataclass(frozen=True)
+class JobBuild:
+    """Everything needed to build one notebook job's objects.
+
+    `staging` "configmap": notebook in, executed notebook out through the pod log (framed by
+    the runner); "shared": the pod mounts `shared_volume` (a pod volume source such as
+    {"persistentVolumeClaim": {"claimName": ...}}) at `shared_mount_path`, the server root's
+    path, and writes the executed notebook straight to `output_path` there.
+    Paths (`notebook_path`, `output_path`) are relative to the server root.
+    """
+
+    name: str
+    namespace: str
+    owner: str
+    notebook_path: str
+    parameters: Mapping[str, Any]
+    profile: Profile
+    image: str
+    output_path: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    timeout_seconds: int | None = None
+    retries: int = 0
+    ttl_seconds: int | None = None
+    staging: Staging = "configmap"
+    shared_volume: Mapping[str, Any] | None = None
+    shared_mount_path: str | None = None
+    input_configmap_name: str = ""  # "": "<name>-input" (see `configmap_name`)
+    runner_configmap_name: str | None = None  # None: runner.py is in the input ConfigMap
+    kernel_name: str = "python3"
+    language: str = "python"
+    max_output_bytes: int = DEFAULT_MAX_OUTPUT_BYTES
+    ship_folder: bool = False
+    run_as_user: int = 1000
+    suspend: bool = False
+
+    def __post_init__(self) -> None:
+        if self.staging not in ("configmap", "shared"):
+            raise ValueError(f"unknown staging {self.staging!r}")
+        if self.staging == "shared" and not (self.shared_volume and self.shared_mount_path):
+            raise ValueError("shared staging needs shared_volume and shared_mount_path")
+        if self.shared_mount_path is not None and not self.shared_mount_path.startswith("/"):
+            raise ValueError("shared_mount_path must be absolute")
+
+    @property
+    def configmap_name(self) -> str:
+        """The input ConfigMap's name (derived here, so `dataclasses.replace` stays right)."""
+        return self.input_configmap_name or f"{self.name}-input"
+
+    @property
+    def runner_path(self) -> str:
+        folder = RUNNER_DIR if self.runner_configmap_name else JOB_DIR
+        return f"{folder}/{RUNNER_KEY}"
+
+    @property
+    def notebook_dir(self) -> str:
+        """The notebook's folder relative to the server root ("" at the root)."""
+        return posixpath.dirname(self.notebook_path)
+
+
+def output_path_for(notebook_path: str, unique: str) -> str:
+    """Where the executed notebook goes: next to the input, `<stem>.<unique>.ipynb`."""
+    folder = posixpath.dirname(notebook_path)
+    name = f"{notebook_stem(notebook_path)}.{unique}.ipynb"
+    return posixpath.join(folder, name) if folder else name
+
+
+def labels(build: JobBuild) -> dict[str, str]:
+    return {
+        **MANAGED_BY,
+        LABEL_COMPONENT: COMPONENT,
+        LABEL_OWNER: owner_label(build.owner),
+    }
+
+
+def _parameters_json(parameters: Mapping[str, Any]) -> str:
+    text = json.dumps(dict(parameters), sort_keys=True, separators=(",", ":"))
+    if len(text.encode()) > MAX_PARAMETERS_BYTES:
+        raise TooLargeProblem(
+            f"the parameters are {len(text.encode())} bytes of JSON, over the limit of "
+            f"{MAX_PARAMETERS_BYTES}; pass large data as a file path instead"
+        )
+    return text
+
+
+def annotations(build: JobBuild) -> dict[str, str]:
+    return {
+        ANN_NOTEBOOK: build.notebook_path,
+        ANN_PARAMETERS: _parameters_json(build.parameters),
+        ANN_PROFILE: build.profile.name,
+        ANN_OUTPUT: build.output_path,
+        ANN_USERNAME: build.owner,
+        ANN_STAGING: build.staging,
+    }
+
+
+# -- job.json and the input ConfigMap ------------------------------------------------------------
+
+
+def make_runner_config(build: JobBuild) -> dict[str, Any]:
+    """job.json, what the runner in the pod reads (see jobs/runner.py)."""
+    if build.staging == "shared":
+        root = build.shared_mount_path or "/"
+        output = posixpath.join(root, build.output_path)
+        cwd = posixpath.join(root, build.notebook_dir) if build.notebook_dir else root
+    else:
+        output = f"{WORK_DIR}/output/{posixpath.basename(build.output_path)}"
+        cwd = f"{WORK_DIR}/cwd"
+    config: dict[str, Any] = {
+        "input": f"{JOB_DIR}/{NOTEBOOK_KEY}",
+        "output": output,
+        "parameters": dict(build.parameters),
+        "kernel_name": build.kernel_name,
+        "language": build.language,
+        "cwd": cwd,
+        "output_mode": "shared" if build.staging == "shared" else "log",
+        "max_output_bytes": build.max_output_bytes,
+        "work_dir": WORK_DIR,
+    }
+    if build.ship_folder:
+        config["unpack"] = f"{JOB_DIR}/{FOLDER_KEY}"
+    return config
+
+
+def _configmap_size(data: Mapping[str, str], binary: Mapping[str, bytes]) -> int:
+    # As the API server counts it: key and value bytes, binaryData before base64.
+    return sum(len(k) + len(v.encode()) for k, v in data.items()) + sum(
+        len(k) + len(v) for k, v in binary.items()
+    )
+
+
+def make_input_configmap(
+    build: JobBuild,
+    notebook_bytes: bytes,
+    runner_source: str | None,
+    job_json: Mapping[str, Any] | str,
+    extra_files: Mapping[str, bytes] | None = None,
+) -> dict[str, Any]:
+    """The ConfigMap with notebook.ipynb, runner.py (unless in its own ConfigMap) and job.json.
+
+    `extra_files` go in binaryData (e.g. FOLDER_KEY, the notebook's folder as .tar.gz).
+    TooLargeProblem past the API server's 1 MiB.
+    """
+    data: dict[str, str] = {}
+    binary: dict[str, bytes] = {}
+    try:
+        data[NOTEBOOK_KEY] = notebook_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        binary[NOTEBOOK_KEY] = notebook_bytes
+    if runner_source is not None:
+        data[RUNNER_KEY] = runner_source
+    data[CONFIG_KEY] = (
+        job_json if isinstance(job_json, str) else json.dumps(job_json, indent=1, sort_keys=True)
+    )
+    for key, value in (extra_files or {}).items():
+        if not re.fullmatch(r"[-._a-zA-Z0-9]+", key) or key in data:
+            raise ValueError(f"invalid or duplicate ConfigMap key {key!r}")
+        binary[key] = value
+    size = _configmap_size(data, binary)
+    if size > MAX_CONFIGMAP_BYTES:
+        raise TooLargeProblem(
+            f"the notebook and its files are {size} bytes, over the {MAX_CONFIGMAP_BYTES} bytes "
+            "a ConfigMap can hold; clear large outputs, ship less, or use a shared volume"
+        )
+    configmap: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": build.configmap_name,
+            "namespace": build.namespace,
+            "labels": labels(build),
+        },
+        "data": data,
+    }
+    if binary:
+        configmap["binaryData"] = {k: base64.b64encode(v).decode() for k, v in binary.items()}
+    return configmap
+
+
+def set_owner(obj: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `obj` owned by the created `job` (needs its uid): garbage-collected with it.
+
+    blockOwnerDeletion false: deleting the Job must never wait on its ConfigMap.
+    """
+    meta = job.get("metadata") or {}
+    if not meta.get("uid"):
+        raise ValueError("the Job has no uid: pass the object the API server returned")
+    owned = copy.deepcopy(obj)
+    owned.setdefault("metadata", {})["ownerReferences"] = [
+        {
+            "apiVersion": job.get("apiVersion", "batch/v1"),
+            "kind": job.get("kind", "Job"),
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "blockOwnerDeletion": False,
+        }
+    ]
+    return owned
+
+
+# -- the Job ------------------------------------------------------------------------------------
+
+
+def _env(build: JobBuild) -> list[dict[str, str]]:
+    # Later wins: the profile's settings, then the user's own.
+    merged = {"PYTHONUNBUFFERED": "1", **build.profile.env, **build.env}
+    return [{"name": k, "value": v} for k, v in merged.items()]
+
+
+def _resources(profile: Profile) -> dict[str, Any]:
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if profile.cpu_request:
+        requests["cpu"] = profile.cpu_request
+    if profile.memory_request:
+        requests["memory"] = profile.memory_request
+    if profile.cpu_limit:
+        limits["cpu"] = profile.cpu_limit
+    if profile.memory_limit:
+        limits["memory"] = profile.memory_limit
+    if profile.gpus:
+        limits[profile.gpu_resource] = str(profile.gpus)  # extended resources: limit only
+    resources: dict[str, Any] = {}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    return resources
+
+
+def _volumes(build: JobBuild) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(pod volumes, runner container mounts)."""
+    volumes: list[dict[str, Any]] = [
+        {"name": "job", "configMap": {"name": build.configmap_name, "defaultMode": 0o444}},
+        {"name": "work", "emptyDir": {}},
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "job", "mountPath": JOB_DIR, "readOnly": True},
+        {"name": "work", "mountPath": WORK_DIR},
+    ]
+    if build.runner_configmap_name:
+        volumes.append(
+            {
+                "name": "runner",
+                "configMap": {"name": build.runner_configmap_name, "defaultMode": 0o444},
+            }
+        )
+        mounts.append({"name": "runner", "mountPath": RUNNER_DIR, "readOnly": True})
+    if build.staging == "shared":
+        volumes.append({"name": "shared", **copy.deepcopy(dict(build.shared_volume or {}))})
+        mounts.append({"name": "shared", "mountPath": build.shared_mount_path})
+    return volumes, mounts
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` merged into `base`: mappings recursively, lists of named items by name
+    (as a strategic merge patch does for containers and volumes), anything else replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    if isinstance(base, list) and isinstance(override, list) and _named(base) and _named(override):
+        merged_list = [copy.deepcopy(item) for item in base]
+        index = {item["name"]: i for i, item in enumerate(merged_list)}
+        for item in override:
+            if item["name"] in index:
+                i = index[item["name"]]
+                merged_list[i] = deep_merge(merged_list[i], item)
+            else:
+                merged_list.append(copy.deepcopy(item))
+        return merged_list
+    return copy.deepcopy(override)
+
+
+def _named(items: list[Any]) -> bool:
+    return all(isinstance(i, dict) and "name" in i for i in items)
+
+
+def make_pod_spec(build: JobBuild) -> dict[str, Any]:
+    """The pod template's spec: restricted, no token, the runner container, the profile."""
+    profile = build.profile
+    volumes, mounts = _volumes(build)
+    cfg = make_runner_config(build)
+    runner = container(
+        CONTAINER,
+        build.image,
+        ["python", build.runner_path, "--config", f"{JOB_DIR}/{CONFIG_KEY}"],
+        # In configmap staging the runner makes cwd itself: a workingDir the runtime has to
+        # create would belong to root, not to the pod's user.
+        workingDir=cfg["cwd"] if build.staging == "shared" else WORK_DIR,
+        env=_env(build),
+    )
+    if build.secrets:
+        runner["envFrom"] = [{"secretRef": {"name": s}} for s in build.secrets]
+    resources = _resources(profile)
+    if resources:
+        runner["resources"] = resources
+    runner["volumeMounts"] = mounts
+    runner["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    spec = pod_spec(
+        [runner],
+        securityContext=restricted_pod_security(build.run_as_user),
+        enableServiceLinks=False,
+        terminationGracePeriodSeconds=GRACE_SECONDS,
+    )
+    spec["volumes"] = volumes
+    if profile.node_selector:
+        spec["nodeSelector"] = dict(profile.node_selector)
+    if profile.tolerations:
+        spec["tolerations"] = [t.to_k8s() for t in profile.tolerations]
+    if profile.runtime_class_name:
+        spec["runtimeClassName"] = profile.runtime_class_name
+    if profile.pod_overrides:  # last, as the operator's escape hatch (checked in profiles.py)
+        spec = deep_merge(spec, profile.pod_overrides)
+    return spec
+
+
+def make_job(build: JobBuild) -> dict[str, Any]:
+    """The batch/v1 Job that runs the notebook once (retried only after disruptions)."""
+    job_labels = labels(build)
+    spec: dict[str, Any] = {
+        "backoffLimit": build.retries,
+        "completions": 1,
+        "parallelism": 1,
+        "podFailurePolicy": {
+            "rules": [
+                # Evicted, preempted, node drained: not the notebook's fault, retry uncounted.
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+                # The notebook raised (1) or was cancelled (143): a retry would do the same.
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {
+                        "containerName": CONTAINER,
+                        "operator": "In",
+                        "values": FAIL_JOB_EXIT_CODES,
+                    },
+                },
+            ]
+        },
+        "template": {
+            "metadata": {"labels": dict(job_labels)},
+            "spec": make_pod_spec(build),
+        },
+    }
+    if build.timeout_seconds:
+        spec["activeDeadlineSeconds"] = build.timeout_seconds
+    if build.ttl_seconds is not None:
+        spec["ttlSecondsAfterFinished"] = build.ttl_seconds
+    if build.suspend:
+        spec["suspend"] = True
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": build.name,
+            "namespace": build.namespace,
+            "labels": job_labels,
+            "annotations": annotations(build),
+        },
+        "spec": spec,
+    }

@@ -1,0 +1,664 @@
+"""JobService: submit, follow and manage notebook jobs. Used by REST, CLI and magic alike.
+
+The cluster is the source of truth: a job is its batch/v1 Job (labels say whose it is,
+annotations what it runs), its pods and its events. Watch-fed caches (Reflectors) of those
+answer every read; nothing is kept anywhere else, so a restarted server lists every job again
+and collects outputs it missed. Knows nothing of tornado.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import io
+import json
+import logging
+import os
+import tarfile
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
+from ..k8s.client import KubeClient, KubeError, NotFound, Obj
+from ..k8s.watch import Reflector
+from ..names import job_name, owner_label, random_suffix
+from ..profiles import ProfileSet
+from .models import JobInfo, JobPhase, SubmitRequest
+from .notebook import check_parameters, kernel_and_language, read_notebook
+from .objects import (
+    ANN_CANCELLED,
+    ANN_OUTPUT,
+    ANN_OUTPUT_ERROR,
+    ANN_OUTPUT_STATE,
+    ANN_STAGING,
+    CONTAINER,
+    FOLDER_KEY,
+    JOB_SELECTOR,
+    LABEL_OWNER,
+    JobBuild,
+    make_input_configmap,
+    make_job,
+    make_runner_config,
+    output_path_for,
+    set_owner,
+)
+from .runlog import FRAME, MARKER, parse_marker, parse_runner_log, progress_of
+from .status import fail_fast_reason, job_info
+
+log = logging.getLogger("jupyter_k8s.jobs")
+
+ANN_FAILED_FAST = "jupyter-k8s.io/failed-fast"
+JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
+LOG_FETCH_LIMIT = 256 * 1024 * 1024  # bytes of pod log read to find the output frame
+
+
+@dataclass
+class JobsConfig:
+    """What the service needs from configuration (filled from the JupyterK8s traits)."""
+
+    namespace: str | None  # None: the kubeconfig context's (known once connected)
+    owner: str
+    root_dir: Path
+    default_image: str | None = None
+    allowed_images: list[str] | None = None  # fnmatch patterns; None: any image
+    staging: str = "configmap"  # or "shared"
+    shared_volume: dict[str, Any] | None = None
+    shared_mount_path: str | None = None
+    max_notebook_bytes: int = 900 * 1024
+    max_folder_bytes: int = 512 * 1024
+    max_output_bytes: int = 50 * 1024 * 1024
+    default_ttl_seconds: int | None = 7 * 24 * 3600
+    output_dir: str | None = None  # relative to root; None: next to the notebook
+    extra_labels: dict[str, str] = field(default_factory=dict)
+
+
+def safe_path(root: Path, relative: str) -> Path:
+    """`relative` under `root`, refusing anything that escapes it (.., absolute, symlinks)."""
+    rel = PurePosixPath(relative.replace("\\", "/"))
+    if rel.is_absolute() or ".." in rel.parts or not str(relative).strip():
+        raise ValidationProblem(
+            f"{relative!r} is not a path inside the server's root directory", field="notebook"
+        )
+    root = root.resolve()
+    target = (root / rel).resolve()
+    if target != root and root not in target.parents:
+        raise ValidationProblem(
+            f"{relative!r} leads outside the server's root directory", field="notebook"
+        )
+    return target
+
+
+def runner_source() -> str:
+    return resources.files("jupyter_k8s.jobs").joinpath("runner.py").read_text()
+
+
+class JobService:
+    def __init__(
+        self,
+        get_client: Callable[[], Awaitable[KubeClient]],
+        profiles: ProfileSet,
+        config: JobsConfig,
+    ):
+        self._get_client = get_client
+        self.profiles = profiles
+        self.config = config
+        self.selector = f"{JOB_SELECTOR},{LABEL_OWNER}={owner_label(config.owner)}"
+        self.jobs: Reflector | None = None
+        self.pods: Reflector | None = None
+        self.events: Reflector | None = None
+        self._collecting: dict[str, asyncio.Task] = {}
+        self._progress: dict[str, dict[str, Any] | None] = {}
+        self._started = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    async def client(self) -> KubeClient:
+        return await self._get_client()
+
+    async def start(self) -> None:
+        """Start the watch caches (idempotent); raises Unreachable when the API can't be had."""
+        async with self._started:
+            if self.jobs is not None:
+                return
+            client = await self.client()
+            if self.config.namespace is None:
+                self.config.namespace = client.namespace
+            ns = self.config.namespace
+            jobs = Reflector(client, "jobs", ns, label_selector=self.selector)
+            pods = Reflector(client, "pods", ns, label_selector=self.selector)
+            events = Reflector(client, "events", ns, field_selector="involvedObject.kind=Job")
+            jobs.add_listener(self._on_job)
+            pods.add_listener(self._on_pod)
+            for r in (jobs, pods, events):
+                r.start()
+            try:
+                await asyncio.wait_for(
+                    asyncio.gather(jobs.ready.wait(), pods.ready.wait(), events.ready.wait()), 15
+                )
+            except TimeoutError:
+                for r in (jobs, pods, events):
+                    await r.stop()
+                from ..k8s.client import Unreachable
+
+                raise Unreachable(
+                    f"could not list jobs in namespace {ns!r}: "
+                    f"{jobs.last_error or pods.last_error or 'no answer'}"
+                ) from None
+            self.jobs, self.pods, self.events = jobs, pods, events
+            for job in jobs.items():
+                self._on_job("ADDED", job)
+
+    async def stop(self) -> None:
+        for task in [*self._collecting.values(), *self._tasks]:
+            task.cancel()
+        for r in (self.jobs, self.pods, self.events):
+            if r is not None:
+                await r.stop()
+        self.jobs = self.pods = self.events = None
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def _pods_of(self, name: str) -> list[Obj]:
+        assert self.pods is not None
+        return [
+            p
+            for p in self.pods.items()
+            if (p["metadata"].get("labels") or {}).get(JOB_NAME_LABEL) == name
+        ]
+
+    def _events_of(self, name: str) -> list[Obj]:
+        assert self.events is not None
+        return [
+            e for e in self.events.items() if (e.get("involvedObject") or {}).get("name") == name
+        ]
+
+    def _info(self, job: Obj) -> JobInfo:
+        name = job["metadata"]["name"]
+        info = job_info(
+            job,
+            self._pods_of(name),
+            self._events_of(name),
+            self._progress.get(name),
+            now=datetime.now(UTC),
+        )
+        failed_fast = (job["metadata"].get("annotations") or {}).get(ANN_FAILED_FAST)
+        if failed_fast and info.phase == JobPhase.FAILED:
+            info.reason, info.message = "FailedFast", failed_fast
+        return info
+
+    async def _job(self, name: str) -> Obj:
+        await self.start()
+        assert self.jobs is not None
+        job = self.jobs.get(name, self.config.namespace)
+        if job is None:
+            # Another user's job is "not found" too: their existence is not ours to tell.
+            raise NotFoundProblem(
+                f"no job {name!r} of yours in namespace {self.config.namespace!r}"
+            )
+        return job
+
+    async def get(self, name: str) -> JobInfo:
+        return self._info(await self._job(name))
+
+    async def list(
+        self,
+        phase: str | None = None,
+        notebook: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> tuple[list[JobInfo], int]:
+        """Newest first; returns (page, total matching)."""
+        await self.start()
+        assert self.jobs is not None
+        infos = [self._info(j) for j in self.jobs.items()]
+        if phase:
+            wanted = {p.strip().lower() for p in phase.split(",")}
+            infos = [i for i in infos if i.phase.value.lower() in wanted]
+        if notebook:
+            infos = [i for i in infos if i.notebook == notebook]
+        infos.sort(
+            key=lambda i: (i.created or datetime.min.replace(tzinfo=UTC), i.id), reverse=True
+        )
+        return infos[offset : offset + limit], len(infos)
+
+    async def wait(
+        self,
+        name: str,
+        timeout: float | None = None,
+        on_change: Callable[[JobInfo], Any] | None = None,
+    ) -> JobInfo:
+        """Until the job finished (and its output is collected); on_change sees each state."""
+        await self.start()
+        assert self.jobs is not None and self.pods is not None
+        last: JobInfo | None = None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            info = await self.get(name)
+            if on_change and (last is None or _changed(last, info)):
+                on_change(info)
+            last = info
+            if info.phase.finished and info.output_state != "pending":
+                return info
+            left = None if deadline is None else deadline - loop.time()
+            if left is not None and left <= 0:
+                raise TimeoutError(f"job {name} did not finish in {timeout} s")
+            # Wake up on any change of jobs or pods, or every second for durations.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._any_change(), min(1.0, left or 1.0))
+
+    async def _any_change(self) -> None:
+        assert self.jobs is not None and self.pods is not None
+        waits = [asyncio.ensure_future(r._changed.wait()) for r in (self.jobs, self.pods)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    # -- submitting ---------------------------------------------------------------------------
+
+    def _check_image(self, image: str) -> None:
+        allowed = self.config.allowed_images
+        if allowed is not None and not any(fnmatch.fnmatchcase(image, p) for p in allowed):
+            raise ForbiddenProblem(
+                f"image {image!r} is not allowed here; allowed: {', '.join(allowed) or 'none'}"
+            )
+
+    def _read_notebook(self, path: str) -> tuple[bytes, dict[str, Any]]:
+        file = safe_path(self.config.root_dir, path)
+        if not file.is_file():
+            raise NotFoundProblem(f"notebook {path!r} does not exist")
+        size = file.stat().st_size
+        if size > self.config.max_notebook_bytes:
+            raise TooLargeProblem(
+                f"{path} is {size} bytes, over the limit of {self.config.max_notebook_bytes}; "
+                "clear large outputs first (Edit > Clear Outputs of All Cells) or configure a "
+                "shared volume"
+            )
+        data = file.read_bytes()
+        return data, read_notebook(data, path)
+
+    def _pack_folder(self, notebook: str) -> bytes:
+        folder = safe_path(self.config.root_dir, notebook).parent
+        buf = io.BytesIO()
+        total = 0
+        with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+            for dirpath, dirnames, filenames in os.walk(folder):
+                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+                for fn in filenames:
+                    full = Path(dirpath) / fn
+                    if fn.startswith(".") or not full.is_file() or full.is_symlink():
+                        continue
+                    total += full.stat().st_size
+                    if total > self.config.max_folder_bytes:
+                        raise TooLargeProblem(
+                            f"the notebook's folder holds more than "
+                            f"{self.config.max_folder_bytes} bytes; ship fewer files or use a "
+                            "shared volume"
+                        )
+                    tar.add(full, arcname=str(full.relative_to(folder)))
+        return buf.getvalue()
+
+    async def submit(self, req: SubmitRequest) -> tuple[JobInfo, list[str]]:
+        """Create the job; returns it and warnings (e.g. unknown parameters)."""
+        await self.start()
+        cfg = self.config
+        profile = self.profiles.get(req.profile)
+        image = req.image or profile.image or cfg.default_image
+        if not image:
+            raise ValidationProblem(
+                "no image: the profile has none and no default image is configured "
+                "(c.JupyterK8s.default_image)",
+                field="image",
+            )
+        if req.image:
+            self._check_image(req.image)
+        data, nb = self._read_notebook(req.notebook)
+        warnings = check_parameters(nb, req.parameters)
+        kernel, language = kernel_and_language(nb)
+        unique = random_suffix()
+        name = job_name(req.notebook, unique)
+        output = output_path_for(req.notebook, unique)
+        if cfg.output_dir:
+            output = str(PurePosixPath(cfg.output_dir) / PurePosixPath(output).name)
+        safe_path(cfg.root_dir, output)
+        extra = {FOLDER_KEY: self._pack_folder(req.notebook)} if req.ship_folder else None
+        build = JobBuild(
+            name=name,
+            namespace=cfg.namespace,
+            owner=cfg.owner,
+            notebook_path=req.notebook,
+            parameters=req.parameters,
+            profile=profile,
+            image=image,
+            output_path=output,
+            env=req.env,
+            secrets=tuple(req.secrets),
+            timeout_seconds=req.timeout_seconds,
+            retries=req.retries,
+            ttl_seconds=req.ttl_seconds_after_finished
+            if req.ttl_seconds_after_finished is not None
+            else cfg.default_ttl_seconds,
+            staging="shared" if cfg.staging == "shared" else "configmap",
+            shared_volume=cfg.shared_volume,
+            shared_mount_path=cfg.shared_mount_path,
+            kernel_name=kernel,
+            language=language,
+            max_output_bytes=cfg.max_output_bytes,
+            ship_folder=req.ship_folder,
+        )
+        configmap = make_input_configmap(
+            build, data, runner_source(), make_runner_config(build), extra
+        )
+        job = make_job(build)
+        client = await self.client()
+        # The ConfigMap first, so the pod finds it at once; owned by the Job right after, so it
+        # goes away with it. Any failure removes what was made: nothing is left half-made.
+        await client.create("configmaps", configmap, cfg.namespace)
+        try:
+            created = await client.create("jobs", job, cfg.namespace)
+        except BaseException:
+            with contextlib.suppress(KubeError):
+                await client.delete("configmaps", configmap["metadata"]["name"], cfg.namespace)
+            raise
+        try:
+            owned = set_owner(configmap, created)
+            await client.patch(
+                "configmaps",
+                configmap["metadata"]["name"],
+                {"metadata": {"ownerReferences": owned["metadata"]["ownerReferences"]}},
+                cfg.namespace,
+            )
+        except BaseException:
+            with contextlib.suppress(KubeError):
+                await client.delete("jobs", name, cfg.namespace)
+                await client.delete("configmaps", configmap["metadata"]["name"], cfg.namespace)
+            raise
+        return job_info(created, [], []), warnings
+
+    async def rerun(
+        self, name: str, parameters: dict[str, Any] | None = None
+    ) -> tuple[JobInfo, list[str]]:
+        """Submit the same notebook again with the same (or the given) parameters."""
+        old = await self.get(name)
+        job = await self._job(name)
+        container = job["spec"]["template"]["spec"]["containers"][0]
+        env = {
+            e["name"]: e["value"]
+            for e in container.get("env", [])
+            if "value" in e and e["name"] != "PYTHONUNBUFFERED"
+        }
+        req = SubmitRequest(
+            notebook=old.notebook,
+            parameters=old.parameters if parameters is None else parameters,
+            profile=old.profile,
+            image=old.image if old.image else None,
+            env=env,
+            secrets=[
+                e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e
+            ],
+            timeout_seconds=job["spec"].get("activeDeadlineSeconds"),
+            retries=job["spec"].get("backoffLimit", 0),
+        )
+        return await self.submit(req)
+
+    # -- cancel / delete ----------------------------------------------------------------------
+
+    async def cancel(self, name: str) -> JobInfo:
+        """Stop the job gracefully: the runner saves the notebook as far as it got."""
+        job = await self._job(name)
+        info = self._info(job)
+        if info.phase.finished:
+            return info
+        client = await self.client()
+        # The partial notebook comes out through the log as the runner exits, and the pod's
+        # log follower (started when it began running) reads it before the pod goes away.
+        # A deadline already passed makes the job controller stop the pods gracefully (SIGTERM,
+        # then the grace period) and mark the Job Failed; the annotation says it was us.
+        await client.patch(
+            "jobs",
+            name,
+            {
+                "metadata": {"annotations": {ANN_CANCELLED: "true"}},
+                "spec": {"activeDeadlineSeconds": 1},
+            },
+            self.config.namespace,
+        )
+        return self._info(await client.get("jobs", name, self.config.namespace))
+
+    async def delete(self, name: str) -> None:
+        await self._job(name)
+        client = await self.client()
+        await client.delete(
+            "jobs", name, self.config.namespace, propagation="Background", missing_ok=True
+        )
+
+    # -- logs ---------------------------------------------------------------------------------
+
+    def _log_pod(self, name: str) -> Obj:
+        pods = sorted(self._pods_of(name), key=lambda p: p["metadata"]["creationTimestamp"])
+        started = [p for p in pods if _container_started(p)]
+        if not started:
+            raise NotFoundProblem(f"job {name} has no logs yet: its pod has not started")
+        return started[-1]
+
+    async def logs(
+        self, name: str, tail: int | None = None, follow: bool = False
+    ) -> AsyncIterator[str]:
+        """The notebook's log lines (runner markers and the output frame left out)."""
+        await self._job(name)
+        pod = self._log_pod(name)
+        client = await self.client()
+        path = f"/api/v1/namespaces/{self.config.namespace}/pods/{pod['metadata']['name']}/log"
+        params: dict[str, Any] = {"container": CONTAINER}
+        if tail is not None:
+            params["tailLines"] = tail
+        if follow:
+            params["follow"] = "true"
+        in_frame = False
+        async for raw in client.stream_lines(path, params):
+            line = raw.decode(errors="replace").rstrip("\n")
+            if line.startswith("##jupyter-k8s-output## begin"):
+                in_frame = True
+                continue
+            if in_frame:
+                in_frame = not line.startswith("##jupyter-k8s-output## end")
+                continue
+            marker = parse_marker(line)
+            if marker is not None:
+                if marker[0].strip():
+                    yield marker[0] + "\n"
+                continue
+            yield line + "\n"
+
+    # -- output -------------------------------------------------------------------------------
+
+    async def output(self, name: str) -> bytes:
+        """The executed notebook's bytes (from the workspace once collected)."""
+        info = await self.get(name)
+        if not info.output_path:
+            raise NotFoundProblem(f"job {name} has no output")
+        if info.output_state == "error":
+            raise NotFoundProblem(
+                f"the output of job {name} could not be collected: {info.output_error}"
+            )
+        path = safe_path(self.config.root_dir, info.output_path)
+        if not path.is_file():
+            state = "is not ready yet" if info.output_state == "pending" else "is not there"
+            raise NotFoundProblem(
+                f"the executed notebook of job {name} {state} ({info.output_path})"
+            )
+        return path.read_bytes()
+
+    async def copy_output(self, name: str, path: str) -> str:
+        """Copy the executed notebook to `path` (relative to the root); returns the path."""
+        data = await self.output(name)
+        target = safe_path(self.config.root_dir, path)
+        await asyncio.to_thread(_write_atomic, target, data)
+        return path
+
+    def _on_job(self, kind: str, job: Obj) -> None:
+        if kind == "DELETED":
+            self._progress.pop(job["metadata"]["name"], None)
+            return
+        name = job["metadata"]["name"]
+        info = self._info(job)
+        if info.phase.finished and info.output_state == "pending":
+            started = [p for p in self._pods_of(name) if _container_started(p)]
+            if not started:
+                self._spawn(self._mark_output(name, "none", None))
+            for pod in started:  # a restarted server catches up here
+                self._follow(name, pod["metadata"]["name"])
+
+    def _on_pod(self, kind: str, pod: Obj) -> None:
+        name = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
+        if not name or self.jobs is None:
+            return
+        job = self.jobs.get(name, self.config.namespace)
+        if job is None:
+            return
+        if kind != "DELETED" and _container_started(pod):
+            if self._info(job).output_state in ("pending", "none"):
+                self._follow(name, pod["metadata"]["name"])
+        info = self._info(job)
+        reason = fail_fast_reason(info)
+        if reason and not (job["metadata"].get("annotations") or {}).get(ANN_FAILED_FAST):
+            self._spawn(self._fail_fast(name, reason))
+
+    async def _fail_fast(self, name: str, reason: str) -> None:
+        client = await self.client()
+        with contextlib.suppress(NotFound):
+            await client.patch(
+                "jobs",
+                name,
+                {
+                    "metadata": {"annotations": {ANN_FAILED_FAST: reason}},
+                    "spec": {"activeDeadlineSeconds": 1},
+                },
+                self.config.namespace,
+            )
+
+    def _follow(self, name: str, pod: str) -> None:
+        """One log follower per pod: live cell progress, then the executed notebook."""
+        if pod in self._collecting:
+            return
+        task = asyncio.ensure_future(self._follow_log(name, pod))
+        self._collecting[pod] = task
+        task.add_done_callback(lambda _t: self._collecting.pop(pod, None))
+
+    async def _follow_log(self, name: str, pod: str) -> None:
+        ns = self.config.namespace
+        kept: list[str] = []  # markers and the output frame only: user output is not held
+        events: list[dict[str, Any]] = []
+        in_frame = False
+        try:
+            client = await self.client()
+            path = f"/api/v1/namespaces/{ns}/pods/{pod}/log"
+            params = {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT, "follow": "true"}
+            async for raw in client.stream_lines(path, params):
+                line = raw.decode(errors="replace").rstrip("\n")
+                if line.startswith(FRAME):
+                    in_frame = not line.startswith(f"{FRAME} end")
+                    kept.append(line)
+                elif in_frame:
+                    kept.append(line)
+                elif (marker := parse_marker(line)) is not None:
+                    kept.append(f"{MARKER} {json.dumps(marker[1])}")
+                    events.append(marker[1])
+                    self._progress[name] = progress_of(events)
+                    self._touch()
+            job = await client.get("jobs", name, ns)
+            if not self._info(job).phase.finished:
+                # The pod ended but the job goes on (a retry after eviction): next pod's turn.
+                await self._wait_finished(name)
+                job = await client.get("jobs", name, ns)
+            ann = job["metadata"].get("annotations") or {}
+            if ann.get(ANN_STAGING) == "shared" or ann.get(ANN_OUTPUT_STATE) == "ready":
+                return
+            parsed = parse_runner_log(
+                "\n".join(kept), max_output_bytes=self.config.max_output_bytes
+            )
+            if parsed.output is None:
+                await self._mark_output(
+                    name, "error", parsed.output_error or "the runner wrote no executed notebook"
+                )
+                return
+            target = safe_path(self.config.root_dir, ann.get(ANN_OUTPUT, ""))
+            await asyncio.to_thread(_write_atomic, target, parsed.output)
+            await self._mark_output(name, "ready", None)
+        except NotFound:
+            return  # the job or pod was deleted: nothing to collect
+        except (KubeError, ValidationProblem, OSError) as exc:
+            log.warning("output of job %s not collected: %s", name, exc)
+            with contextlib.suppress(KubeError):
+                await self._mark_output(name, "error", str(exc))
+
+    async def _wait_finished(self, name: str) -> None:
+        assert self.jobs is not None
+        await self.jobs.wait_for(
+            lambda jobs: any(
+                j["metadata"]["name"] == name and self._info(j).phase.finished for j in jobs
+            ),
+            3600,
+        )
+
+    def _touch(self) -> None:
+        """Wake waiters: progress is state too, though it lives in no Kubernetes object."""
+        if self.jobs is not None:
+            self.jobs._changed.set()
+            self.jobs._changed = asyncio.Event()
+
+    async def _mark_output(self, name: str, state: str, error: str | None) -> None:
+        client = await self.client()
+        ann: dict[str, Any] = {ANN_OUTPUT_STATE: state, ANN_OUTPUT_ERROR: error}
+        with contextlib.suppress(NotFound):
+            await client.patch(
+                "jobs", name, {"metadata": {"annotations": ann}}, self.config.namespace
+            )
+        assert self.jobs is not None
+        # Reflect it at once for readers (the watch event follows shortly).
+        with contextlib.suppress(TimeoutError):
+            await self.jobs.wait_for(
+                lambda jobs: any(
+                    j["metadata"]["name"] == name
+                    and (j["metadata"].get("annotations") or {}).get(ANN_OUTPUT_STATE) == state
+                    for j in jobs
+                ),
+                5,
+            )
+
+
+def _container_started(pod: Obj) -> bool:
+    for cs in pod.get("status", {}).get("containerStatuses", []):
+        if "running" in cs.get("state", {}) or "terminated" in cs.get("state", {}):
+            return True
+    return False
+
+
+def _changed(a: JobInfo, b: JobInfo) -> bool:
+    return (a.phase, a.reason, a.message, a.current_cell, a.output_state) != (
+        b.phase,
+        b.reason,
+        b.message,
+        b.current_cell,
+        b.output_state,
+    )
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.partial")
+    tmp.write_bytes(data)
+    tmp.replace(target)

@@ -1,0 +1,416 @@
+"""A notebook job's status with the real reason, from its Job, pods and events (pure).
+
+Users should read "Unschedulable: 0/3 nodes are available: 3 Insufficient nvidia.com/gpu", not
+"Pending"; "OOMKilled" with the memory limit, not "BackoffLimitExceeded"; the notebook's
+exception, not "exit code 1". The reason is machine-readable (CamelCase, mostly the one
+Kubernetes uses); the message is for a person.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from .models import JobInfo, JobPhase
+from .objects import (
+    ANN_CANCELLED,
+    ANN_FAILURE_MESSAGE,
+    ANN_FAILURE_REASON,
+    ANN_NOTEBOOK,
+    ANN_OUTPUT,
+    ANN_OUTPUT_ERROR,
+    ANN_OUTPUT_STATE,
+    ANN_PARAMETERS,
+    ANN_PROFILE,
+    ANN_STAGING,
+    ANN_USERNAME,
+    CONTAINER,
+    LABEL_OWNER,
+)
+from .runlog import parse_marker
+
+Obj = dict[str, Any]
+
+#: Waiting reasons that say something is wrong (ContainerCreating and the like are normal).
+PROBLEM_WAITING = {
+    "ErrImagePull",
+    "ImagePullBackOff",
+    "InvalidImageName",
+    "ErrImageNeverPull",
+    "CreateContainerConfigError",
+    "CreateContainerError",
+    "CrashLoopBackOff",
+    "RunContainerError",
+}
+#: Waiting reasons that will not resolve by waiting: the service may stop the job at once.
+FAIL_FAST = {
+    "InvalidImageName": "the image name is invalid",
+    "ErrImageNeverPull": "the image is not on the node and the pull policy is Never",
+    "ImagePullBackOff": "the image could not be pulled",
+    "CreateContainerConfigError": "the container could not be configured",
+}
+
+
+# -- small readers ------------------------------------------------------------------------------
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A Kubernetes timestamp ("2024-05-01T10:00:00Z", maybe with fractions) as aware UTC."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def _true_conditions(obj: Obj) -> dict[str, Obj]:
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return {c.get("type", ""): c for c in conds if c.get("status") == "True"}
+
+
+def _condition(obj: Obj, kind: str) -> Obj | None:
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c.get("type") == kind), None)
+
+
+def _runner_status(pod: Obj) -> Obj | None:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    return next(
+        (s for s in statuses if s.get("name") == CONTAINER), statuses[0] if statuses else None
+    )
+
+
+def _state(pod: Obj) -> tuple[str | None, Obj]:
+    """("waiting" | "running" | "terminated" | None, the state's details) of the runner."""
+    status = _runner_status(pod)
+    for kind, details in ((status or {}).get("state") or {}).items():
+        return kind, details or {}
+    return None, {}
+
+
+def _newest(pods: list[Obj]) -> Obj | None:
+    def key(pod: Obj) -> tuple[str, str]:
+        meta = pod.get("metadata") or {}
+        return meta.get("creationTimestamp") or "", meta.get("name") or ""
+
+    return max(pods, key=key) if pods else None
+
+
+def _event_time(event: Obj) -> str:
+    return (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("series") or {}).get("lastObservedTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
+
+
+def _events_about(events: list[Obj], kind: str, name: str) -> list[Obj]:
+    """Events about one object, oldest first; core/v1 and events.k8s.io/v1 shapes alike."""
+    found = []
+    for event in events:
+        ref = event.get("involvedObject") or event.get("regarding") or {}
+        if ref.get("kind") == kind and ref.get("name") == name:
+            found.append(event)
+    return sorted(found, key=_event_time)
+
+
+def _event_message(event: Obj) -> str:
+    return (event.get("message") or event.get("note") or "").strip()
+
+
+def runner_event(message: str | None) -> Obj | None:
+    """The runner's last final event (failed/cancelled/succeeded) in a termination message.
+
+    With FallbackToLogsOnError that message is the tail of the log, where the runner prints
+    its final marker last; the runner also writes the marker to /dev/termination-log.
+    """
+    for line in reversed((message or "").splitlines()):
+        parsed = parse_marker(line)
+        if parsed and parsed[1].get("event") in ("failed", "cancelled", "succeeded"):
+            return parsed[1]
+    return None
+
+
+def _last_lines(text: str | None, n: int = 3) -> str:
+    lines = [line for line in (text or "").splitlines() if line.strip()]
+    return "\n".join(lines[-n:])
+
+
+# -- reasons ------------------------------------------------------------------------------------
+
+
+def _memory_limit(pod: Obj) -> str | None:
+    for ctr in (pod.get("spec") or {}).get("containers") or []:
+        if ctr.get("name") == CONTAINER:
+            return ((ctr.get("resources") or {}).get("limits") or {}).get("memory")
+    return None
+
+
+def _notebook_failure(event: Obj) -> tuple[str, str]:
+    text = f"{event.get('ename') or 'Error'}: {event.get('evalue') or ''}".rstrip(": ")
+    if event.get("exec_count") is not None:
+        text += f" (in cell [{event['exec_count']}])"
+    return "NotebookFailed", text
+
+
+def _pod_failure(pod: Obj, progress: Obj | None) -> tuple[str, str] | None:
+    """Why this pod ended badly, if it did."""
+    status = pod.get("status") or {}
+    if status.get("reason") == "Evicted":
+        return "Evicted", status.get("message") or "the pod was evicted from its node"
+    disruption = _condition(pod, "DisruptionTarget")
+    if disruption and disruption.get("status") == "True":
+        reason = "Preempted" if disruption.get("reason") == "PreemptionByScheduler" else "Evicted"
+        return reason, disruption.get("message") or "the pod was disrupted"
+    kind, details = _state(pod)
+    if kind != "terminated":
+        return None
+    code = details.get("exitCode")
+    if details.get("reason") == "OOMKilled":
+        limit = _memory_limit(pod)
+        where = f" of {limit}" if limit else ""
+        return "OOMKilled", (
+            f"the notebook ran out of memory: the container was killed at its memory "
+            f"limit{where}; choose a profile with more memory"
+        )
+    if code == 0:
+        return None
+    final = runner_event(details.get("message")) or ((progress or {}).get("final") or None)
+    if code == 1 and final and final.get("event") == "failed":
+        return _notebook_failure(final)
+    if code == 143:
+        return "Terminated", "the notebook was stopped (SIGTERM) before it finished"
+    if details.get("reason") in ("StartError", "ContainerCannotRun"):
+        return details["reason"], details.get("message") or "the container could not start"
+    tail = _last_lines(details.get("message"))
+    text = f"the runner exited with code {code}"
+    if code == 137:
+        text = "the container was killed (exit code 137)"
+    return "Error", f"{text}: {tail}" if tail else text
+
+
+def _pod_waiting(pod: Obj, events: list[Obj]) -> tuple[str, str | None] | None:
+    """Why this (not yet running) pod waits, when it is worth saying."""
+    scheduled = _condition(pod, "PodScheduled")
+    pod_events = _events_about(events, "Pod", (pod.get("metadata") or {}).get("name", ""))
+    if scheduled and scheduled.get("status") == "False":
+        message = scheduled.get("message")
+        if not message:
+            failed = [e for e in pod_events if e.get("reason") == "FailedScheduling"]
+            message = _event_message(failed[-1]) if failed else None
+        return scheduled.get("reason") or "Unschedulable", message
+    kind, details = _state(pod)
+    if kind == "waiting" and details.get("reason") in PROBLEM_WAITING:
+        return details["reason"], details.get("message")
+    if kind in ("waiting", None):
+        latest = pod_events[-1] if pod_events else None
+        if latest is not None and latest.get("reason") == "FailedMount":
+            return "FailedMount", _event_message(latest)
+        if latest is not None and latest.get("reason") == "Pulling":
+            return "PullingImage", _event_message(latest)
+        if kind == "waiting" and details.get("reason"):
+            return details["reason"], details.get("message")
+    return None
+
+
+# -- the job ------------------------------------------------------------------------------------
+
+
+def _phase(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> JobPhase:
+    cancelled = (job.get("metadata") or {}).get("annotations", {}).get(ANN_CANCELLED) == "true"
+    if "Complete" in conds or "SuccessCriteriaMet" in conds:
+        return JobPhase.SUCCEEDED
+    if cancelled:
+        return JobPhase.CANCELLED
+    if "Failed" in conds or "FailureTarget" in conds:
+        return JobPhase.FAILED
+    if pod is not None and _state(pod)[0] == "running":
+        return JobPhase.RUNNING
+    return JobPhase.PENDING
+
+
+def _finish_time(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> datetime | None:
+    for kind in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"):
+        if kind in conds and conds[kind].get("lastTransitionTime"):
+            return parse_time(conds[kind]["lastTransitionTime"])
+    if (job.get("status") or {}).get("completionTime"):
+        return parse_time(job["status"]["completionTime"])
+    if pod is not None:
+        kind, details = _state(pod)
+        if kind == "terminated":
+            return parse_time(details.get("finishedAt"))
+    return None
+
+
+def _reason(
+    job: Obj,
+    phase: JobPhase,
+    conds: dict[str, Obj],
+    pods: list[Obj],
+    events: list[Obj],
+    progress: Obj | None,
+) -> tuple[str | None, str | None]:
+    pod = _newest(pods)
+    if phase == JobPhase.SUCCEEDED:
+        return None, None
+    if phase == JobPhase.CANCELLED:
+        finished = "Failed" in conds or "FailureTarget" in conds
+        active = pod is not None and (pod.get("status") or {}).get("phase") not in (
+            "Succeeded",
+            "Failed",
+        )
+        if not finished and active:
+            return "Cancelling", "stopping the notebook; the output so far is kept"
+        return "Cancelled", "cancelled by the user"
+    if phase == JobPhase.FAILED:
+        ann = _annotations(job)
+        if ann.get(ANN_FAILURE_REASON):
+            return ann[ANN_FAILURE_REASON], ann.get(ANN_FAILURE_MESSAGE)
+        cond = conds.get("Failed") or conds.get("FailureTarget") or {}
+        if cond.get("reason") == "DeadlineExceeded":
+            deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+            limit = f" of {deadline} s" if deadline else ""
+            return "DeadlineExceeded", (
+                f"the job ran past its timeout{limit} and was stopped "
+                f"({cond.get('message') or 'Job was active longer than specified deadline'})"
+            )
+        failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+        detail = _pod_failure(_newest(failed) or pod, progress) if (failed or pod) else None
+        if detail:
+            return detail
+        return cond.get("reason") or "Failed", cond.get("message") or "the job failed"
+    # Pending or Running.
+    if pod is None:
+        job_events = _events_about(events, "Job", (job.get("metadata") or {}).get("name", ""))
+        failed_create = [e for e in job_events if e.get("reason") == "FailedCreate"]
+        if failed_create:
+            return "FailedCreate", _event_message(failed_create[-1])
+        if (job.get("spec") or {}).get("suspend"):
+            return "Suspended", "the job is suspended"
+        return None, None
+    if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
+        detail = _pod_failure(pod, progress)
+        if detail:  # the Job controller will start another pod
+            return detail[0], f"{detail[1]}; retrying"
+        return None, None
+    if phase == JobPhase.PENDING:
+        waiting = _pod_waiting(pod, events)
+        if waiting:
+            return waiting
+    return None, None
+
+
+def _annotations(job: Obj) -> dict[str, str]:
+    return (job.get("metadata") or {}).get("annotations") or {}
+
+
+def _parameters(job: Obj) -> dict[str, Any]:
+    try:
+        value = json.loads(_annotations(job).get(ANN_PARAMETERS) or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _image(job: Obj) -> str | None:
+    spec = ((job.get("spec") or {}).get("template") or {}).get("spec") or {}
+    for ctr in spec.get("containers") or []:
+        if ctr.get("name") == CONTAINER:
+            return ctr.get("image")
+    return None
+
+
+def _output_state(job: Obj, phase: JobPhase, started: datetime | None) -> tuple[str, str | None]:
+    ann = _annotations(job)
+    error = ann.get(ANN_OUTPUT_ERROR)
+    state = ann.get(ANN_OUTPUT_STATE)
+    if state in ("none", "pending", "ready", "error"):
+        return state, error
+    if not ann.get(ANN_OUTPUT):
+        return "none", None
+    if phase.finished and started is None:
+        return "none", None  # it never ran: there is nothing to collect
+    if phase.finished and ann.get(ANN_STAGING) == "shared":
+        return "ready", None  # the runner wrote it in place
+    return "pending", None
+
+
+def job_info(
+    job: Obj,
+    pods: list[Obj],
+    events: list[Obj],
+    runlog_progress: Obj | None = None,
+    *,
+    now: datetime | None = None,
+) -> JobInfo:
+    """The status of one notebook job.
+
+    `pods`: the Job's pods (label `batch.kubernetes.io/job-name`); `events`: events about the
+    Job and those pods (others are ignored); `runlog_progress`: `RunnerLog.progress` from the
+    pod log, if read. `now` gives a running job's duration so far.
+    """
+    meta = job.get("metadata") or {}
+    ann = _annotations(job)
+    conds = _true_conditions(job)
+    pod = _newest(pods)
+    phase = _phase(job, conds, pod)
+    reason, message = _reason(job, phase, conds, pods, events, runlog_progress)
+
+    started = None
+    if pod is not None:
+        kind, details = _state(pod)
+        if kind in ("running", "terminated"):
+            started = parse_time(details.get("startedAt"))
+    finished = _finish_time(job, conds, pod) if phase.finished and reason != "Cancelling" else None
+    duration = None
+    if started and finished:
+        duration = max(0.0, (finished - started).total_seconds())
+    elif started and now and not phase.finished:
+        duration = max(0.0, (now - started).total_seconds())
+
+    current = total = None
+    if runlog_progress:
+        total = runlog_progress.get("total")
+        if runlog_progress.get("index") is not None:
+            current = int(runlog_progress["index"]) + 1
+        final = runlog_progress.get("final") or {}
+        if final.get("event") == "succeeded" and total is not None:
+            current = total
+    output_state, output_error = _output_state(job, phase, started)
+
+    return JobInfo(
+        id=meta.get("name", ""),
+        notebook=ann.get(ANN_NOTEBOOK, ""),
+        owner=ann.get(ANN_USERNAME) or (meta.get("labels") or {}).get(LABEL_OWNER, ""),
+        profile=ann.get(ANN_PROFILE),
+        image=_image(job),
+        parameters=_parameters(job),
+        phase=phase,
+        reason=reason,
+        message=message,
+        created=parse_time(meta.get("creationTimestamp")),
+        started=started,
+        finished=finished,
+        duration_seconds=duration,
+        current_cell=current,
+        total_cells=total,
+        output_path=ann.get(ANN_OUTPUT),
+        output_state=output_state,
+        output_error=output_error,
+    )
+
+
+def fail_fast_reason(info: JobInfo) -> str | None:
+    """A message when the job waits for something that will not come; None to keep waiting.
+
+    The service stops such a job (e.g. marks it failed and deletes it) instead of letting it
+    sit Pending until its deadline. Unschedulable is not here: an autoscaler may add a node.
+    """
+    if info.phase != JobPhase.PENDING or info.reason not in FAIL_FAST:
+        return None
+    detail = f": {info.message}" if info.message else ""
+    return f"{FAIL_FAST[info.reason]} ({info.reason}){detail}"
