@@ -29,6 +29,10 @@ API_PREFIX = "jupyter-k8s"
 _log = logging.getLogger(__name__)
 
 
+def _not_json_constant(name: str) -> Any:
+    raise ValidationProblem(f"the request body is not valid JSON: {name} is not a JSON number")
+
+
 def _validation_message(exc: Exception) -> str:
     """A short message out of a pydantic ValidationError (first few problems)."""
     errors = getattr(exc, "errors", None)
@@ -53,7 +57,10 @@ def map_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
         reason = exc.reason or responses.get(exc.status_code, "")
         return exc.status_code, {"message": message or reason, "reason": reason}
     if isinstance(exc, JupyterK8sError):
-        return exc.status, {"message": exc.message, "reason": exc.reason}
+        body = {"message": exc.message, "reason": exc.reason}
+        if getattr(exc, "field", None):
+            body["field"] = exc.field  # lets a form point at the offending input
+        return exc.status, body
     if isinstance(exc, ValidationError):
         return 400, {"message": _validation_message(exc), "reason": "Invalid"}
     if isinstance(exc, json.JSONDecodeError):
@@ -150,7 +157,20 @@ class JobsBaseHandler(K8sAPIHandler):
     def body_json(self) -> Any:
         if not self.request.body:
             return {}
-        return json.loads(self.request.body)
+        try:
+            text = self.request.body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise ValidationProblem(
+                f"the request body is not valid JSON: not UTF-8 text (byte {exc.start})"
+            ) from None
+        try:
+            # NaN and Infinity are not JSON: accepted, they would come back in answers that
+            # browsers cannot parse.
+            return json.loads(text, parse_constant=_not_json_constant)
+        except RecursionError:
+            raise ValidationProblem(
+                "the request body is not valid JSON: nested too deeply"
+            ) from None
 
     def int_arg(
         self, name: str, default: int | None, low: int = 0, high: int = 10**6
@@ -251,16 +271,17 @@ class JobLogsHandler(JobsBaseHandler):
         async for line in lines:
             first = line
             break
-        self.set_header("Content-Type", "text/plain; charset=utf-8")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        # Set before the first flush sends the headers (finish sets it again, harmlessly).
+        self.set_header("Content-Type", "text/plain; charset=utf-8")
         if first is not None:
             self.write(first)
             await self.flush()
             async for line in lines:
                 self.write(line)
                 await self.flush()
-        self.finish()
+        self.finish(set_content_type="text/plain; charset=utf-8")
 
 
 class JobOutputHandler(JobsBaseHandler):
@@ -270,9 +291,8 @@ class JobOutputHandler(JobsBaseHandler):
     @authorized
     async def get(self, job_id: str) -> None:
         data = await self.jobs.output(job_id)
-        self.set_header("Content-Type", "application/x-ipynb+json")
         self.set_header("Content-Disposition", f'attachment; filename="{job_id}.ipynb"')
-        self.finish(data)
+        self.finish(data, set_content_type="application/x-ipynb+json")
 
     @tornado.web.authenticated
     @authorized

@@ -28,14 +28,17 @@ from ..k8s.client import KubeClient, KubeError, NotFound, Obj
 from ..k8s.watch import Reflector
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
-from .models import JobInfo, JobPhase, SubmitRequest
+from .models import JobInfo, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
 from .objects import (
     ANN_CANCELLED,
+    ANN_FAILURE_MESSAGE,
+    ANN_FAILURE_REASON,
     ANN_OUTPUT,
     ANN_OUTPUT_ERROR,
     ANN_OUTPUT_STATE,
     ANN_STAGING,
+    ANN_USERNAME,
     CONTAINER,
     FOLDER_KEY,
     JOB_SELECTOR,
@@ -52,7 +55,6 @@ from .status import fail_fast_reason, job_info
 
 log = logging.getLogger("jupyter_k8s.jobs")
 
-ANN_FAILED_FAST = "jupyter-k8s.io/failed-fast"
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 LOG_FETCH_LIMIT = 256 * 1024 * 1024  # bytes of pod log read to find the output frame
 
@@ -111,7 +113,9 @@ class JobService:
         self.jobs: Reflector | None = None
         self.pods: Reflector | None = None
         self.events: Reflector | None = None
-        self._collecting: dict[str, asyncio.Task] = {}
+        self.pod_events: Reflector | None = None
+        self._collecting: dict[str, asyncio.Task] = {}  # pod name -> its log follower
+        self._followed: set[str] = set()  # jobs whose output a follower here takes care of
         self._progress: dict[str, dict[str, Any] | None] = {}
         self._started = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
@@ -132,17 +136,22 @@ class JobService:
             ns = self.config.namespace
             jobs = Reflector(client, "jobs", ns, label_selector=self.selector)
             pods = Reflector(client, "pods", ns, label_selector=self.selector)
+            # Events about Jobs (FailedCreate: quota) and about pods (FailedScheduling,
+            # FailedMount, Pulling): the real reasons while something waits.
             events = Reflector(client, "events", ns, field_selector="involvedObject.kind=Job")
+            pod_events = Reflector(client, "events", ns, field_selector="involvedObject.kind=Pod")
             jobs.add_listener(self._on_job)
             pods.add_listener(self._on_pod)
-            for r in (jobs, pods, events):
+            every = (jobs, pods, events, pod_events)
+            # Ask once before watching: RBAC refusing a list (403 naming verb and resource) or
+            # an unreachable API server is an answer now, not a timeout in 15 s.
+            await asyncio.gather(*(client.list(r.resource, ns, limit=1, **r.params) for r in every))
+            for r in every:
                 r.start()
             try:
-                await asyncio.wait_for(
-                    asyncio.gather(jobs.ready.wait(), pods.ready.wait(), events.ready.wait()), 15
-                )
+                await asyncio.wait_for(asyncio.gather(*(r.ready.wait() for r in every)), 15)
             except TimeoutError:
-                for r in (jobs, pods, events):
+                for r in every:
                     await r.stop()
                 from ..k8s.client import Unreachable
 
@@ -150,17 +159,17 @@ class JobService:
                     f"could not list jobs in namespace {ns!r}: "
                     f"{jobs.last_error or pods.last_error or 'no answer'}"
                 ) from None
-            self.jobs, self.pods, self.events = jobs, pods, events
+            self.jobs, self.pods, self.events, self.pod_events = jobs, pods, events, pod_events
             for job in jobs.items():
                 self._on_job("ADDED", job)
 
     async def stop(self) -> None:
         for task in [*self._collecting.values(), *self._tasks]:
             task.cancel()
-        for r in (self.jobs, self.pods, self.events):
+        for r in (self.jobs, self.pods, self.events, self.pod_events):
             if r is not None:
                 await r.stop()
-        self.jobs = self.pods = self.events = None
+        self.jobs = self.pods = self.events = self.pod_events = None
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -178,10 +187,17 @@ class JobService:
         ]
 
     def _events_of(self, name: str) -> list[Obj]:
-        assert self.events is not None
-        return [
+        assert self.events is not None and self.pod_events is not None
+        pods = {p["metadata"]["name"] for p in self._pods_of(name)}
+        about_job = [
             e for e in self.events.items() if (e.get("involvedObject") or {}).get("name") == name
         ]
+        about_pods = [
+            e
+            for e in self.pod_events.items()
+            if (e.get("involvedObject") or {}).get("name") in pods
+        ]
+        return about_job + about_pods
 
     def _info(self, job: Obj) -> JobInfo:
         name = job["metadata"]["name"]
@@ -192,15 +208,21 @@ class JobService:
             self._progress.get(name),
             now=datetime.now(UTC),
         )
-        failed_fast = (job["metadata"].get("annotations") or {}).get(ANN_FAILED_FAST)
-        if failed_fast and info.phase == JobPhase.FAILED:
-            info.reason, info.message = "FailedFast", failed_fast
+        ann = job["metadata"].get("annotations") or {}
+        if info.output_state == "none" and name in self._followed and ANN_OUTPUT_STATE not in ann:
+            # Its pod is gone (cancel, deadline) but our follower is still reading the output.
+            info.output_state = "pending"
         return info
 
     async def _job(self, name: str) -> Obj:
         await self.start()
         assert self.jobs is not None
         job = self.jobs.get(name, self.config.namespace)
+        if job is not None and (job["metadata"].get("annotations") or {}).get(ANN_USERNAME) not in (
+            None,
+            self.config.owner,
+        ):
+            job = None  # a hashed owner label that collided: still not ours
         if job is None:
             # Another user's job is "not found" too: their existence is not ours to tell.
             raise NotFoundProblem(
@@ -276,6 +298,26 @@ class JobService:
                 f"image {image!r} is not allowed here; allowed: {', '.join(allowed) or 'none'}"
             )
 
+    async def _check_secrets(self, names: list[str]) -> None:
+        """Only the caller's own Secrets (labelled with their owner label) may be exposed:
+        the namespace is shared, and another user's Secret must not reach this user's pod."""
+        if not names:
+            return
+        client = await self.client()
+        mine = owner_label(self.config.owner)
+        for name in names:
+            try:
+                secret = await client.get("secrets", name, self.config.namespace)
+            except NotFound:
+                raise ValidationProblem(
+                    f"secret {name!r} does not exist in namespace {self.config.namespace!r}",
+                    field="secrets",
+                ) from None
+            if (secret["metadata"].get("labels") or {}).get(LABEL_OWNER) != mine:
+                raise ForbiddenProblem(
+                    f"secret {name!r} is not yours: label it {LABEL_OWNER}={mine} to use it"
+                )
+
     def _read_notebook(self, path: str) -> tuple[bytes, dict[str, Any]]:
         file = safe_path(self.config.root_dir, path)
         if not file.is_file():
@@ -327,6 +369,7 @@ class JobService:
             self._check_image(req.image)
         data, nb = self._read_notebook(req.notebook)
         warnings = check_parameters(nb, req.parameters)
+        await self._check_secrets(req.secrets)
         kernel, language = kernel_and_language(nb)
         unique = random_suffix()
         name = job_name(req.notebook, unique)
@@ -512,12 +555,15 @@ class JobService:
     def _on_job(self, kind: str, job: Obj) -> None:
         if kind == "DELETED":
             self._progress.pop(job["metadata"]["name"], None)
+            self._followed.discard(job["metadata"]["name"])
             return
+        if self.jobs is None:
+            return  # the first listing, before every cache is ready: start() replays it
         name = job["metadata"]["name"]
         info = self._info(job)
         if info.phase.finished and info.output_state == "pending":
             started = [p for p in self._pods_of(name) if _container_started(p)]
-            if not started:
+            if not started and name not in self._followed:
                 self._spawn(self._mark_output(name, "none", None))
             for pod in started:  # a restarted server catches up here
                 self._follow(name, pod["metadata"]["name"])
@@ -534,17 +580,20 @@ class JobService:
                 self._follow(name, pod["metadata"]["name"])
         info = self._info(job)
         reason = fail_fast_reason(info)
-        if reason and not (job["metadata"].get("annotations") or {}).get(ANN_FAILED_FAST):
-            self._spawn(self._fail_fast(name, reason))
+        if reason and not (job["metadata"].get("annotations") or {}).get(ANN_FAILURE_REASON):
+            self._spawn(self._fail_fast(name, info.reason or "FailedFast", reason))
 
-    async def _fail_fast(self, name: str, reason: str) -> None:
+    async def _fail_fast(self, name: str, reason: str, message: str) -> None:
+        """Stop a job that waits for what won't come (a bad image, a missing Secret)."""
         client = await self.client()
         with contextlib.suppress(NotFound):
             await client.patch(
                 "jobs",
                 name,
                 {
-                    "metadata": {"annotations": {ANN_FAILED_FAST: reason}},
+                    "metadata": {
+                        "annotations": {ANN_FAILURE_REASON: reason, ANN_FAILURE_MESSAGE: message}
+                    },
                     "spec": {"activeDeadlineSeconds": 1},
                 },
                 self.config.namespace,
@@ -554,6 +603,7 @@ class JobService:
         """One log follower per pod: live cell progress, then the executed notebook."""
         if pod in self._collecting:
             return
+        self._followed.add(name)
         task = asyncio.ensure_future(self._follow_log(name, pod))
         self._collecting[pod] = task
         task.add_done_callback(lambda _t: self._collecting.pop(pod, None))

@@ -133,6 +133,7 @@ class PodRunner:
         self.runs = [ContainerRun(c) for c in pod["spec"]["containers"]]
         self.initialized = not self.init_runs
         self.deleting = asyncio.Event()
+        self.stopping = False  # deletion or deadline: start and restart nothing more
         self.gone = False  # the API object vanished: no more status updates
         self.task: asyncio.Task | None = None
         self._status_lock = asyncio.Lock()
@@ -192,15 +193,20 @@ class PodRunner:
         if body in done:
             body.result()
         else:
-            body.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await body
+            # Stop the containers and let the body record how each ended (exit code, reason),
+            # so status and log followers see them terminated, as a kubelet reports them.
+            self.stopping = True
+            await self._kill_all(self._grace())
+            try:
+                await asyncio.wait_for(asyncio.shield(body), 10)
+            except TimeoutError:
+                body.cancel()  # stuck before any process started (volumes, config)
+                with contextlib.suppress(asyncio.CancelledError):
+                    await body
             if timer is not None and timer in done:
-                await self._kill_all(self._grace())
                 self.phase, self.reason = "Failed", "DeadlineExceeded"
                 self.message = "Pod was active on the node longer than the specified deadline"
             else:
-                await self._kill_all(self._grace())
                 self._set_phase_after_kill()
         for t in waiters:
             t.cancel()
@@ -295,7 +301,7 @@ class PodRunner:
             code = await self._run_once(run, volume_paths)
             if code == 0:
                 return True
-            if policy == "Never":
+            if policy == "Never" or self.stopping:
                 return False
             backoff = await self._crash_backoff(run, backoff)
 
@@ -304,7 +310,7 @@ class PodRunner:
         backoff = 1.0
         while True:
             code = await self._run_once(run, volume_paths)
-            if policy == "Never" or (policy == "OnFailure" and code == 0):
+            if policy == "Never" or (policy == "OnFailure" and code == 0) or self.stopping:
                 return code == 0
             backoff = await self._crash_backoff(run, backoff)
 
@@ -340,6 +346,8 @@ class PodRunner:
                 await self._report()
                 await asyncio.sleep(2)
         argv = expand_command([*spec.get("command", []), *spec.get("args", [])], env)
+        if self.stopping:
+            return 137  # deleted before it started: start nothing
         if not spec.get("command"):
             return await self._start_failed(
                 run,
@@ -369,6 +377,8 @@ class PodRunner:
                 run, f"failed to start {argv[0]!r}: {exc.strerror or exc}"
             )
         run.process = proc
+        if self.stopping:  # deletion came while it was starting: it gets no grace
+            proc.signal(signal.SIGKILL)
         (cdir / "pid").write_text(str(proc.pid))
         started = now()
         run.state = {"running": {"startedAt": started}}
