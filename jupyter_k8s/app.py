@@ -142,9 +142,10 @@ class JupyterK8s(ExtensionApp):
     )
 
     max_notebook_bytes = Int(
-        900 * 1024,
+        1_000_000,
         config=True,
-        help="""Largest notebook (with its shipped files) "api" staging sends to a job.""",
+        help="""Largest notebook "api" staging sends to a job (with the runner, it must fit the
+        1 MiB a ConfigMap can hold).""",
     )
 
     max_output_bytes = Int(

@@ -19,6 +19,9 @@ from ..errors import ValidationProblem
 #: Finished jobs (and their pods and logs) are kept a week unless the request says otherwise.
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
 MAX_RETRIES = 10
+#: Kubernetes keeps ttlSecondsAfterFinished in an int32; a larger number is a 400 from the API
+#: server (a 502 here) rather than a validation error naming the field. 68 years is plenty.
+MAX_SECONDS = 2**31 - 1
 
 _C_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
@@ -54,10 +57,15 @@ class SubmitRequest(BaseModel):
     secrets: list[str] = Field(
         default_factory=list, description="existing Secrets exposed as environment (envFrom)"
     )
-    timeout_seconds: int | None = Field(default=None, gt=0, description="stop the job after")
+    timeout_seconds: int | None = Field(
+        default=None, gt=0, le=MAX_SECONDS, description="stop the job after"
+    )
     retries: int = Field(default=0, ge=0, le=MAX_RETRIES, description="retries after a crash")
     ttl_seconds_after_finished: int | None = Field(
-        default=DEFAULT_TTL_SECONDS, ge=0, description="delete the finished job after; None: keep"
+        default=DEFAULT_TTL_SECONDS,
+        ge=0,
+        le=MAX_SECONDS,
+        description="delete the finished job after; None: keep",
     )
     ship_folder: bool = Field(default=False, description="copy the notebook's folder to the pod")
 

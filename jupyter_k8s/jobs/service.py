@@ -71,7 +71,7 @@ class JobsConfig:
     staging: str = "configmap"  # or "shared"
     shared_volume: dict[str, Any] | None = None
     shared_mount_path: str | None = None
-    max_notebook_bytes: int = 900 * 1024
+    max_notebook_bytes: int = 1_000_000
     max_folder_bytes: int = 512 * 1024
     max_output_bytes: int = 50 * 1024 * 1024
     default_ttl_seconds: int | None = 7 * 24 * 3600

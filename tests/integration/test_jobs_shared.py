@@ -1,0 +1,125 @@
+"""Shared-volume staging: the job pod mounts the server's root (a PVC) at the same path."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from jobs_support import ServerProcess, notebook, outputs_text, user_kubeconfig, write_notebook
+
+from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+DATA_NB = notebook(
+    "import csv\nrows = list(csv.reader(open('data/rows.csv')))\nprint(len(rows) * factor)",
+    "open('written-by-job.txt', 'w').write('hello from the pod')",
+    parameters="factor = 1",
+)
+
+
+@pytest.fixture(scope="module")
+def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("shared") / "home"
+    write_notebook(root / "project" / "analysis.ipynb", DATA_NB)
+    (root / "project" / "data").mkdir()
+    (root / "project" / "data" / "rows.csv").write_text("a,1\nb,2\nc,3\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def claim(admin_config: ClusterConfig, namespace: str, shared_root: Path) -> Iterator[str]:
+    """A PersistentVolume on the server's root folder, bound to a claim in the namespace
+    (what an operator sets up once; a PVC is allowed under Pod Security "restricted")."""
+    pv_name = f"{namespace}-home"
+
+    async def make() -> None:
+        async with KubeClient(admin_config) as admin:
+            await admin.create(
+                "persistentvolumes",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": pv_name},
+                    "spec": {
+                        "capacity": {"storage": "1Gi"},
+                        "accessModes": ["ReadWriteMany"],
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "storageClassName": "",
+                        "hostPath": {"path": str(shared_root), "type": "Directory"},
+                    },
+                },
+            )
+            await admin.create(
+                "persistentvolumeclaims",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": "home"},
+                    "spec": {
+                        "accessModes": ["ReadWriteMany"],
+                        "storageClassName": "",
+                        "volumeName": pv_name,
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
+                },
+                namespace,
+            )
+            for _ in range(100):
+                pvc = await admin.get("persistentvolumeclaims", "home", namespace)
+                if pvc.get("status", {}).get("phase") == "Bound":
+                    return
+                await asyncio.sleep(0.2)
+            raise TimeoutError("the claim was not bound")
+
+    async def drop() -> None:
+        async with KubeClient(admin_config) as admin:
+            await admin.delete("persistentvolumes", pv_name, missing_ok=True)
+
+    asyncio.run(make())
+    yield "home"
+    asyncio.run(drop())
+
+
+@pytest.fixture(scope="module")
+def server(dev_cluster, admin_config, namespace, shared_root, claim) -> Iterator[ServerProcess]:
+    kubeconfig = user_kubeconfig(
+        dev_cluster, admin_config, namespace, shared_root.parent / "user.kubeconfig"
+    )
+    srv = ServerProcess(
+        shared_root,
+        kubeconfig,
+        namespace,
+        config={
+            "staging": "shared",
+            "shared_volume": {"persistentVolumeClaim": {"claimName": claim}},
+            "profiles": [{"name": "small", "cpu_request": "100m", "memory_request": "128Mi"}],
+        },
+    )
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+async def test_shared_volume_relative_paths_and_output_in_place(
+    server: ServerProcess, shared_root: Path
+):
+    _, created = await server.call(
+        "POST",
+        "/jobs",
+        {"notebook": "project/analysis.ipynb", "parameters": {"factor": 10}},
+        expect=201,
+    )
+    done = await server.wait_job(
+        created["job"]["id"],
+        lambda j: j["phase"] in ("Succeeded", "Failed") and j["output_state"] != "pending",
+    )
+    assert done["phase"] == "Succeeded", done
+    assert done["output_state"] == "ready"
+    executed = json.loads((shared_root / done["output_path"]).read_text())
+    assert outputs_text(executed)[2] == ["30\n"]  # read data/rows.csv by its relative path
+    # The job wrote next to the notebook, in the user's files.
+    assert (shared_root / "project" / "written-by-job.txt").read_text() == "hello from the pod"
