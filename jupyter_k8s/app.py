@@ -142,10 +142,11 @@ class JupyterK8s(ExtensionApp):
     )
 
     max_notebook_bytes = Int(
-        1_000_000,
+        5_000_000,
         config=True,
-        help="""Largest notebook "api" staging sends to a job (with the runner, it must fit the
-        1 MiB a ConfigMap can hold).""",
+        help="""Largest notebook "api" staging sends to a job. It travels gzipped in a
+        ConfigMap with the runner, which must fit the 1 MiB a ConfigMap can hold: a notebook
+        that doesn't compress that far (large embedded images) is refused with 413.""",
     )
 
     max_output_bytes = Int(

@@ -167,6 +167,8 @@ class JobsBaseHandler(K8sAPIHandler):
             # NaN and Infinity are not JSON: accepted, they would come back in answers that
             # browsers cannot parse.
             return json.loads(text, parse_constant=_not_json_constant)
+        except json.JSONDecodeError as exc:  # a 400 and one log line, not a traceback
+            raise ValidationProblem(f"the request body is not valid JSON: {exc}") from None
         except RecursionError:
             raise ValidationProblem(
                 "the request body is not valid JSON: nested too deeply"

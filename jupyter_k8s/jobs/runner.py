@@ -326,6 +326,13 @@ def unpack(archive: str, dest: str) -> int:
 
 def _prepare(config: dict[str, Any]) -> None:
     """Folders, the kernel's runtime dir and the shipped folder, before papermill starts."""
+    if config["input"].endswith(".gz"):
+        # The notebook travels gzipped (smaller ConfigMap); papermill reads it plain.
+        plain = os.path.join(config.get("work_dir") or tempfile.gettempdir(), "input.ipynb")
+        os.makedirs(os.path.dirname(plain), exist_ok=True)
+        with gzip.open(config["input"], "rb") as src, open(plain, "wb") as dst:
+            dst.write(src.read())
+        config["input"] = plain
     output_dir = os.path.dirname(os.path.abspath(config["output"]))
     os.makedirs(output_dir, exist_ok=True)
     cwd = config.get("cwd")

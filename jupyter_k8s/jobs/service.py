@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fnmatch
 import io
 import json
@@ -71,7 +72,7 @@ class JobsConfig:
     staging: str = "configmap"  # or "shared"
     shared_volume: dict[str, Any] | None = None
     shared_mount_path: str | None = None
-    max_notebook_bytes: int = 1_000_000
+    max_notebook_bytes: int = 5_000_000
     max_folder_bytes: int = 512 * 1024
     max_output_bytes: int = 50 * 1024 * 1024
     default_ttl_seconds: int | None = 7 * 24 * 3600
@@ -405,28 +406,27 @@ class JobService:
         configmap = make_input_configmap(
             build, data, runner_source(), make_runner_config(build), extra
         )
-        job = make_job(build)
+        job = make_job(dataclasses.replace(build, suspend=True))
         client = await self.client()
-        # The ConfigMap first, so the pod finds it at once; owned by the Job right after, so it
-        # goes away with it. Any failure removes what was made: nothing is left half-made.
-        await client.create("configmaps", configmap, cfg.namespace)
+        # Suspended first, so no pod starts before its ConfigMap exists; the ConfigMap then
+        # is created already owned by the Job (it goes away with it) and the Job resumed. One
+        # large write, no race with the pod; any failure removes what was made.
+        created = await client.create("jobs", job, cfg.namespace)
         try:
-            created = await client.create("jobs", job, cfg.namespace)
-        except BaseException:
-            with contextlib.suppress(KubeError):
-                await client.delete("configmaps", configmap["metadata"]["name"], cfg.namespace)
-            raise
-        try:
-            owned = set_owner(configmap, created)
-            await client.patch(
-                "configmaps",
-                configmap["metadata"]["name"],
-                {"metadata": {"ownerReferences": owned["metadata"]["ownerReferences"]}},
-                cfg.namespace,
+            # raw: the API server echoes the whole ConfigMap back; nothing to parse there.
+            await client.request(
+                "POST",
+                f"/api/v1/namespaces/{cfg.namespace}/configmaps",
+                body=set_owner(configmap, created),
+                raw=True,
+            )
+            created = await client.patch(
+                "jobs", name, {"spec": {"suspend": False}}, cfg.namespace
             )
         except BaseException:
             with contextlib.suppress(KubeError):
-                await client.delete("jobs", name, cfg.namespace)
+                await client.delete("jobs", name, cfg.namespace, propagation="Background")
+            with contextlib.suppress(KubeError):
                 await client.delete("configmaps", configmap["metadata"]["name"], cfg.namespace)
             raise
         return job_info(created, [], []), warnings

@@ -1,0 +1,239 @@
+"""Submit latency of notebook jobs: POST /jupyter-k8s/jobs to 201, with a 1 MB notebook.
+
+    python bench/submit_latency.py [--n 40] [--json results.json]
+
+Starts a private local cluster and a real Jupyter server with the extension (as the
+least-privileged ServiceAccount), submits the same ~1 MB notebook N times and reports p50/p95.
+Jobs use a profile whose node selector matches no node, so pods stay Pending and the machine
+stays quiet: only the submit path is measured. Baseline, in the same run: the bare Kubernetes
+calls a submit makes (create the 1 MB ConfigMap, create the Job, patch the owner reference)
+made directly with the same client library.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import aiohttp
+
+from jupyter_k8s.devcluster.controlplane import DevCluster, free_port
+from jupyter_k8s.k8s.client import KubeClient, load_config
+
+PROFILES = [{"name": "parked", "cpu_request": "10m", "node_selector": {"bench": "nowhere"}}]
+TOKEN = "bench-token"
+
+
+def big_notebook(size: int) -> dict:
+    filler = "x" * 100 + "\n"
+    text = filler * (size // len(filler))
+    return {
+        "cells": [
+            {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": text},
+            {
+                "cell_type": "code",
+                "id": "c1",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": "print('hi')",
+            },
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "language": "python", "display_name": "Python 3"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def start_server(root: Path, kubeconfig: Path, namespace: str) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    cfg = root.parent / "config"
+    cfg.mkdir()
+    (cfg / "jupyter_server_config.json").write_text(
+        json.dumps({"JupyterK8s": {"profiles": PROFILES, "max_notebook_bytes": 1_000_000}})
+    )
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            f"--ServerApp.port={port}",
+            "--ServerApp.ip=127.0.0.1",
+            f"--IdentityProvider.token={TOKEN}",
+            "--allow-root",
+            "--ServerApp.open_browser=False",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.jpserver_extensions=jupyter_k8s=True",
+            f"--JupyterK8s.kubeconfig={kubeconfig}",
+            f"--JupyterK8s.namespace={namespace}",
+            "--JupyterK8s.default_image=python:3.11-slim",
+            "--JupyterK8s.owner=bench",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg)),
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            req = urllib.request.Request(
+                f"{url}/jupyter-k8s/profiles", headers={"Authorization": f"token {TOKEN}"}
+            )
+            with urllib.request.urlopen(req, timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("the Jupyter server did not start")
+
+
+async def measure_submits(url: str, n: int) -> list[float]:
+    headers = {"Authorization": f"token {TOKEN}"}
+    times = []
+    async with aiohttp.ClientSession() as session:
+        for i in range(n + 3):
+            started = time.perf_counter()
+            async with session.post(
+                f"{url}/jupyter-k8s/jobs",
+                headers=headers,
+                json={"notebook": "big.ipynb", "parameters": {"i": i}},
+            ) as r:
+                body = await r.read()
+                assert r.status == 201, body[:300]
+            if i >= 3:  # the first ones warm up the connection pool and watch caches
+                times.append(time.perf_counter() - started)
+    return times
+
+
+async def measure_baseline(kubeconfig: Path, nb: bytes, n: int) -> list[float]:
+    """The bare API calls of a submit, without validation, building or the HTTP layer."""
+    config = await load_config(str(kubeconfig))
+    times = []
+    async with KubeClient(config) as client:
+        ns = client.namespace
+        for i in range(n + 3):
+            name = f"baseline-{i}"
+            cm = {
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "metadata": {"name": name},
+                "data": {"notebook.ipynb": nb.decode()},
+            }
+            job = {
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": {"name": name},
+                "spec": {
+                    "suspend": True,
+                    "template": {
+                        "spec": {
+                            "restartPolicy": "Never",
+                            "automountServiceAccountToken": False,
+                            "securityContext": {
+                                "runAsNonRoot": True,
+                                "runAsUser": 1000,
+                                "seccompProfile": {"type": "RuntimeDefault"},
+                            },
+                            "containers": [
+                                {
+                                    "name": "c",
+                                    "image": "python:3.11-slim",
+                                    "command": ["true"],
+                                    "securityContext": {
+                                        "allowPrivilegeEscalation": False,
+                                        "capabilities": {"drop": ["ALL"]},
+                                    },
+                                }
+                            ],
+                        }
+                    },
+                },
+            }
+            started = time.perf_counter()
+            await client.create("configmaps", cm, ns)
+            created = await client.create("jobs", job, ns)
+            await client.patch(
+                "configmaps",
+                name,
+                {
+                    "metadata": {
+                        "ownerReferences": [
+                            {
+                                "apiVersion": "batch/v1",
+                                "kind": "Job",
+                                "name": name,
+                                "uid": created["metadata"]["uid"],
+                            }
+                        ]
+                    }
+                },
+                ns,
+            )
+            if i >= 3:
+                times.append(time.perf_counter() - started)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=40)
+    parser.add_argument("--size", type=int, default=1_000_000, help="notebook bytes")
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="jk8s-bench-") as tmp:
+        tmpdir = Path(tmp)
+        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
+        cluster.up(wait=True)
+        proc = None
+        try:
+            root = tmpdir / "work"
+            root.mkdir()
+            nb = json.dumps(big_notebook(args.size)).encode()
+            nb = json.dumps(big_notebook(2 * args.size - len(nb) - 200)).encode()
+            (root / "big.ipynb").write_bytes(nb)
+            proc, url = start_server(root, cluster.user_kubeconfig, "jupyter-k8s")
+            submits = asyncio.run(measure_submits(url, args.n))
+            baseline = asyncio.run(measure_baseline(cluster.user_kubeconfig, nb, args.n))
+        finally:
+            if proc:
+                proc.terminate()
+                proc.wait(15)
+            cluster.down(quiet=True)
+    figures = {
+        "notebook_bytes": len(nb),
+        "submits": len(submits),
+        "submit_p50_ms": round(statistics.median(submits) * 1000, 1),
+        "submit_p95_ms": round(percentile(submits, 95) * 1000, 1),
+        "bare_api_calls_p50_ms": round(statistics.median(baseline) * 1000, 1),
+        "submit_vs_bare_api_calls": round(
+            statistics.median(submits) / statistics.median(baseline), 2
+        ),
+    }
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    met = figures["submit_p50_ms"] < 150
+    print(f"goal submit p50 < 150 ms: {'met' if met else 'NOT met'}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
