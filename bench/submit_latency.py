@@ -14,8 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import gzip
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -34,18 +37,65 @@ TOKEN = "bench-token"
 
 
 def big_notebook(size: int) -> dict:
-    filler = "x" * 100 + "\n"
-    text = filler * (size // len(filler))
+    """About `size` bytes that compress like a real notebook: code and text cells of varied
+    words (gzip ~3x) and an embedded PNG-like base64 output of random bytes (gzip ~1.3x)."""
+    rng = random.Random(42)
+    words = [
+        "import",
+        "numpy",
+        "as",
+        "np",
+        "df",
+        "=",
+        "pd.read_csv",
+        "model",
+        "fit",
+        "for",
+        "in",
+        "range",
+        "print",
+        "loss",
+        "epoch",
+        "return",
+        "def",
+        "plot",
+        "ax",
+        "np.mean",
+        "x",
+        "y",
+        "train",
+        "test",
+        "accuracy",
+        "# compute",
+        "the",
+        "batch",
+        "size",
+        "lr",
+        "0.001",
+    ]
+    text_budget = int(size * 0.55)
+    lines, used = [], 0
+    while used < text_budget:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(3, 12))) + "\n"
+        lines.append(line)
+        used += len(line)
+    image = base64.b64encode(rng.randbytes(int(size * 0.45 * 3 / 4))).decode()
     return {
         "cells": [
-            {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": text},
+            {"cell_type": "markdown", "id": "m1", "metadata": {}, "source": "".join(lines)},
             {
                 "cell_type": "code",
                 "id": "c1",
-                "execution_count": None,
+                "execution_count": 1,
                 "metadata": {},
-                "outputs": [],
-                "source": "print('hi')",
+                "outputs": [
+                    {
+                        "output_type": "display_data",
+                        "metadata": {},
+                        "data": {"image/png": image, "text/plain": "<Figure>"},
+                    }
+                ],
+                "source": "plot()",
             },
         ],
         "metadata": {
@@ -205,7 +255,8 @@ def main() -> int:
             root = tmpdir / "work"
             root.mkdir()
             nb = json.dumps(big_notebook(args.size)).encode()
-            nb = json.dumps(big_notebook(2 * args.size - len(nb) - 200)).encode()
+            nb = json.dumps(big_notebook(2 * args.size - len(nb) - 2000)).encode()
+            packed = len(gzip.compress(nb, 6))
             (root / "big.ipynb").write_bytes(nb)
             proc, url = start_server(root, cluster.user_kubeconfig, "jupyter-k8s")
             submits = asyncio.run(measure_submits(url, args.n))
@@ -217,6 +268,7 @@ def main() -> int:
             cluster.down(quiet=True)
     figures = {
         "notebook_bytes": len(nb),
+        "notebook_gzipped_bytes": packed,
         "submits": len(submits),
         "submit_p50_ms": round(statistics.median(submits) * 1000, 1),
         "submit_p95_ms": round(percentile(submits, 95) * 1000, 1),

@@ -20,5 +20,18 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "jupyter_k8s.app", "app": JupyterK8s}]
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext jupyter_k8s`: the %k8s_submit magic (imported only when loaded)."""
+    from .magics import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     return [{"src": "labextension", "dest": "jupyter-k8s"}]

@@ -221,7 +221,7 @@ def make_input_configmap(
     """
     data: dict[str, str] = {}
     # mtime=0: the same notebook gives the same bytes (golden tests, no spurious diffs).
-    binary: dict[str, bytes] = {NOTEBOOK_KEY: gzip.compress(notebook_bytes, 6, mtime=0)}
+    binary: dict[str, bytes] = {NOTEBOOK_KEY: gzip.compress(notebook_bytes, 1, mtime=0)}
     if runner_source is not None:
         data[RUNNER_KEY] = runner_source
     data[CONFIG_KEY] = (

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import dataclasses
 import fnmatch
+import functools
 import io
 import json
 import logging
@@ -96,7 +97,8 @@ def safe_path(root: Path, relative: str) -> Path:
     return target
 
 
-def runner_source() -> str:
+@functools.cache
+def _RUNNER_SOURCE() -> str:  # noqa: N802 - a constant, read once
     return resources.files("jupyter_k8s.jobs").joinpath("runner.py").read_text()
 
 
@@ -368,7 +370,8 @@ class JobService:
             )
         if req.image:
             self._check_image(req.image)
-        data, nb = self._read_notebook(req.notebook)
+        # File reading, parsing and compressing are CPU work: off the event loop.
+        data, nb = await asyncio.to_thread(self._read_notebook, req.notebook)
         warnings = check_parameters(nb, req.parameters)
         await self._check_secrets(req.secrets)
         kernel, language = kernel_and_language(nb)
@@ -378,7 +381,11 @@ class JobService:
         if cfg.output_dir:
             output = str(PurePosixPath(cfg.output_dir) / PurePosixPath(output).name)
         safe_path(cfg.root_dir, output)
-        extra = {FOLDER_KEY: self._pack_folder(req.notebook)} if req.ship_folder else None
+        extra = (
+            {FOLDER_KEY: await asyncio.to_thread(self._pack_folder, req.notebook)}
+            if req.ship_folder
+            else None
+        )
         build = JobBuild(
             name=name,
             namespace=cfg.namespace,
@@ -403,8 +410,8 @@ class JobService:
             max_output_bytes=cfg.max_output_bytes,
             ship_folder=req.ship_folder,
         )
-        configmap = make_input_configmap(
-            build, data, runner_source(), make_runner_config(build), extra
+        configmap = await asyncio.to_thread(
+            make_input_configmap, build, data, _RUNNER_SOURCE(), make_runner_config(build), extra
         )
         job = make_job(dataclasses.replace(build, suspend=True))
         client = await self.client()
@@ -420,9 +427,7 @@ class JobService:
                 body=set_owner(configmap, created),
                 raw=True,
             )
-            created = await client.patch(
-                "jobs", name, {"spec": {"suspend": False}}, cfg.namespace
-            )
+            created = await client.patch("jobs", name, {"spec": {"suspend": False}}, cfg.namespace)
         except BaseException:
             with contextlib.suppress(KubeError):
                 await client.delete("jobs", name, cfg.namespace, propagation="Background")
