@@ -208,3 +208,47 @@ async def test_server_restart_while_job_runs(server: ServerProcess, workspace: P
     assert done["phase"] == "Succeeded"
     assert done["output_state"] == "ready"
     assert (workspace / done["output_path"]).is_file()
+
+
+async def test_bad_image_fails_fast_with_the_reason(server: ServerProcess):
+    started = time.monotonic()
+    _, created = await server.call(
+        "POST",
+        "/jobs",
+        {"notebook": "params.ipynb", "image": "registry.invalid/team/nb:1"},
+        expect=201,
+    )
+    done = await server.wait_job(created["job"]["id"], lambda j: j["phase"] == "Failed", 60)
+    assert done["reason"] in ("ImagePullBackOff", "ErrImagePull"), done
+    assert "registry.invalid" in done["message"]
+    assert time.monotonic() - started < 30  # not left Pending until some deadline
+
+
+async def test_evicted_pod_is_retried_not_failed(
+    server: ServerProcess, admin: KubeClient, namespace: str
+):
+    _, created = await server.call("POST", "/jobs", {"notebook": "ticker.ipynb"}, expect=201)
+    job_id = created["job"]["id"]
+    await server.wait_job(job_id, lambda j: j["phase"] == "Running", 60)
+    pods = await admin.list(
+        "pods", namespace, labelSelector=f"batch.kubernetes.io/job-name={job_id}"
+    )
+    (first,) = pods["items"]
+    # The Eviction API, as a node drain or the cluster autoscaler uses it.
+    await admin.create(
+        "pods",
+        {
+            "apiVersion": "policy/v1",
+            "kind": "Eviction",
+            "metadata": {"name": first["metadata"]["name"], "namespace": namespace},
+        },
+        namespace,
+        sub_of=first["metadata"]["name"],
+        sub="eviction",
+    )
+    done = await server.wait_job(job_id, finished, 120)
+    assert done["phase"] == "Succeeded", done  # a new pod ran it again
+    job = await admin.get("jobs", job_id, namespace)
+    # The podFailurePolicy's Ignore rule: the evicted pod doesn't count as a failure.
+    assert job["status"].get("failed", 0) == 0
+    assert job["status"].get("succeeded") == 1
