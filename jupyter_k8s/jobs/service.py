@@ -9,6 +9,7 @@ and collects outputs it missed. Knows nothing of tornado.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import fnmatch
@@ -17,6 +18,7 @@ import io
 import json
 import logging
 import os
+import re
 import tarfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -505,31 +507,32 @@ class JobService:
     async def logs(
         self, name: str, tail: int | None = None, follow: bool = False
     ) -> AsyncIterator[str]:
-        """The notebook's log lines (runner markers and the output frame left out)."""
+        """The notebook's log lines (runner markers and the output frame left out).
+
+        `tail` counts the user's lines: without follow, the whole log is read and filtered
+        first (a plain tailLines could start inside the output frame and show its data).
+        """
         await self._job(name)
         pod = self._log_pod(name)
         client = await self.client()
         path = f"/api/v1/namespaces/{self.config.namespace}/pods/{pod['metadata']['name']}/log"
         params: dict[str, Any] = {"container": CONTAINER}
-        if tail is not None:
-            params["tailLines"] = tail
         if follow:
             params["follow"] = "true"
-        in_frame = False
-        async for raw in client.stream_lines(path, params):
-            line = raw.decode(errors="replace").rstrip("\n")
-            if line.startswith("##jupyter-k8s-output## begin"):
-                in_frame = True
-                continue
-            if in_frame:
-                in_frame = not line.startswith("##jupyter-k8s-output## end")
-                continue
-            marker = parse_marker(line)
-            if marker is not None:
-                if marker[0].strip():
-                    yield marker[0] + "\n"
-                continue
-            yield line + "\n"
+            if tail is not None:
+                params["tailLines"] = tail
+        else:
+            params["limitBytes"] = LOG_FETCH_LIMIT
+        lines = _user_lines(client.stream_lines(path, params))
+        if tail is None or follow:
+            async for line in lines:
+                yield line
+            return
+        last: collections.deque[str] = collections.deque(maxlen=tail)
+        async for line in lines:
+            last.append(line)
+        for line in last:
+            yield line
 
     # -- output -------------------------------------------------------------------------------
 
@@ -693,6 +696,44 @@ class JobService:
                 ),
                 5,
             )
+
+
+_FRAME_DATA = re.compile(r"[A-Za-z0-9+/=]{1,76}")
+
+
+async def _user_lines(raw_lines: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The lines a person wrote or printed: runner markers and the output frame removed.
+
+    A log read from its middle (tailLines) may start inside the frame: lines that look like
+    frame data are held back until it is clear whether an end marker follows them.
+    """
+    in_frame = False
+    held: list[str] | None = []  # None once the start of the log is past any frame
+    async for raw in raw_lines:
+        line = raw.decode(errors="replace").rstrip("\n")
+        if line.startswith(f"{FRAME} begin"):
+            in_frame, held = True, None
+            continue
+        if line.startswith(f"{FRAME} end"):
+            in_frame, held = False, None  # what was held was the frame's data
+            continue
+        if in_frame:
+            continue
+        if held is not None:
+            if _FRAME_DATA.fullmatch(line):
+                held.append(line)
+                continue
+            for earlier in held:
+                yield earlier + "\n"
+            held = None
+        marker = parse_marker(line)
+        if marker is not None:
+            if marker[0].strip():
+                yield marker[0] + "\n"
+            continue
+        yield line + "\n"
+    for earlier in held or []:
+        yield earlier + "\n"
 
 
 def _container_started(pod: Obj) -> bool:

@@ -26,6 +26,7 @@ from .objects import (
     ANN_STAGING,
     ANN_USERNAME,
     CONTAINER,
+    FAIL_JOB_EXIT_CODES,
     LABEL_OWNER,
 )
 from .runlog import parse_marker
@@ -230,7 +231,27 @@ def _phase(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> JobPhase:
         return JobPhase.FAILED
     if pod is not None and _state(pod)[0] == "running":
         return JobPhase.RUNNING
+    if pod is not None and _ends_the_job(pod):
+        # The pod has ended but the Job controller has not said so yet (a moment): still
+        # running, as far as the user is concerned; "Pending" would be a step backwards.
+        return JobPhase.RUNNING
     return JobPhase.PENDING
+
+
+def _ends_the_job(pod: Obj) -> bool:
+    """A pod that succeeded, or failed in a way the podFailurePolicy won't retry."""
+    phase = (pod.get("status") or {}).get("phase")
+    if phase == "Succeeded":
+        return True
+    disruption = _condition(pod, "DisruptionTarget")
+    if disruption and disruption.get("status") == "True":
+        return False  # evicted or preempted: the policy's first rule retries it
+    kind, details = _state(pod)
+    return (
+        phase == "Failed"
+        and kind == "terminated"
+        and details.get("exitCode") in (FAIL_JOB_EXIT_CODES)
+    )
 
 
 def _finish_time(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> datetime | None:
@@ -291,6 +312,8 @@ def _reason(
             return "FailedCreate", _event_message(failed_create[-1])
         if (job.get("spec") or {}).get("suspend"):
             return "Suspended", "the job is suspended"
+        return None, None
+    if _ends_the_job(pod):
         return None, None
     if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
         detail = _pod_failure(pod, progress)
