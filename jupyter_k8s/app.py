@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Dict, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
 from . import __version__
 from .k8s.cluster import ClusterService
@@ -16,6 +16,7 @@ from .k8s.cluster import ClusterService
 # ExtensionApp: jupyter_server's ExtensionHandlerMixin looks the app up under its name.)
 CLUSTER_SETTING = "jupyter_k8s_cluster"
 JOBS_SETTING = "jupyter_k8s_jobs"
+KERNELS_SETTING = "jupyter_k8s_kernels"
 
 
 class JupyterK8s(ExtensionApp):
@@ -162,8 +163,65 @@ class JupyterK8s(ExtensionApp):
         deletes them (ttlSecondsAfterFinished).""",
     )
 
+    kernel_start_timeout = Float(
+        600.0,
+        config=True,
+        help="""Seconds a remote kernel's pod may take to start (scheduling, GPU node scale-up,
+        image pull) before the start fails with the last reason and the pod is deleted.""",
+    )
+
+    kernel_reattach = Bool(
+        True,
+        config=True,
+        help="""Remote kernels outlive a server restart: at stop the server leaves their pods
+        running, at start it reattaches the kernels whose pod still runs (same kernel id,
+        same state). False: kernels are shut down with the server, and at start kernel pods
+        left by a previous server of this user are deleted.""",
+    )
+
+    kernel_restart_max_backoff = Float(
+        5.0,
+        config=True,
+        help="""A kernel restart happens in the kernel's pod (same IP, same GPU): the kernel
+        exits and the kubelet starts it again. When the kubelet's crash-loop back-off would
+        make that wait longer than this many seconds (it grows after quick restarts), the
+        restart makes a new pod instead, which must be scheduled again (and may wait for a
+        GPU).""",
+    )
+
+    kernelspecs = Bool(
+        True,
+        config=True,
+        help="""Serve one kernelspec per profile ("Python 3 · Kubernetes · <profile>", named
+        k8s-<profile>) through the server's kernelspec API, without writing any file.""",
+    )
+
+    kernel_curve = Bool(
+        True,
+        config=True,
+        help="""Declare CurveZMQ support in the served kernelspecs (the image's ipykernel must
+        be 7.4 or newer). Transport encryption is then used when
+        c.MappingKernelManager.transport_encryption is "auto" or "required".""",
+    )
+
+    gpu_kernel_idle_timeout = Int(
+        0,
+        config=True,
+        help="""Shut down remote kernels that hold GPUs after this many seconds without
+        activity (0: off). Shorter than c.MappingKernelManager.cull_idle_timeout, which applies
+        to every kernel; cull_busy and cull_connected are honoured as by that culler.""",
+    )
+
+    gpu_kernel_cull_interval = Int(
+        60,
+        config=True,
+        help="""Seconds between checks for idle GPU kernels (see gpu_kernel_idle_timeout).""",
+    )
+
     cluster: ClusterService | None = None
     jobs = None  # the JobService
+    kernels = None  # the KernelService
+    _culler = None
 
     def initialize_settings(self) -> None:
         # Nothing talks to the cluster here: the client is created on first use, so the server
@@ -179,17 +237,123 @@ class JupyterK8s(ExtensionApp):
         self.settings[CLUSTER_SETTING] = self.cluster
         self.jobs = make_job_service(self, self.cluster.get_client, Path(self.serverapp.root_dir))
         self.settings[JOBS_SETTING] = self.jobs
+        self._initialize_kernels()
+
+    def _initialize_kernels(self) -> None:
+        from .kernels.kernelspecs import server_kernelspecs, wrap_kernel_spec_manager
+        from .kernels.service import set_server_service
+
+        self.kernels = make_kernel_service(self, self.cluster.get_client)
+        set_server_service(self.kernels)
+        self.settings[KERNELS_SETTING] = self.kernels
+        serverapp = self.serverapp
+        if not self.kernelspecs or serverapp is None:
+            return
+        if getattr(getattr(serverapp, "gateway_config", None), "gateway_enabled", False):
+            self.log.warning("jupyter-k8s: kernels run on a gateway; no Kubernetes kernelspecs")
+            return
+        specs = server_kernelspecs(self.kernels.profiles, curve=self.kernel_curve)
+        ksm = wrap_kernel_spec_manager(serverapp.kernel_spec_manager, lambda: specs)
+        serverapp.kernel_spec_manager = ksm
+        if getattr(serverapp, "kernel_manager", None) is not None:
+            serverapp.kernel_manager.kernel_spec_manager = ksm
+        # ExtensionApp copies the server's settings into self.settings and back after
+        # initialize_settings: set both.
+        self.settings["kernel_spec_manager"] = ksm
+        if getattr(serverapp, "web_app", None) is not None:
+            serverapp.web_app.settings["kernel_spec_manager"] = ksm
+        self.log.info("jupyter-k8s: kernelspecs %s", ", ".join(sorted(specs)))
 
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers
+        from .kernels.handlers import kernel_handlers
 
         self.handlers.extend(default_handlers)
+        self.handlers.extend(kernel_handlers)
+
+    async def _start_jupyter_server_extension(self, serverapp) -> None:
+        """Once the loop runs: reattach (or clean up) kernel pods, start the GPU culler."""
+        import asyncio
+
+        asyncio.ensure_future(self._reattach(serverapp))
+        if self.gpu_kernel_idle_timeout > 0:
+            self._culler = asyncio.ensure_future(self._cull_gpu_kernels(serverapp))
+
+    async def _reattach(self, serverapp) -> None:
+        from .kernels.reattach import reattach_or_clean
+
+        try:
+            done = await reattach_or_clean(
+                self.kernels,
+                serverapp.kernel_manager,
+                reattach=self.kernel_reattach,
+                logger=self.log,
+            )
+        except Exception as exc:  # noqa: BLE001 - the cluster may be down: say it, go on
+            self.log.warning("jupyter-k8s: kernel pods not checked at start: %s", exc)
+            return
+        if any(done.values()):
+            self.log.info("jupyter-k8s: kernel pods at start: %s", done)
+
+    async def _cull_gpu_kernels(self, serverapp) -> None:
+        import asyncio
+
+        from .kernels.reattach import cull_idle_gpu_kernels
+
+        interval = max(1, min(self.gpu_kernel_cull_interval, self.gpu_kernel_idle_timeout))
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await cull_idle_gpu_kernels(
+                    serverapp.kernel_manager, self.gpu_kernel_idle_timeout, self.log
+                )
+            except Exception:  # noqa: BLE001 - keep culling
+                self.log.exception("jupyter-k8s: GPU kernel culling failed")
 
     async def stop_extension(self) -> None:
+        from .kernels.reattach import detach_all, shutdown_all
+        from .kernels.service import server_service, set_server_service
+
+        if self._culler is not None:
+            self._culler.cancel()
+        km = getattr(self.serverapp, "kernel_manager", None) if self.serverapp else None
+        if self.kernels is not None:
+            if km is not None:
+                try:
+                    if self.kernel_reattach:
+                        await detach_all(km, self.log)
+                    else:
+                        await shutdown_all(km, self.log)
+                except Exception:  # noqa: BLE001 - stopping goes on
+                    self.log.exception("jupyter-k8s: kernel pods at stop")
+            await self.kernels.stop()
+            if server_service() is self.kernels:
+                set_server_service(None)
         if self.jobs is not None:
             await self.jobs.stop()
         if self.cluster is not None:
             await self.cluster.close()
+
+
+def make_kernel_service(conf: JupyterK8s, get_client):
+    """The KernelService configured from the traits."""
+    from .kernels.service import KernelsConfig, KernelService
+    from .profiles import default_image, load_profiles
+
+    image = conf.default_image or default_image()
+    return KernelService(
+        get_client,
+        load_profiles(conf.profiles, image),
+        KernelsConfig(
+            namespace=conf.namespace,
+            owner=conf.owner,
+            client="server",
+            default_image=image,
+            start_timeout=conf.kernel_start_timeout,
+            restart_max_backoff=conf.kernel_restart_max_backoff,
+        ),
+        logger=conf.log,
+    )
 
 
 def make_job_service(conf: JupyterK8s, get_client, root_dir: Path):

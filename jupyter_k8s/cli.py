@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import json
 import logging
 import math
@@ -188,7 +189,7 @@ def add_parameter_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_submit_options(parser: argparse.ArgumentParser, *, follow: bool = True) -> None:
-    """The options of `submit` (the %k8s_submit magic shares them)."""
+    """The options of `submit`; the %k8s_submit magic shares them (follow=False)."""
     add_parameter_options(parser)
     parser.add_argument("--profile", metavar="P", help="resource profile (see `profiles`)")
     parser.add_argument("--image", metavar="I", help="container image (default: the profile's)")
@@ -226,7 +227,8 @@ def add_submit_options(parser: argparse.ArgumentParser, *, follow: bool = True) 
     parser.add_argument(
         "--wait",
         action="store_true",
-        help="wait until the job ends; exit 0 only when it succeeded",
+        help="wait until the job ends; "
+        + ("exit 0 only when it succeeded" if follow else "an error if it did not succeed"),
     )
 
 
@@ -339,6 +341,15 @@ async def _wait_started(rt: Any, name: str, progress: Progress) -> Any:
 
 
 async def _stream_logs(rt: Any, name: str, tail: int | None, follow: bool) -> None:
+    if tail is not None and not follow:
+        # The last N lines of the notebook's log, counted after the runner's markers and the
+        # output frame are left out (a tail taken by the API server would cut into the frame).
+        last: collections.deque[str] = collections.deque(maxlen=tail)
+        async for line in rt.service.logs(name):
+            last.append(line)
+        sys.stdout.writelines(last)
+        sys.stdout.flush()
+        return
     async for line in rt.service.logs(name, tail=tail, follow=follow):
         sys.stdout.write(line)
         sys.stdout.flush()
@@ -424,7 +435,9 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _status_text(info: Any) -> str:
-    return f"{info.phase.value} ({info.reason})" if info.reason else info.phase.value
+    if info.reason and info.reason != info.phase.value:
+        return f"{info.phase.value} ({info.reason})"
+    return info.phase.value
 
 
 async def _with_progress(rt: Any, infos: list[Any]) -> list[Any]:
@@ -511,15 +524,18 @@ async def cmd_status(rt: Any, args: argparse.Namespace) -> int:
 
 
 async def cmd_logs(rt: Any, args: argparse.Namespace) -> int:
+    from .jobs.models import JobPhase
+
     await rt.connect()
-    if args.follow:
-        progress = Progress()
+    info = await rt.service.get(args.job)
+    if args.follow and info.phase == JobPhase.PENDING:
+        progress = Progress()  # why it waits, until the notebook runs
         info = await _wait_started(rt, args.job, progress)
         progress.done()
         if info.started is None and info.phase.finished:
             _err(f"job {args.job} ended without running: {info.message or info.phase.value}")
             return EXIT_FAILED
-    await _stream_logs(rt, args.job, args.tail, args.follow)
+    await _stream_logs(rt, args.job, args.tail, args.follow and not info.phase.finished)
     return EXIT_OK
 
 
@@ -642,10 +658,16 @@ def run_job_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         job = getattr(args, "job_id", None) or getattr(args, "job", None)
         if job and args.command in ("submit", "rerun", "logs", "fetch"):
-            _err(f"\nstopped waiting; job {job} goes on (jupyter k8s cancel {job} stops it)")
+            from .jobs.runtime_config import isatty
+
+            newline = "\n" if isatty() else ""  # after the line updated in place
+            _err(f"{newline}stopped waiting; job {job} goes on (jupyter k8s cancel {job} stops it)")
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except OSError as exc:  # writing an output file, reading a notebook
+        _err(f"error: {exc}")
+        return EXIT_FAILED
 
 
 def _setup_logging(verbose: int) -> None:
@@ -723,12 +745,63 @@ def _add_job_parsers(sub: Any) -> None:
     p.add_argument("--json", action="store_true", help="as JSON")
 
 
+# -- kernelspecs for clients outside JupyterLab ---------------------------------------------------
+
+
+def cmd_kernelspec_install(args: argparse.Namespace) -> int:
+    """Write k8s-<profile> kernelspecs (profile and cluster settings embedded)."""
+    from .errors import JupyterK8sError
+    from .jobs.runtime_config import load_settings
+    from .kernels.kernelspecs import install_from_config
+    from .profiles import ProfileError
+
+    try:
+        conf = load_settings(
+            args.kubeconfig, args.context, args.namespace, warn=lambda m: _err(f"warning: {m}")
+        )
+        installed = install_from_config(
+            conf,
+            args.profile or None,
+            user=args.prefix is None,
+            prefix=args.prefix,
+            image=args.image,
+        )
+    except (JupyterK8sError, ProfileError, OSError) as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    for name, folder in installed:
+        print(f"{name}: {folder}")
+    return EXIT_OK
+
+
+def _add_kernelspec_parser(sub: Any) -> None:
+    ks = sub.add_parser("kernelspec", help="kernelspecs of remote kernels, for papermill & co.")
+    ksub = ks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    inst = ksub.add_parser(
+        "install",
+        help="install k8s-<profile> kernelspecs (default: one per configured profile)",
+        description="Install kernelspecs that start kernels in pods, for clients without the "
+        "Jupyter server extension (papermill -k k8s-gpu, nbclient, jupyter console). The "
+        "profile's settings and the cluster settings are written into kernel.json.",
+    )
+    inst.add_argument(
+        "--profile", action="append", metavar="P", help="only this profile (repeatable)"
+    )
+    inst.add_argument(
+        "--prefix", metavar="DIR", help="install under DIR/share/jupyter/kernels (default: user)"
+    )
+    inst.add_argument("--image", metavar="I", help="image of the kernel pods (over the profile's)")
+    add_connection_options(inst)
+    inst.set_defaults(func=cmd_kernelspec_install)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter k8s", description="Run notebooks and kernels on Kubernetes."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_job_parsers(sub)
+    _add_kernelspec_parser(sub)
 
     dev = sub.add_parser("dev-cluster", help="a local Kubernetes cluster to try and test with")
     dev.add_argument(

@@ -1,0 +1,1 @@
+"""Remote kernels in Kubernetes pods: provisioner, kernelspecs, launcher, reattach."""

@@ -1,0 +1,370 @@
+"""Pure builders of a remote kernel's Kubernetes objects: its pod and its connection Secret.
+
+Dicts out, no I/O, tested against golden dicts. Everything a restarted Jupyter server needs to
+find a kernel again is in the pod's labels and annotations (kernel id, kernelspec name,
+profile, owner); the HMAC key (and the CurveZMQ keys, when used) only ever travel in the
+Secret, which the pod mounts as files of mode 0400 and which the Secret's owner reference
+ties to the pod, so the garbage collector removes it with the pod.
+
+The pod is created with a scheduling gate: it cannot be scheduled before its Secret exists
+(the Secret is created right after the pod, owned by it, then the gate is removed). A pod
+left gated by a server that died in between is found and deleted by the orphan cleanup.
+
+Connection: the server picks the five ports up front (every pod has its own IP, so one
+fixed set serves all kernels) and writes them with the key into the Secret's
+`connection.json`. The pod IP is only known once the pod runs: the launcher (launcher.py,
+shipped in the same Secret) reads it from the downward API (`POD_IP`), writes the final
+connection file into a memory-backed emptyDir and execs the kernel; the server reads the
+same IP from the pod's status and connects straight to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..jobs.objects import deep_merge
+from ..k8s.objects import MANAGED_BY, container, pod_spec
+from ..names import owner_label
+from ..profiles import Profile
+
+# -- labels and annotations (the cluster is the source of truth) ---------------------------------
+
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+LABEL_OWNER = "jupyter-k8s.io/owner"
+LABEL_KERNEL_ID = "jupyter-k8s.io/kernel-id"
+COMPONENT = "kernel"
+
+ANN_KERNEL_NAME = "jupyter-k8s.io/kernelspec"  # the kernelspec a restarted server starts again
+ANN_PROFILE = "jupyter-k8s.io/profile"
+ANN_USERNAME = "jupyter-k8s.io/username"  # the exact name; the owner label may be hashed
+ANN_CLIENT = "jupyter-k8s.io/client"  # "server" (a Jupyter server) or "standalone" (papermill…)
+ANN_PORTS = "jupyter-k8s.io/ports"  # the five ports, for people reading the pod
+
+#: Select every kernel pod (add the owner label to select one user's).
+KERNEL_SELECTOR = f"{LABEL_MANAGED_BY}=jupyter-k8s,{LABEL_COMPONENT}={COMPONENT}"
+
+#: The gate that holds the pod back until its Secret exists.
+SCHEDULING_GATE = "jupyter-k8s.io/connection-secret"
+
+# -- paths and names inside the pod -------------------------------------------------------------
+
+CONTAINER = "kernel"
+SECRET_DIR = "/var/run/jupyter-k8s/kernel"  # the Secret: connection.json, launcher.py (0400)
+RUN_DIR = "/var/run/jupyter-k8s/run"  # memory-backed emptyDir: the final connection file
+CONNECTION_KEY = "connection.json"
+LAUNCHER_KEY = "launcher.py"
+SECRET_MODE = 0o400
+
+#: shell, iopub, stdin, control, hb: the same for every pod (each has its own IP).
+DEFAULT_PORTS: dict[str, int] = {
+    "shell_port": 52700,
+    "iopub_port": 52701,
+    "stdin_port": 52702,
+    "control_port": 52703,
+    "hb_port": 52704,
+}
+PORT_NAMES = tuple(DEFAULT_PORTS)
+
+#: What ipykernel needs to start; {connection_file} is replaced by the launcher.
+IPYKERNEL_ARGV = ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+#: The kernel gets a short grace period: it was asked to shut down over its control channel
+#: first, and a restart must not wait long for the old pod.
+GRACE_SECONDS = 5
+
+#: Environment variables of the server's own environment that a kernel may see. Everything
+#: else stays on the server: its environment can hold tokens and credentials.
+PASSED_ENV = ("JPY_SESSION_NAME",)
+
+
+@dataclass(frozen=True)
+class KernelPodBuild:
+    """Everything needed to build one kernel pod and its Secret."""
+
+    name: str  # of the pod and of its Secret
+    namespace: str
+    kernel_id: str
+    kernel_name: str  # the kernelspec's name, started again on reattach
+    owner: str
+    profile: Profile
+    image: str
+    argv: tuple[str, ...] = tuple(IPYKERNEL_ARGV)
+    env: Mapping[str, str] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
+    client: str = "server"
+    run_as_user: int = 1000
+    gated: bool = True
+
+    def __post_init__(self) -> None:
+        if set(self.ports) != set(PORT_NAMES):
+            raise ValueError(f"ports must name exactly {', '.join(PORT_NAMES)}")
+        if len(set(self.ports.values())) != len(PORT_NAMES):
+            raise ValueError("the five kernel ports must differ")
+        if not self.argv:
+            raise ValueError("the kernel command (argv) is empty")
+        if self.client not in ("server", "standalone"):
+            raise ValueError(f"unknown client kind {self.client!r}")
+
+
+def labels(build: KernelPodBuild) -> dict[str, str]:
+    return {
+        **MANAGED_BY,
+        LABEL_COMPONENT: COMPONENT,
+        LABEL_OWNER: owner_label(build.owner),
+        LABEL_KERNEL_ID: build.kernel_id,
+    }
+
+
+def annotations(build: KernelPodBuild) -> dict[str, str]:
+    return {
+        ANN_KERNEL_NAME: build.kernel_name,
+        ANN_PROFILE: build.profile.name,
+        ANN_USERNAME: build.owner,
+        ANN_CLIENT: build.client,
+        ANN_PORTS: json.dumps(dict(build.ports), sort_keys=True, separators=(",", ":")),
+    }
+
+
+def owner_selector(owner: str) -> str:
+    """The label selector of one user's kernel pods."""
+    return f"{KERNEL_SELECTOR},{LABEL_OWNER}={owner_label(owner)}"
+
+
+# -- the connection Secret ----------------------------------------------------------------------
+
+
+def make_connection_info(
+    ports: Mapping[str, int],
+    key: bytes | str,
+    *,
+    signature_scheme: str = "hmac-sha256",
+    kernel_name: str = "",
+    curve_publickey: bytes | str | None = None,
+    curve_secretkey: bytes | str | None = None,
+    ip: str = "0.0.0.0",
+) -> dict[str, Any]:
+    """The connection file's content. `ip` is a placeholder: the launcher puts the pod IP."""
+    info: dict[str, Any] = {
+        "transport": "tcp",
+        "ip": ip,
+        **{name: int(ports[name]) for name in PORT_NAMES},
+        "key": key.decode() if isinstance(key, bytes) else key,
+        "signature_scheme": signature_scheme,
+        "kernel_name": kernel_name,
+    }
+    if curve_publickey is not None and curve_secretkey is not None:
+        info["curve_publickey"] = _text(curve_publickey)
+        info["curve_secretkey"] = _text(curve_secretkey)
+    return info
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def make_secret(
+    build: KernelPodBuild, connection_info: Mapping[str, Any], launcher_source: str
+) -> dict[str, Any]:
+    """The Secret with connection.json (the HMAC key) and launcher.py.
+
+    Created after the pod and owned by it (`set_owner`), so it goes when the pod goes.
+    """
+    files = {
+        CONNECTION_KEY: json.dumps(dict(connection_info), indent=1, sort_keys=True),
+        LAUNCHER_KEY: launcher_source,
+    }
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": build.name,
+            "namespace": build.namespace,
+            "labels": labels(build),
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in files.items()},
+    }
+
+
+def read_connection_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
+    """connection.json out of a Secret as the API returns it (for reattach)."""
+    raw = (secret.get("data") or {}).get(CONNECTION_KEY)
+    if not raw:
+        raise ValueError("the Secret has no connection.json")
+    info = json.loads(base64.b64decode(raw))
+    if not isinstance(info, dict) or "key" not in info:
+        raise ValueError("connection.json in the Secret is not a kernel connection file")
+    return info
+
+
+# -- the pod ------------------------------------------------------------------------------------
+
+
+def resources_for(profile: Profile) -> dict[str, Any]:
+    """requests/limits from a profile; GPUs (extended resources) as a limit only."""
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if profile.cpu_request:
+        requests["cpu"] = profile.cpu_request
+    if profile.memory_request:
+        requests["memory"] = profile.memory_request
+    if profile.cpu_limit:
+        limits["cpu"] = profile.cpu_limit
+    if profile.memory_limit:
+        limits["memory"] = profile.memory_limit
+    if profile.gpus:
+        limits[profile.gpu_resource] = str(profile.gpus)
+    resources: dict[str, Any] = {}
+    if requests:
+        resources["requests"] = requests
+    if limits:
+        resources["limits"] = limits
+    return resources
+
+
+def escape_expansion(arg: str) -> str:
+    """`arg` safe from the kubelet's $(VAR) expansion of command and env values."""
+    return arg.replace("$(", "$$(")
+
+
+def kernel_command(build: KernelPodBuild) -> list[str]:
+    """python launcher.py -- <the kernelspec's argv>."""
+    return [
+        "python3",
+        f"{SECRET_DIR}/{LAUNCHER_KEY}",
+        "--",
+        *(escape_expansion(a) for a in build.argv),
+    ]
+
+
+def _env(build: KernelPodBuild) -> list[dict[str, Any]]:
+    # Later wins: the profile's settings, then the kernelspec's and the session's.
+    merged = {"PYTHONUNBUFFERED": "1", **build.profile.env, **build.env}
+    env: list[dict[str, Any]] = [
+        {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+        {"name": "JUPYTER_K8S_KERNEL_ID", "value": build.kernel_id},
+    ]
+    reserved = {"POD_IP", "JUPYTER_K8S_KERNEL_ID"}
+    env += [
+        {"name": k, "value": escape_expansion(v)} for k, v in merged.items() if k not in reserved
+    ]
+    return env
+
+
+def make_pod(build: KernelPodBuild) -> dict[str, Any]:
+    """The kernel's pod: restricted, no token, the profile's resources and placement.
+
+    restartPolicy Always: a kernel that exits (a restart asked over its control channel, or a
+    crash) is started again by the kubelet in the same pod, which keeps its IP, its GPU and
+    its Secret; the server follows it through the container's restartCount.
+    """
+    profile = build.profile
+    ports = [
+        {"name": name.removesuffix("_port"), "containerPort": port, "protocol": "TCP"}
+        for name, port in build.ports.items()
+    ]
+    kernel = container(
+        CONTAINER,
+        build.image,
+        kernel_command(build),
+        env=_env(build),
+        ports=ports,
+        volumeMounts=[
+            {"name": "connection", "mountPath": SECRET_DIR, "readOnly": True},
+            {"name": "run", "mountPath": RUN_DIR},
+        ],
+        terminationMessagePolicy="FallbackToLogsOnError",
+    )
+    resources = resources_for(profile)
+    if resources:
+        kernel["resources"] = resources
+    security = {
+        "runAsNonRoot": True,
+        "runAsUser": build.run_as_user,
+        "runAsGroup": build.run_as_user,
+        # Secret files belong to root: the kubelet makes them readable to this group.
+        "fsGroup": build.run_as_user,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    spec = pod_spec(
+        [kernel],
+        securityContext=security,
+        restartPolicy="Always",
+        enableServiceLinks=False,
+        terminationGracePeriodSeconds=GRACE_SECONDS,
+        volumes=[
+            {
+                "name": "connection",
+                "secret": {"secretName": build.name, "defaultMode": SECRET_MODE},
+            },
+            {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+        ],
+    )
+    if build.gated:
+        spec["schedulingGates"] = [{"name": SCHEDULING_GATE}]
+    if profile.node_selector:
+        spec["nodeSelector"] = dict(profile.node_selector)
+    if profile.tolerations:
+        spec["tolerations"] = [t.to_k8s() for t in profile.tolerations]
+    if profile.runtime_class_name:
+        spec["runtimeClassName"] = profile.runtime_class_name
+    if profile.pod_overrides:  # last, as the operator's escape hatch (checked in profiles.py)
+        spec = deep_merge(spec, _for_kernel(profile.pod_overrides))
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": build.name,
+            "namespace": build.namespace,
+            "labels": labels(build),
+            "annotations": annotations(build),
+        },
+        "spec": spec,
+    }
+
+
+def _for_kernel(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """Profile overrides written for job pods name their container "runner": ours is "kernel".
+
+    restartPolicy is ours to choose (restarts keep the pod), so an override can't change it.
+    """
+    out = {k: v for k, v in overrides.items() if k != "restartPolicy"}
+    containers = out.get("containers")
+    if isinstance(containers, list):
+        out["containers"] = [
+            {**c, "name": CONTAINER} if isinstance(c, dict) and c.get("name") == "runner" else c
+            for c in containers
+        ]
+    return out
+
+
+def ungate_patch() -> dict[str, Any]:
+    """The merge patch that lets the scheduler place the pod (its Secret now exists)."""
+    return {"spec": {"schedulingGates": None}}
+
+
+def set_owner(obj: dict[str, Any], pod: Mapping[str, Any]) -> dict[str, Any]:
+    """`obj` owned by the created `pod` (needs its uid): garbage-collected with it."""
+    meta = pod.get("metadata") or {}
+    if not meta.get("uid"):
+        raise ValueError("the pod has no uid: pass the object the API server returned")
+    owned = dict(obj)
+    owned["metadata"] = {
+        **(obj.get("metadata") or {}),
+        "ownerReferences": [
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "name": meta["name"],
+                "uid": meta["uid"],
+                "blockOwnerDeletion": False,
+            }
+        ],
+    }
+    return owned

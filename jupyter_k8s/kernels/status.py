@@ -1,0 +1,286 @@
+"""Where a kernel pod is, in words, from the pod and its events (pure functions).
+
+`startup_state` tells the provisioner, while it waits, what the pod waits for (the
+scheduler's message, the image pull, container creation) and when to give up at once (a bad
+image, a missing config). `kernel_exit` tells `poll()` whether the kernel it launched is gone,
+and why (OOMKilled, evicted, deleted, exit code).
+
+The kernel container restarts in place (restartPolicy Always), so "the kernel we launched"
+is one instance of the container: the one with `restartCount` equal to what the provisioner
+recorded when it launched it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .objects import CONTAINER, SCHEDULING_GATE
+
+Obj = dict[str, Any]
+
+#: Waiting reasons that will not resolve by waiting: the kernel start fails at once.
+FAIL_FAST = {
+    "ErrImagePull": "the image could not be pulled",
+    "ImagePullBackOff": "the image could not be pulled",
+    "InvalidImageName": "the image name is invalid",
+    "ErrImageNeverPull": "the image is not on the node and the pull policy is Never",
+    "CreateContainerConfigError": "the container could not be configured",
+}
+
+_BACKOFF = re.compile(r"back-off (?:(\d+)m)?(\d+)s", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class PodState:
+    """What a starting kernel pod is doing."""
+
+    phase: str  # Creating | Pending | Starting | Running | Failed
+    reason: str | None = None
+    message: str | None = None
+    ip: str | None = None
+    node: str | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.phase == "Running"
+
+    @property
+    def failed(self) -> bool:
+        return self.phase == "Failed"
+
+    def text(self) -> str:
+        """One line for logs and errors: "Pending: Unschedulable: 0/1 nodes are ..."."""
+        parts = [self.phase]
+        if self.reason:
+            parts.append(self.reason)
+        if self.message:
+            parts.append(self.message)
+        return ": ".join(parts)
+
+
+@dataclass(frozen=True)
+class KernelExit:
+    """How the kernel (one instance of the container) ended."""
+
+    code: int
+    reason: str
+    message: str
+
+
+# -- small readers ------------------------------------------------------------------------------
+
+
+def container_status(pod: Obj | None) -> Obj | None:
+    statuses = ((pod or {}).get("status") or {}).get("containerStatuses") or []
+    return next((s for s in statuses if s.get("name") == CONTAINER), None)
+
+
+def restart_count(pod: Obj | None) -> int:
+    return int((container_status(pod) or {}).get("restartCount") or 0)
+
+
+def _state(status: Obj | None, which: str = "state") -> tuple[str | None, Obj]:
+    for kind, details in ((status or {}).get(which) or {}).items():
+        return kind, details or {}
+    return None, {}
+
+
+def _condition(pod: Obj, kind: str) -> Obj | None:
+    conds = (pod.get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c.get("type") == kind), None)
+
+
+def _event_time(event: Obj) -> str:
+    return (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("series") or {}).get("lastObservedTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
+
+
+def events_about(events: list[Obj], pod: Obj) -> list[Obj]:
+    """Events about this pod (matched by uid when the event has one), oldest first."""
+    meta = pod.get("metadata") or {}
+    found = []
+    for event in events:
+        ref = event.get("involvedObject") or event.get("regarding") or {}
+        if ref.get("kind") != "Pod" or ref.get("name") != meta.get("name"):
+            continue
+        if ref.get("uid") and meta.get("uid") and ref["uid"] != meta["uid"]:
+            continue
+        found.append(event)
+    return sorted(found, key=_event_time)
+
+
+def _message(event: Obj) -> str:
+    return (event.get("message") or event.get("note") or "").strip()
+
+
+def _memory_limit(pod: Obj) -> str | None:
+    for ctr in (pod.get("spec") or {}).get("containers") or []:
+        if ctr.get("name") == CONTAINER:
+            return ((ctr.get("resources") or {}).get("limits") or {}).get("memory")
+    return None
+
+
+def _tail(text: str | None, lines: int = 5) -> str:
+    kept = [line for line in (text or "").splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+def backoff_seconds(message: str | None) -> float | None:
+    """The back-off of a CrashLoopBackOff message ("back-off 20s restarting ..."), if any."""
+    match = _BACKOFF.search(message or "")
+    if not match:
+        return None
+    return int(match.group(1) or 0) * 60 + int(match.group(2))
+
+
+# -- why it ended -------------------------------------------------------------------------------
+
+
+def _terminated_exit(pod: Obj, details: Obj) -> KernelExit:
+    code = details.get("exitCode")
+    code = int(code) if isinstance(code, int) else 1
+    if details.get("reason") == "OOMKilled":
+        limit = _memory_limit(pod)
+        where = f" of {limit}" if limit else ""
+        return KernelExit(
+            code or 137,
+            "OOMKilled",
+            f"the kernel ran out of memory: it was killed at its memory limit{where}; "
+            "choose a profile with more memory",
+        )
+    if details.get("reason") in ("StartError", "ContainerCannotRun"):
+        return KernelExit(
+            code, details["reason"], details.get("message") or "the kernel could not start"
+        )
+    tail = _tail(details.get("message"))
+    text = f"the kernel exited with code {code}"
+    if code == 137:
+        text = "the kernel was killed (exit code 137)"
+    elif code == 143:
+        text = "the kernel was stopped (SIGTERM)"
+    return KernelExit(code, "Exited" if code == 0 else "Error", f"{text}: {tail}" if tail else text)
+
+
+def _pod_ended(pod: Obj) -> KernelExit | None:
+    status = pod.get("status") or {}
+    if status.get("reason") == "Evicted":
+        return KernelExit(137, "Evicted", status.get("message") or "the pod was evicted")
+    disruption = _condition(pod, "DisruptionTarget")
+    if disruption and disruption.get("status") == "True":
+        reason = "Preempted" if disruption.get("reason") == "PreemptionByScheduler" else "Evicted"
+        return KernelExit(137, reason, disruption.get("message") or "the pod was disrupted")
+    if status.get("phase") in ("Failed", "Succeeded"):
+        kind, details = _state(container_status(pod))
+        if kind == "terminated":
+            return _terminated_exit(pod, details)
+        reason = status.get("reason") or "PodFailed"
+        return KernelExit(1, reason, status.get("message") or f"the pod ended ({reason})")
+    return None
+
+
+def kernel_exit(pod: Obj | None, launched_restarts: int) -> KernelExit | None:
+    """How the kernel launched at container restartCount `launched_restarts` ended, or None
+    while it runs (or still starts)."""
+    if pod is None:
+        return KernelExit(1, "PodDeleted", "the kernel's pod was deleted")
+    ended = _pod_ended(pod)
+    if ended is not None:
+        return ended
+    status = container_status(pod)
+    kind, details = _state(status)
+    if kind == "terminated":
+        return _terminated_exit(pod, details)
+    if restart_count(pod) > launched_restarts:
+        # It ended and the kubelet started (or waits to start) the next instance.
+        last_kind, last = _state(status, "lastState")
+        if last_kind == "terminated":
+            return _terminated_exit(pod, last)
+        return KernelExit(1, "Restarted", "the kernel's container was restarted")
+    if (pod.get("metadata") or {}).get("deletionTimestamp") and kind != "running":
+        return KernelExit(1, "PodDeleted", "the kernel's pod is being deleted")
+    return None
+
+
+# -- while it starts ----------------------------------------------------------------------------
+
+
+def startup_state(pod: Obj | None, events: list[Obj], launched_restarts: int = 0) -> PodState:
+    """What the pod of a starting kernel does; `launched_restarts`: the restartCount the new
+    kernel instance will have (0 for a new pod; one more than the old one's on a restart)."""
+    if pod is None:
+        return PodState("Creating", None, "creating the kernel pod")
+    meta = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    spec = pod.get("spec") or {}
+    node = spec.get("nodeName")
+    ip = status.get("podIP")
+    if meta.get("deletionTimestamp"):
+        return PodState("Failed", "PodDeleted", "the kernel's pod was deleted while starting")
+    ended = _pod_ended(pod)
+    if ended is not None:
+        return PodState("Failed", ended.reason, ended.message, ip, node)
+    about = events_about(events, pod)
+    if any(g.get("name") == SCHEDULING_GATE for g in spec.get("schedulingGates") or []):
+        return PodState("Pending", "SchedulingGated", "waiting for the connection Secret")
+    scheduled = _condition(pod, "PodScheduled")
+    if not node:
+        if (
+            scheduled
+            and scheduled.get("status") == "False"
+            and scheduled.get("reason") != "SchedulingGated"  # an old condition: gate is gone
+        ):
+            message = scheduled.get("message")
+            if not message:
+                failed = [e for e in about if e.get("reason") == "FailedScheduling"]
+                message = _message(failed[-1]) if failed else None
+            return PodState("Pending", scheduled.get("reason") or "Unschedulable", message)
+        return PodState("Pending", "Scheduling", "waiting for the scheduler")
+    cstatus = container_status(pod)
+    kind, details = _state(cstatus)
+    count = restart_count(pod)
+    if count > launched_restarts or (kind == "terminated" and count == launched_restarts):
+        # The instance we wait for has already ended: the kernel fails at start.
+        last_kind, last = (kind, details) if kind == "terminated" else _state(cstatus, "lastState")
+        if last_kind == "terminated":
+            ended = _terminated_exit(pod, last)
+            return PodState("Failed", ended.reason, ended.message, ip, node)
+        return PodState("Failed", "Error", "the kernel exited while starting", ip, node)
+    if kind == "terminated" or (kind == "running" and count < launched_restarts):
+        # The old instance, before the kubelet starts the next one.
+        return PodState("Starting", "Restarting", "waiting for the kernel to restart", ip, node)
+    if kind == "running" and count == launched_restarts:
+        return PodState("Running", None, f"running on node {node} at {ip}", ip, node)
+    if kind == "waiting" and details.get("reason") in FAIL_FAST:
+        reason = details["reason"]
+        detail = details.get("message") or ""
+        message = f"{FAIL_FAST[reason]}: {detail}" if detail else FAIL_FAST[reason]
+        return PodState("Failed", reason, message, ip, node)
+    latest = about[-1] if about else None
+    if latest is not None and latest.get("reason") in ("FailedMount", "FailedCreatePodSandBox"):
+        return PodState("Starting", latest["reason"], _message(latest), ip, node)
+    if latest is not None and latest.get("reason") == "Pulling":
+        return PodState("Starting", "PullingImage", _message(latest), ip, node)
+    if kind == "waiting" and details.get("reason") == "CrashLoopBackOff":
+        return PodState(
+            "Starting",
+            "Restarting",
+            "the kernel restarts in its pod (" + (details.get("message") or "back-off") + ")",
+            ip,
+            node,
+        )
+    if kind == "waiting" and details.get("reason") not in (None, "ContainerCreating"):
+        return PodState("Starting", details["reason"], details.get("message") or None, ip, node)
+    return PodState("Starting", "ContainerCreating", f"creating the container on {node}", ip, node)
+
+
+def fail_fast(pod: Obj | None) -> PodState | None:
+    """The Failed state when the pod waits for what will not come, else None."""
+    state = startup_state(pod, [])
+    return state if state.failed else None

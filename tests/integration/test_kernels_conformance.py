@@ -1,0 +1,96 @@
+"""The remote kernel passes the jupyter_kernel_test conformance tests a local ipykernel passes.
+
+The suite (kernel_conformance_case.py) runs twice in subprocesses, against `python3` (local)
+and against `k8s-cpu` installed by `jupyter k8s kernelspec install`; every test the local
+kernel passes must pass remotely too.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from jobs_support import IMAGE, user_kubeconfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+CASE = Path(__file__).with_name("kernel_conformance_case.py")
+
+
+def run_suite(kernel: str, env: dict[str, str], report: Path) -> dict[str, str]:
+    """{test name: passed|failed|skipped} of the suite against `kernel`."""
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(CASE),
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            f"--junitxml={report}",
+            "-o",
+            "asyncio_mode=strict",
+        ],
+        env=dict(env, JK8S_TEST_KERNEL=kernel),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    results: dict[str, str] = {}
+    for case in ET.parse(report).getroot().iter("testcase"):
+        name = f"{case.get('classname', '').rsplit('.', 1)[-1]}.{case.get('name')}"
+        if case.find("failure") is not None or case.find("error") is not None:
+            results[name] = "failed"
+        elif case.find("skipped") is not None:
+            results[name] = "skipped"
+        else:
+            results[name] = "passed"
+    assert results, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return results
+
+
+def test_remote_kernel_passes_what_a_local_ipykernel_passes(
+    dev_cluster, admin_config, namespace, tmp_path
+):
+    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "user.kubeconfig")
+    env = dict(
+        os.environ,
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_PATH=str(tmp_path / "empty"),
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_k8s.cli",
+            "kernelspec",
+            "install",
+            "--profile",
+            "cpu",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--namespace",
+            namespace,
+            "--image",
+            IMAGE,
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    local = run_suite("python3", env, tmp_path / "local.xml")
+    remote = run_suite("k8s-cpu", env, tmp_path / "remote.xml")
+    print("local:", local)
+    print("remote:", remote)
+    passed_locally = {name for name, result in local.items() if result == "passed"}
+    assert len(passed_locally) >= 12
+    missing = {name: remote.get(name) for name in passed_locally if remote.get(name) != "passed"}
+    assert not missing, missing

@@ -1,0 +1,224 @@
+"""The kernel pod and Secret builders, against golden dicts (tests/unit/golden/kernel_*.json).
+
+To regenerate after an intended change: JUPYTER_K8S_UPDATE_GOLDEN=1 pytest this file, then
+read the diff of the golden files like any other change.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from jupyter_k8s.kernels.objects import (
+    CONNECTION_KEY,
+    DEFAULT_PORTS,
+    KERNEL_SELECTOR,
+    LAUNCHER_KEY,
+    SCHEDULING_GATE,
+    SECRET_MODE,
+    KernelPodBuild,
+    escape_expansion,
+    make_connection_info,
+    make_pod,
+    make_secret,
+    owner_selector,
+    read_connection_secret,
+    set_owner,
+    ungate_patch,
+)
+from jupyter_k8s.names import is_label, is_label_value
+from jupyter_k8s.profiles import load_profiles
+
+GOLDEN = Path(__file__).parent / "golden"
+
+PROFILES = load_profiles(
+    [
+        {
+            "name": "a100",
+            "display_name": "A100",
+            "image": "img:gpu",
+            "cpu_request": "4",
+            "cpu_limit": "8",
+            "memory_request": "16Gi",
+            "memory_limit": "16Gi",
+            "gpus": 2,
+            "node_selector": {"gpu": "a100"},
+            "tolerations": [
+                {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+            ],
+            "runtime_class_name": "nvidia",
+            "env": {"OMP_NUM_THREADS": "4", "MODE": "profile"},
+        },
+        {
+            "name": "data",
+            "memory_limit": "1Gi",
+            "pod_overrides": {
+                "priorityClassName": "interactive",
+                "restartPolicy": "Never",
+                "containers": [
+                    {"name": "runner", "volumeMounts": [{"name": "ds", "mountPath": "/data"}]}
+                ],
+                "volumes": [{"name": "ds", "persistentVolumeClaim": {"claimName": "ds"}}],
+            },
+        },
+    ],
+    default_image="hub:1",
+)
+
+GPU_BUILD = KernelPodBuild(
+    name="kernel-0f1e2d3c-ab12c",
+    namespace="team",
+    kernel_id="0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9",
+    kernel_name="k8s-a100",
+    owner="alice@example.com",
+    profile=PROFILES.get("a100"),
+    image="img:gpu",
+    env={"JPY_SESSION_NAME": "reports/$(HOME)/a.ipynb", "MODE": "spec"},
+)
+DATA_BUILD = replace(
+    GPU_BUILD,
+    name="kernel-0f1e2d3c-zz999",
+    kernel_name="k8s-data",
+    profile=PROFILES.get("data"),
+    image="hub:1",
+    env={},
+    client="standalone",
+    gated=False,
+)
+KEY = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs"
+
+
+def golden(name: str, actual: dict) -> dict:
+    path = GOLDEN / name
+    if os.environ.get("JUPYTER_K8S_UPDATE_GOLDEN"):
+        path.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
+    return json.loads(path.read_text())
+
+
+def test_gpu_kernel_pod_matches_golden():
+    assert make_pod(GPU_BUILD) == golden("kernel_pod_gpu.json", make_pod(GPU_BUILD))
+
+
+def test_kernel_pod_with_overrides_matches_golden():
+    assert make_pod(DATA_BUILD) == golden("kernel_pod_overrides.json", make_pod(DATA_BUILD))
+
+
+def test_secret_matches_golden():
+    info = make_connection_info(DEFAULT_PORTS, KEY.encode(), kernel_name="k8s-a100")
+    owned = set_owner(
+        make_secret(GPU_BUILD, info, "print('launcher')\n"),
+        {"metadata": {"name": GPU_BUILD.name, "uid": "uid-1"}},
+    )
+    assert owned == golden("kernel_secret.json", owned)
+
+
+def test_pod_meets_restricted_and_mounts_no_token():
+    pod = make_pod(GPU_BUILD)
+    spec = pod["spec"]
+    assert spec["automountServiceAccountToken"] is False
+    assert spec["securityContext"]["runAsNonRoot"] is True
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    ctr = spec["containers"][0]
+    assert ctr["securityContext"] == {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "runAsNonRoot": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    assert not any(k in spec for k in ("hostNetwork", "hostPID", "hostIPC"))
+    assert not any(p.get("hostPort") for p in ctr["ports"])
+
+
+def test_key_is_only_in_the_secret():
+    info = make_connection_info(DEFAULT_PORTS, KEY, curve_publickey=b"pub", curve_secretkey=b"sec")
+    pod_text = json.dumps(make_pod(GPU_BUILD))
+    assert KEY not in pod_text and "sec" not in json.dumps(
+        make_pod(GPU_BUILD)["spec"]["containers"][0]["env"]
+    )
+    secret = make_secret(GPU_BUILD, info, "")
+    assert read_connection_secret(secret)["key"] == KEY
+    assert read_connection_secret(secret)["curve_secretkey"] == "sec"
+    vol = next(v for v in make_pod(GPU_BUILD)["spec"]["volumes"] if v["name"] == "connection")
+    assert vol["secret"] == {"secretName": GPU_BUILD.name, "defaultMode": SECRET_MODE}
+    assert SECRET_MODE == 0o400
+    assert set(secret["data"]) == {CONNECTION_KEY, LAUNCHER_KEY}
+    assert secret["immutable"] is True
+
+
+def test_pod_ip_comes_from_the_downward_api():
+    env = make_pod(GPU_BUILD)["spec"]["containers"][0]["env"]
+    assert env[0] == {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}}
+    names = [e["name"] for e in env]
+    assert len(names) == len(set(names))
+
+
+def test_gate_and_ungate():
+    assert make_pod(GPU_BUILD)["spec"]["schedulingGates"] == [{"name": SCHEDULING_GATE}]
+    assert "schedulingGates" not in make_pod(DATA_BUILD)["spec"]
+    assert ungate_patch() == {"spec": {"schedulingGates": None}}
+
+
+def test_restart_policy_is_always_even_with_overrides():
+    assert make_pod(GPU_BUILD)["spec"]["restartPolicy"] == "Always"
+    spec = make_pod(DATA_BUILD)["spec"]
+    assert spec["restartPolicy"] == "Always"
+    # overrides written for job pods ("runner") reach the kernel container
+    assert {"name": "ds", "mountPath": "/data"} in spec["containers"][0]["volumeMounts"]
+    assert len(spec["containers"]) == 1
+
+
+def test_labels_find_the_kernel_again():
+    meta = make_pod(GPU_BUILD)["metadata"]
+    for key, value in meta["labels"].items():
+        assert is_label_value(value), (key, value)
+    assert meta["labels"]["jupyter-k8s.io/kernel-id"] == GPU_BUILD.kernel_id
+    assert meta["annotations"]["jupyter-k8s.io/kernelspec"] == "k8s-a100"
+    assert meta["annotations"]["jupyter-k8s.io/username"] == "alice@example.com"
+    assert owner_selector("alice@example.com").startswith(KERNEL_SELECTOR + ",")
+    assert is_label(GPU_BUILD.name)
+
+
+def test_dollar_expansion_is_escaped():
+    assert escape_expansion("a$(B)c") == "a$$(B)c"
+    env = {e["name"]: e.get("value") for e in make_pod(GPU_BUILD)["spec"]["containers"][0]["env"]}
+    assert env["JPY_SESSION_NAME"] == "reports/$$(HOME)/a.ipynb"
+    assert env["MODE"] == "spec"  # the kernelspec's env wins over the profile's
+
+
+def test_connection_info_shape():
+    info = make_connection_info(DEFAULT_PORTS, b"k", kernel_name="k8s-x")
+    assert info["ip"] == "0.0.0.0" and info["transport"] == "tcp" and info["key"] == "k"
+    assert {info[p] for p in DEFAULT_PORTS} == set(DEFAULT_PORTS.values())
+    assert "curve_publickey" not in info
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"ports": {"shell_port": 1}},
+        {"ports": dict.fromkeys(DEFAULT_PORTS, 5)},
+        {"argv": ()},
+        {"client": "robot"},
+    ],
+)
+def test_bad_builds_are_refused(change):
+    with pytest.raises(ValueError):
+        replace(GPU_BUILD, **change)
+
+
+def test_owner_needs_uid():
+    with pytest.raises(ValueError):
+        set_owner({"metadata": {}}, {"metadata": {"name": "p"}})
+
+
+def test_read_connection_secret_rejects_junk():
+    with pytest.raises(ValueError):
+        read_connection_secret({"data": {}})
+    bad = {"data": {CONNECTION_KEY: base64.b64encode(b"[1]").decode()}}
+    with pytest.raises(ValueError):
+        read_connection_secret(bad)

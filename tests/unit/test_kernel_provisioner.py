@@ -1,0 +1,299 @@
+"""The provisioner's decisions against a fake KernelService (no cluster): start, fail fast,
+time out, poll from the cache, restart in place or in a new pod, kill, cleanup."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import socket
+from typing import Any
+
+import pytest
+import zmq
+import zmq.asyncio
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+
+from jupyter_k8s.kernels.kernelspecs import kernel_dict
+from jupyter_k8s.kernels.provisioner import K8sPodProvisioner
+from jupyter_k8s.kernels.service import KernelsConfig, KernelStartError, set_server_service
+from jupyter_k8s.profiles import load_profiles
+
+PROFILES = load_profiles(None, "img:1")
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    for _ in range(n):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        socks.append(s)
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+class FakeService:
+    """Just what the provisioner uses of KernelService; pods live in a dict."""
+
+    def __init__(self, behaviour: str = "runs"):
+        names = ("shell_port", "iopub_port", "stdin_port", "control_port", "hb_port")
+        self.config = KernelsConfig(
+            namespace="ns",
+            owner="alice",
+            ports=dict(zip(names, free_ports(5), strict=True)),
+            restart_timeout=2,
+        )
+        self.profiles = PROFILES
+        self.statuses: dict[str, dict] = {}
+        self.adoptable: dict[str, dict] = {}
+        self.users = 0
+        self.pods: dict[str, dict] = {}
+        self.deleted: list[tuple[str, int | None]] = []
+        self.created: list[Any] = []
+        self.behaviour = behaviour
+        self._changed = asyncio.Event()
+
+    namespace = "ns"
+
+    async def start(self) -> None:
+        pass
+
+    def pod(self, name: str) -> dict | None:
+        return self.pods.get(name)
+
+    def pod_events(self, pod: dict | None) -> list[dict]:
+        return []
+
+    async def changed(self, timeout: float) -> None:
+        ev = self._changed
+        try:
+            await asyncio.wait_for(ev.wait(), timeout)
+        except TimeoutError:
+            pass
+
+    def touch(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def set_status(self, kernel_id: str, **fields: Any) -> dict:
+        status = self.statuses.setdefault(kernel_id, {"kernel_id": kernel_id})
+        status.update(fields)
+        return status
+
+    def drop_status(self, kernel_id: str) -> None:
+        self.statuses.pop(kernel_id, None)
+
+    async def create(self, build, connection_info) -> dict:
+        self.created.append((build, connection_info))
+        pod: dict[str, Any] = {
+            "metadata": {"name": build.name, "uid": "u"},
+            "spec": {"nodeName": "n", "containers": [{"name": "kernel"}]},
+            "status": {"phase": "Pending", "podIP": "127.0.0.1"},
+        }
+        if self.behaviour == "runs":
+            pod["status"]["phase"] = "Running"
+            pod["status"]["containerStatuses"] = [
+                {"name": "kernel", "restartCount": 0, "state": {"running": {}}}
+            ]
+        elif self.behaviour == "badimage":
+            pod["status"]["containerStatuses"] = [
+                {
+                    "name": "kernel",
+                    "restartCount": 0,
+                    "state": {"waiting": {"reason": "ErrImagePull", "message": "no such host"}},
+                }
+            ]
+        elif self.behaviour == "unschedulable":
+            del pod["spec"]["nodeName"]
+            pod["status"]["conditions"] = [
+                {
+                    "type": "PodScheduled",
+                    "status": "False",
+                    "reason": "Unschedulable",
+                    "message": "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.",
+                }
+            ]
+        self.pods[build.name] = pod
+        self.touch()
+        return pod
+
+    async def delete(self, name: str, grace: int | None = 0) -> None:
+        self.deleted.append((name, grace))
+        self.pods.pop(name, None)
+        self.touch()
+
+    async def read_secret(self, name: str) -> dict:
+        raise AssertionError("not used here")
+
+    # test helpers
+
+    def restart_container(self, name: str, code: int = 0, running: bool = True) -> None:
+        pod = copy.deepcopy(self.pods[name])
+        cs = pod["status"]["containerStatuses"][0]
+        cs["lastState"] = {"terminated": {"exitCode": code, "reason": "Error"}}
+        cs["restartCount"] += 1
+        cs["state"] = {"running": {}} if running else {"waiting": {"reason": "CrashLoopBackOff"}}
+        self.pods[name] = pod
+        self.touch()
+
+
+@pytest.fixture
+async def heartbeat():
+    """Answers on the fake kernel's heartbeat port, like ipykernel does."""
+    holder: dict[str, Any] = {}
+
+    async def serve(port: int) -> None:
+        sock = zmq.asyncio.Context.instance().socket(zmq.REP)
+        sock.linger = 0
+        sock.bind(f"tcp://127.0.0.1:{port}")
+        holder["sock"] = sock
+        try:
+            while True:
+                await sock.send(await sock.recv())
+        finally:
+            sock.close(0)
+
+    tasks = []
+
+    def start(port: int) -> None:
+        tasks.append(asyncio.ensure_future(serve(port)))
+
+    yield start
+    for t in tasks:
+        t.cancel()
+
+
+def provisioner(svc: FakeService, profile: str = "cpu", **config: Any) -> K8sPodProvisioner:
+    set_server_service(svc)  # type: ignore[arg-type]
+    spec = KernelSpec(name=f"k8s-{profile}", **kernel_dict(PROFILES.get("cpu")))
+    km = AsyncKernelManager(kernel_name="")
+    return K8sPodProvisioner(
+        kernel_id="0123abcd-0000", kernel_spec=spec, parent=km, profile=profile, **config
+    )
+
+
+async def launch(prov: K8sPodProvisioner) -> dict:
+    kwargs = await prov.pre_launch(env={"SECRET_TOKEN": "x", "JPY_SESSION_NAME": "a.ipynb"})
+    return await prov.launch_kernel(kwargs.pop("cmd"), **kwargs)
+
+
+@pytest.fixture(autouse=True)
+def _no_server_service():
+    yield
+    set_server_service(None)
+
+
+async def test_start_poll_and_shutdown(heartbeat):
+    svc = FakeService()
+    heartbeat(svc.config.ports["hb_port"])
+    prov = provisioner(svc)
+    info = await launch(prov)
+    assert info["ip"] == "127.0.0.1" and isinstance(info["key"], bytes)
+    assert info["key"] == prov.parent.session.key
+    build, connection = svc.created[0]
+    assert connection["key"] == prov.parent.session.key.decode()
+    # only the kernelspec's env and the session name reach the pod, not the server's env
+    assert dict(build.env) == {"JPY_SESSION_NAME": "a.ipynb"}
+    assert prov.has_process and await prov.poll() is None
+    assert svc.statuses["0123abcd-0000"]["phase"] == "Running"
+    # the kernel exits (restartCount moves on): poll reports it from the cache
+    svc.restart_container(prov.pod_name, code=3)
+    assert await prov.poll() == 3
+    # kill/terminate leave an exited kernel's pod alone
+    await prov.kill()
+    await prov.terminate()
+    assert svc.deleted == []
+    name = prov.pod_name
+    await prov.cleanup(restart=False)
+    assert svc.deleted == [(name, 0)]
+    assert "0123abcd-0000" not in svc.statuses
+
+
+async def test_restart_in_place_then_kill_makes_a_new_pod(heartbeat):
+    svc = FakeService()
+    heartbeat(svc.config.ports["hb_port"])
+    prov = provisioner(svc)
+    await launch(prov)
+    first = prov.pod_name
+    # restart: the kernel exits on the shutdown request, the kubelet starts it again
+    await prov.shutdown_requested(restart=True)
+    svc.restart_container(first, code=0)
+    assert await prov.wait() == 0
+    await prov.cleanup(restart=True)
+    await launch(prov)
+    assert prov.pod_name == first and len(svc.created) == 1 and prov._restarts == 1
+    # a kernel that hangs: kill deletes its pod, the next launch makes a new one
+    await prov.kill()
+    assert svc.deleted == [(first, 0)]
+    await prov.cleanup(restart=True)
+    await launch(prov)
+    assert prov.pod_name != first and len(svc.created) == 2
+
+
+async def test_bad_image_fails_fast_and_deletes_the_pod():
+    svc = FakeService("badimage")
+    prov = provisioner(svc)
+    with pytest.raises(KernelStartError) as err:
+        await launch(prov)
+    assert err.value.reason == "ErrImagePull" and "no such host" in str(err.value)
+    assert err.value.status_code == 500
+    assert [name for name, _ in svc.deleted] == [svc.created[0][0].name]
+    assert svc.statuses["0123abcd-0000"]["phase"] == "Failed"
+    assert svc.users == 0
+
+
+async def test_start_timeout_says_why_and_deletes_the_pod():
+    svc = FakeService("unschedulable")
+    prov = provisioner(svc, start_timeout=0.3)
+    with pytest.raises(KernelStartError) as err:
+        await launch(prov)
+    assert err.value.reason == "StartTimeout" and err.value.status_code == 504
+    assert "Insufficient nvidia.com/gpu" in str(err.value)
+    assert "did not start within 0.3 s" in str(err.value)
+    assert len(svc.deleted) == 1
+
+
+async def test_unknown_profile():
+    svc = FakeService()
+    prov = provisioner(svc, profile="nope")
+    with pytest.raises(KernelStartError) as err:
+        await prov.pre_launch(env={})
+    assert err.value.status_code == 400 and "unknown profile 'nope'" in str(err.value)
+    assert not svc.created
+
+
+async def test_standalone_needs_an_embedded_profile(monkeypatch):
+    from jupyter_k8s.kernels import provisioner as mod
+
+    svc = FakeService()
+    svc.profiles = None  # a standalone service has no profiles of its own
+    monkeypatch.setattr(mod, "server_service", lambda: svc)
+    prov = provisioner(svc)
+    with pytest.raises(KernelStartError, match="kernelspec install --profile cpu"):
+        await prov.pre_launch(env={})
+    prov = provisioner(svc, profile_spec={"name": "cpu", "image": "x:1", "gpus": 0})
+    await prov.pre_launch(env={})
+    assert prov._profile.image == "x:1"
+
+
+async def test_curve_keys_when_the_policy_asks(heartbeat):
+    svc = FakeService()
+    heartbeat(svc.config.ports["hb_port"])  # plain REP: the test only checks the keys
+    prov = provisioner(svc)
+    prov.parent.transport_encryption = "required"
+    await prov.pre_launch(env={})
+    assert prov.parent.curve_publickey and prov.parent.curve_secretkey
+
+
+def test_failed_statuses_expire():
+    from jupyter_k8s.kernels.service import KernelService
+
+    svc = KernelService(lambda: None, PROFILES, KernelsConfig(namespace="ns", owner="a"))  # type: ignore[arg-type]
+    svc.set_status("k1", phase="Failed", reason="StartTimeout")
+    svc.set_status("k2", phase="Running")
+    assert [s["kernel_id"] for s in svc.list_statuses()] == ["k1", "k2"]
+    svc._changed_at["k1"] -= svc.FAILED_STATUS_SECONDS + 1
+    svc._changed_at["k2"] -= svc.FAILED_STATUS_SECONDS + 1
+    assert [s["kernel_id"] for s in svc.list_statuses()] == ["k2"]
