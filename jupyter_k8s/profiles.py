@@ -188,6 +188,16 @@ class Profile(BaseModel):
         """What a UI shows: display_name, or the name when none was given."""
         return self.display_name or self.name
 
+    def resources(self) -> dict[str, Any]:
+        """The container's requests/limits; GPUs (extended resources) as a limit only."""
+        requests = {
+            k: v for k, v in (("cpu", self.cpu_request), ("memory", self.memory_request)) if v
+        }
+        limits = {k: v for k, v in (("cpu", self.cpu_limit), ("memory", self.memory_limit)) if v}
+        if self.gpus:
+            limits[self.gpu_resource] = str(self.gpus)
+        return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+
     def public(self) -> dict[str, Any]:
         """The profile as the REST API shows it to users (no overrides, env or placement)."""
         return {

@@ -282,27 +282,6 @@ def _env(build: JobBuild) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in merged.items()]
 
 
-def _resources(profile: Profile) -> dict[str, Any]:
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    if profile.cpu_request:
-        requests["cpu"] = profile.cpu_request
-    if profile.memory_request:
-        requests["memory"] = profile.memory_request
-    if profile.cpu_limit:
-        limits["cpu"] = profile.cpu_limit
-    if profile.memory_limit:
-        limits["memory"] = profile.memory_limit
-    if profile.gpus:
-        limits[profile.gpu_resource] = str(profile.gpus)  # extended resources: limit only
-    resources: dict[str, Any] = {}
-    if requests:
-        resources["requests"] = requests
-    if limits:
-        resources["limits"] = limits
-    return resources
-
-
 def _volumes(build: JobBuild) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """(pod volumes, runner container mounts)."""
     volumes: list[dict[str, Any]] = [
@@ -368,7 +347,7 @@ def make_pod_spec(build: JobBuild) -> dict[str, Any]:
     )
     if build.secrets:
         runner["envFrom"] = [{"secretRef": {"name": s}} for s in build.secrets]
-    resources = _resources(profile)
+    resources = profile.resources()
     if resources:
         runner["resources"] = resources
     runner["volumeMounts"] = mounts

@@ -12,6 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from ..k8s.objects import condition, event_message, events_about
 from .models import JobInfo, JobPhase
 from .objects import (
     ANN_CANCELLED,
@@ -71,11 +72,6 @@ def _true_conditions(obj: Obj) -> dict[str, Obj]:
     return {c.get("type", ""): c for c in conds if c.get("status") == "True"}
 
 
-def _condition(obj: Obj, kind: str) -> Obj | None:
-    conds = (obj.get("status") or {}).get("conditions") or []
-    return next((c for c in conds if c.get("type") == kind), None)
-
-
 def _runner_status(pod: Obj) -> Obj | None:
     statuses = (pod.get("status") or {}).get("containerStatuses") or []
     return next(
@@ -97,30 +93,6 @@ def _newest(pods: list[Obj]) -> Obj | None:
         return meta.get("creationTimestamp") or "", meta.get("name") or ""
 
     return max(pods, key=key) if pods else None
-
-
-def _event_time(event: Obj) -> str:
-    return (
-        event.get("lastTimestamp")
-        or event.get("eventTime")
-        or (event.get("series") or {}).get("lastObservedTime")
-        or (event.get("metadata") or {}).get("creationTimestamp")
-        or ""
-    )
-
-
-def _events_about(events: list[Obj], kind: str, name: str) -> list[Obj]:
-    """Events about one object, oldest first; core/v1 and events.k8s.io/v1 shapes alike."""
-    found = []
-    for event in events:
-        ref = event.get("involvedObject") or event.get("regarding") or {}
-        if ref.get("kind") == kind and ref.get("name") == name:
-            found.append(event)
-    return sorted(found, key=_event_time)
-
-
-def _event_message(event: Obj) -> str:
-    return (event.get("message") or event.get("note") or "").strip()
 
 
 def runner_event(message: str | None) -> Obj | None:
@@ -163,7 +135,7 @@ def _pod_failure(pod: Obj, progress: Obj | None) -> tuple[str, str] | None:
     status = pod.get("status") or {}
     if status.get("reason") == "Evicted":
         return "Evicted", status.get("message") or "the pod was evicted from its node"
-    disruption = _condition(pod, "DisruptionTarget")
+    disruption = condition(pod, "DisruptionTarget")
     if disruption and disruption.get("status") == "True":
         reason = "Preempted" if disruption.get("reason") == "PreemptionByScheduler" else "Evicted"
         return reason, disruption.get("message") or "the pod was disrupted"
@@ -196,13 +168,13 @@ def _pod_failure(pod: Obj, progress: Obj | None) -> tuple[str, str] | None:
 
 def _pod_waiting(pod: Obj, events: list[Obj]) -> tuple[str, str | None] | None:
     """Why this (not yet running) pod waits, when it is worth saying."""
-    scheduled = _condition(pod, "PodScheduled")
-    pod_events = _events_about(events, "Pod", (pod.get("metadata") or {}).get("name", ""))
+    scheduled = condition(pod, "PodScheduled")
+    pod_events = events_about(events, "Pod", (pod.get("metadata") or {}).get("name", ""))
     if scheduled and scheduled.get("status") == "False":
         message = scheduled.get("message")
         if not message:
             failed = [e for e in pod_events if e.get("reason") == "FailedScheduling"]
-            message = _event_message(failed[-1]) if failed else None
+            message = event_message(failed[-1]) if failed else None
         return scheduled.get("reason") or "Unschedulable", message
     kind, details = _state(pod)
     if kind == "waiting" and details.get("reason") in PROBLEM_WAITING:
@@ -210,9 +182,9 @@ def _pod_waiting(pod: Obj, events: list[Obj]) -> tuple[str, str | None] | None:
     if kind in ("waiting", None):
         latest = pod_events[-1] if pod_events else None
         if latest is not None and latest.get("reason") == "FailedMount":
-            return "FailedMount", _event_message(latest)
+            return "FailedMount", event_message(latest)
         if latest is not None and latest.get("reason") == "Pulling":
-            return "PullingImage", _event_message(latest)
+            return "PullingImage", event_message(latest)
         if kind == "waiting" and details.get("reason"):
             return details["reason"], details.get("message")
     return None
@@ -243,7 +215,7 @@ def _ends_the_job(pod: Obj) -> bool:
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Succeeded":
         return True
-    disruption = _condition(pod, "DisruptionTarget")
+    disruption = condition(pod, "DisruptionTarget")
     if disruption and disruption.get("status") == "True":
         return False  # evicted or preempted: the policy's first rule retries it
     kind, details = _state(pod)
@@ -306,10 +278,10 @@ def _reason(
         return cond.get("reason") or "Failed", cond.get("message") or "the job failed"
     # Pending or Running.
     if pod is None:
-        job_events = _events_about(events, "Job", (job.get("metadata") or {}).get("name", ""))
+        job_events = events_about(events, "Job", (job.get("metadata") or {}).get("name", ""))
         failed_create = [e for e in job_events if e.get("reason") == "FailedCreate"]
         if failed_create:
-            return "FailedCreate", _event_message(failed_create[-1])
+            return "FailedCreate", event_message(failed_create[-1])
         if (job.get("spec") or {}).get("suspend"):
             return "Suspended", "the job is suspended"
         return None, None

@@ -49,3 +49,42 @@ def pod_spec(containers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     }
     spec.update(extra)
     return spec
+
+
+# -- reading objects (status of pods, events) ---------------------------------------------------
+
+
+def condition(obj: dict[str, Any], kind: str) -> dict[str, Any] | None:
+    """The status condition of that type, whatever its status."""
+    conds = (obj.get("status") or {}).get("conditions") or []
+    return next((c for c in conds if c.get("type") == kind), None)
+
+
+def event_time(event: dict[str, Any]) -> str:
+    """When an event last happened; core/v1 and events.k8s.io/v1 shapes alike."""
+    return (
+        event.get("lastTimestamp")
+        or event.get("eventTime")
+        or (event.get("series") or {}).get("lastObservedTime")
+        or (event.get("metadata") or {}).get("creationTimestamp")
+        or ""
+    )
+
+
+def event_message(event: dict[str, Any]) -> str:
+    return (event.get("message") or event.get("note") or "").strip()
+
+
+def events_about(
+    events: list[dict[str, Any]], kind: str, name: str, uid: str | None = None
+) -> list[dict[str, Any]]:
+    """Events about one object (and that very object when the uid is known), oldest first."""
+    found = []
+    for event in events:
+        ref = event.get("involvedObject") or event.get("regarding") or {}
+        if ref.get("kind") != kind or ref.get("name") != name:
+            continue
+        if uid and ref.get("uid") and ref["uid"] != uid:
+            continue
+        found.append(event)
+    return sorted(found, key=event_time)

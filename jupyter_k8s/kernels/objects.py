@@ -206,28 +206,6 @@ def read_connection_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
 # -- the pod ------------------------------------------------------------------------------------
 
 
-def resources_for(profile: Profile) -> dict[str, Any]:
-    """requests/limits from a profile; GPUs (extended resources) as a limit only."""
-    requests: dict[str, str] = {}
-    limits: dict[str, str] = {}
-    if profile.cpu_request:
-        requests["cpu"] = profile.cpu_request
-    if profile.memory_request:
-        requests["memory"] = profile.memory_request
-    if profile.cpu_limit:
-        limits["cpu"] = profile.cpu_limit
-    if profile.memory_limit:
-        limits["memory"] = profile.memory_limit
-    if profile.gpus:
-        limits[profile.gpu_resource] = str(profile.gpus)
-    resources: dict[str, Any] = {}
-    if requests:
-        resources["requests"] = requests
-    if limits:
-        resources["limits"] = limits
-    return resources
-
-
 def escape_expansion(arg: str) -> str:
     """`arg` safe from the kubelet's $(VAR) expansion of command and env values."""
     return arg.replace("$(", "$$(")
@@ -281,7 +259,7 @@ def make_pod(build: KernelPodBuild) -> dict[str, Any]:
         ],
         terminationMessagePolicy="FallbackToLogsOnError",
     )
-    resources = resources_for(profile)
+    resources = profile.resources()
     if resources:
         kernel["resources"] = resources
     security = {

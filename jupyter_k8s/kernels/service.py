@@ -37,7 +37,7 @@ from .objects import (
     set_owner,
     ungate_patch,
 )
-from .status import events_about
+from .status import pod_events
 
 log = logging.getLogger("jupyter_k8s.kernels")
 
@@ -173,7 +173,7 @@ class KernelService:
     def pod_events(self, pod: Obj | None) -> list[Obj]:
         if pod is None or self.events is None:
             return []
-        return events_about(self.events.items(), pod)
+        return pod_events(self.events.items(), pod)
 
     def kernel_pods(self) -> list[Obj]:
         return self.pods.items() if self.pods is not None else []

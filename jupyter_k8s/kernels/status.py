@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..k8s.objects import condition, event_message, events_about
 from .objects import CONTAINER, SCHEDULING_GATE
 
 Obj = dict[str, Any]
@@ -87,37 +88,10 @@ def _state(status: Obj | None, which: str = "state") -> tuple[str | None, Obj]:
     return None, {}
 
 
-def _condition(pod: Obj, kind: str) -> Obj | None:
-    conds = (pod.get("status") or {}).get("conditions") or []
-    return next((c for c in conds if c.get("type") == kind), None)
-
-
-def _event_time(event: Obj) -> str:
-    return (
-        event.get("lastTimestamp")
-        or event.get("eventTime")
-        or (event.get("series") or {}).get("lastObservedTime")
-        or (event.get("metadata") or {}).get("creationTimestamp")
-        or ""
-    )
-
-
-def events_about(events: list[Obj], pod: Obj) -> list[Obj]:
+def pod_events(events: list[Obj], pod: Obj) -> list[Obj]:
     """Events about this pod (matched by uid when the event has one), oldest first."""
     meta = pod.get("metadata") or {}
-    found = []
-    for event in events:
-        ref = event.get("involvedObject") or event.get("regarding") or {}
-        if ref.get("kind") != "Pod" or ref.get("name") != meta.get("name"):
-            continue
-        if ref.get("uid") and meta.get("uid") and ref["uid"] != meta["uid"]:
-            continue
-        found.append(event)
-    return sorted(found, key=_event_time)
-
-
-def _message(event: Obj) -> str:
-    return (event.get("message") or event.get("note") or "").strip()
+    return events_about(events, "Pod", meta.get("name", ""), meta.get("uid"))
 
 
 def _memory_limit(pod: Obj) -> str | None:
@@ -172,7 +146,7 @@ def _pod_ended(pod: Obj) -> KernelExit | None:
     status = pod.get("status") or {}
     if status.get("reason") == "Evicted":
         return KernelExit(137, "Evicted", status.get("message") or "the pod was evicted")
-    disruption = _condition(pod, "DisruptionTarget")
+    disruption = condition(pod, "DisruptionTarget")
     if disruption and disruption.get("status") == "True":
         reason = "Preempted" if disruption.get("reason") == "PreemptionByScheduler" else "Evicted"
         return KernelExit(137, reason, disruption.get("message") or "the pod was disrupted")
@@ -226,10 +200,10 @@ def startup_state(pod: Obj | None, events: list[Obj], launched_restarts: int = 0
     ended = _pod_ended(pod)
     if ended is not None:
         return PodState("Failed", ended.reason, ended.message, ip, node)
-    about = events_about(events, pod)
+    about = pod_events(events, pod)
     if any(g.get("name") == SCHEDULING_GATE for g in spec.get("schedulingGates") or []):
         return PodState("Pending", "SchedulingGated", "waiting for the connection Secret")
-    scheduled = _condition(pod, "PodScheduled")
+    scheduled = condition(pod, "PodScheduled")
     if not node:
         if (
             scheduled
@@ -239,7 +213,7 @@ def startup_state(pod: Obj | None, events: list[Obj], launched_restarts: int = 0
             message = scheduled.get("message")
             if not message:
                 failed = [e for e in about if e.get("reason") == "FailedScheduling"]
-                message = _message(failed[-1]) if failed else None
+                message = event_message(failed[-1]) if failed else None
             return PodState("Pending", scheduled.get("reason") or "Unschedulable", message)
         return PodState("Pending", "Scheduling", "waiting for the scheduler")
     cstatus = container_status(pod)
@@ -264,9 +238,9 @@ def startup_state(pod: Obj | None, events: list[Obj], launched_restarts: int = 0
         return PodState("Failed", reason, message, ip, node)
     latest = about[-1] if about else None
     if latest is not None and latest.get("reason") in ("FailedMount", "FailedCreatePodSandBox"):
-        return PodState("Starting", latest["reason"], _message(latest), ip, node)
+        return PodState("Starting", latest["reason"], event_message(latest), ip, node)
     if latest is not None and latest.get("reason") == "Pulling":
-        return PodState("Starting", "PullingImage", _message(latest), ip, node)
+        return PodState("Starting", "PullingImage", event_message(latest), ip, node)
     if kind == "waiting" and details.get("reason") == "CrashLoopBackOff":
         return PodState(
             "Starting",
