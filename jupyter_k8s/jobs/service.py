@@ -150,7 +150,14 @@ class JobService:
             every = (jobs, pods, events, pod_events)
             # Ask once before watching: RBAC refusing a list (403 naming verb and resource) or
             # an unreachable API server is an answer now, not a timeout in 15 s.
-            await asyncio.gather(*(client.list(r.resource, ns, limit=1, **r.params) for r in every))
+            # In parallel, but the first refusal in this order is the one reported (jobs first).
+            answers = await asyncio.gather(
+                *(client.list(r.resource, ns, limit=1, **r.params) for r in every),
+                return_exceptions=True,
+            )
+            for answer in answers:
+                if isinstance(answer, BaseException):
+                    raise answer
             for r in every:
                 r.start()
             try:
