@@ -136,7 +136,7 @@ async def test_namespaced_role_reports_gpus_error_not_failure():
     assert info["reachable"] is True
     assert info["version"] == "v1.37.2"
     assert info["gpus"] is None
-    assert "nodes" in info["gpus_error"] and "fake-ctx" in info["gpus_error"]
+    assert "nodes" in info["gpus_error"] and "read access" in info["gpus_error"]
 
     answers = dict(HEALTHY)
     answers[("GET", "/api/v1/pods")] = Forbidden(403, "Forbidden", "pods is forbidden")
