@@ -3,7 +3,14 @@ import eslintConfigPrettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['lib/**', 'node_modules/**', '../jupyter_k8s/labextension/**'] },
+  {
+    ignores: [
+      'lib/**',
+      'node_modules/**',
+      'ui-tests/test-results/**',
+      '../jupyter_k8s/labextension/**'
+    ]
+  },
   ...tseslint.configs.recommended,
   eslintConfigPrettier,
   {

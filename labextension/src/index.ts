@@ -3,26 +3,139 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette } from '@jupyterlab/apputils';
+import {
+  Dialog,
+  ICommandPalette,
+  MainAreaWidget,
+  Notification,
+  showDialog,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+import { INotebookTracker } from '@jupyterlab/notebook';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { refreshIcon, SidePanel } from '@jupyterlab/ui-components';
+import { AccordionPanel } from '@lumino/widgets';
 
+import {
+  cancelJob,
+  deleteJob,
+  getJob,
+  listAllJobs,
+  listUnfinishedJobs
+} from './api';
 import { kubernetesIcon } from './icons';
-import { CommandIDs, PLUGIN_ID, SIDEBAR_ID } from './tokens';
+import { JobsModel } from './jobsModel';
+import { baseName } from './models/status';
+import { JobNotifier } from './notifier';
+import { messageOf, rerun, submitNotebook } from './submit';
+import {
+  CommandIDs,
+  DEFAULT_SETTINGS,
+  IJobInfo,
+  IK8sSettings,
+  PLUGIN_ID,
+  SIDEBAR_ID
+} from './tokens';
 import { ClusterCard } from './widgets/ClusterCard';
+import { IJobActions, JobDetail } from './widgets/JobDetail';
+import { JobsPanel } from './widgets/JobsPanel';
 
 /**
- * The jupyter-k8s plugin: a "Kubernetes" panel in the left sidebar.
+ * The jupyter-k8s plugin: a "Kubernetes" panel in the left sidebar (cluster card, live job
+ * list), job details in the main area, a "Run on Kubernetes" submit dialog reachable from
+ * the notebook toolbar, the command palette and the panel, and notifications.
  */
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
   description: 'Kubernetes one click from a notebook.',
   autoStart: true,
-  optional: [ILayoutRestorer, ICommandPalette],
+  optional: [
+    ILayoutRestorer,
+    ICommandPalette,
+    INotebookTracker,
+    ISettingRegistry
+  ],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
-    palette: ICommandPalette | null
+    palette: ICommandPalette | null,
+    notebooks: INotebookTracker | null,
+    settingRegistry: ISettingRegistry | null
   ) => {
+    let settings: IK8sSettings = { ...DEFAULT_SETTINGS };
+
+    const model = new JobsModel({
+      backend: {
+        listAll: listAllJobs,
+        listUnfinished: listUnfinishedJobs,
+        get: getJob
+      },
+      fastInterval: settings.refreshInterval * 1000,
+      idleInterval: settings.idleRefreshInterval * 1000,
+      storage: window.sessionStorage
+    });
+
+    // Job details in the main area, restored across reloads.
+    const details = new WidgetTracker<MainAreaWidget<JobDetail>>({
+      namespace: 'jupyter-k8s-job'
+    });
+    const openOutput = (job: IJobInfo) => {
+      if (job.output_path) {
+        void app.commands.execute('docmanager:open', { path: job.output_path });
+      }
+    };
+    const ctx = {
+      app,
+      model,
+      settings: () => settings,
+      openJob: (id: string) => openJob(id)
+    };
+    const actions: IJobActions = {
+      openOutput,
+      rerun: (job, edit) => {
+        void rerun(ctx, job, edit).then(next => {
+          if (next) {
+            openJob(next.id);
+          }
+        });
+      },
+      cancel: job => {
+        void confirmCancel(job, model);
+      },
+      remove: job => {
+        void confirmDelete(job, model).then(deleted => {
+          if (deleted) {
+            details.find(w => w.content.jobId === job.id)?.dispose();
+          }
+        });
+      }
+    };
+    const openJob = (id: string): MainAreaWidget<JobDetail> => {
+      let widget = details.find(w => w.content.jobId === id);
+      if (!widget) {
+        const content = new JobDetail({
+          id,
+          model,
+          actions,
+          tailLines: settings.logTailLines
+        });
+        widget = new MainAreaWidget({ content });
+        widget.id = `jupyter-k8s-job-${id}`;
+        widget.title.icon = kubernetesIcon;
+        content.title.changed.connect(() => {
+          widget!.title.label = content.title.label;
+          widget!.title.caption = content.title.caption;
+        });
+        widget.title.label = content.title.label;
+        void details.add(widget);
+        app.shell.add(widget, 'main');
+      }
+      app.shell.activateById(widget.id);
+      jobsPanel.select(id);
+      return widget;
+    };
+
+    // The side panel: cluster card, then the job list.
     const panel = new SidePanel();
     panel.id = SIDEBAR_ID;
     panel.addClass('jp-k8s-SidePanel');
@@ -31,11 +144,37 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const card = new ClusterCard();
     panel.addWidget(card);
+    const jobsPanel = new JobsPanel({
+      model,
+      onOpen: id => {
+        openJob(id);
+      },
+      onSubmit: () => {
+        void app.commands.execute(CommandIDs.submit, { fromPanel: true });
+      }
+    });
+    panel.addWidget(jobsPanel);
+    // The job list gets most of the height; the cluster card stays scrollable above it.
+    (panel.content as AccordionPanel).setRelativeSizes([1, 2]);
 
     app.shell.add(panel, 'left', { rank: 600 });
     if (restorer) {
       restorer.add(panel, SIDEBAR_ID);
+      void restorer.restore(details, {
+        command: CommandIDs.openJob,
+        args: w => ({ id: w.content.jobId }),
+        name: w => w.content.jobId
+      });
     }
+
+    new JobNotifier({
+      model,
+      enabled: () => settings.notifications,
+      openOutput,
+      openJob: id => {
+        openJob(id);
+      }
+    });
 
     app.commands.addCommand(CommandIDs.openSidebar, {
       label: 'Show Kubernetes Panel',
@@ -49,15 +188,142 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: refreshIcon,
       execute: () => card.refresh()
     });
+    app.commands.addCommand(CommandIDs.refreshJobs, {
+      label: 'Refresh Kubernetes Jobs',
+      icon: refreshIcon,
+      execute: () => model.refresh(true)
+    });
+    app.commands.addCommand(CommandIDs.openJob, {
+      label: args =>
+        args.id ? `Show Kubernetes Job ${args.id}` : 'Show Kubernetes Job',
+      execute: args => {
+        const id = String(args.id ?? '');
+        return id ? openJob(id) : null;
+      }
+    });
+    app.commands.addCommand(CommandIDs.submit, {
+      // In the notebook toolbar (`toolbar` argument) the button shows a short label.
+      label: args =>
+        args.toolbar ? 'Run on Kubernetes' : 'Run Notebook on Kubernetes…',
+      caption: 'Run this notebook as a Kubernetes job, with parameters',
+      icon: kubernetesIcon,
+      execute: async args => {
+        const path = typeof args.path === 'string' ? args.path : null;
+        let target = notebooks?.currentWidget ?? null;
+        if (path) {
+          target = notebooks?.find(w => w.context.path === path) ?? null;
+        } else if (
+          args.fromPanel &&
+          target &&
+          !isCurrentMainWidget(app, target)
+        ) {
+          target = null;
+        }
+        try {
+          return await submitNotebook(ctx, { panel: target, path });
+        } catch (error) {
+          Notification.error(`Could not submit: ${messageOf(error)}`, {
+            autoClose: false
+          });
+          return null;
+        }
+      }
+    });
+
     if (palette) {
       for (const command of [
+        CommandIDs.submit,
         CommandIDs.openSidebar,
+        CommandIDs.refreshJobs,
         CommandIDs.refreshCluster
       ]) {
         palette.addItem({ command, category: 'Kubernetes' });
       }
     }
+
+    const applySettings = (loaded: ISettingRegistry.ISettings) => {
+      settings = {
+        ...DEFAULT_SETTINGS,
+        ...(loaded.composite as Partial<IK8sSettings>)
+      };
+      model.setIntervals(
+        settings.refreshInterval * 1000,
+        settings.idleRefreshInterval * 1000
+      );
+    };
+    if (settingRegistry) {
+      void settingRegistry
+        .load(PLUGIN_ID)
+        .then(loaded => {
+          applySettings(loaded);
+          loaded.changed.connect(applySettings);
+        })
+        .catch(reason => {
+          console.warn('jupyter-k8s: settings could not be loaded', reason);
+        })
+        .then(() => model.start());
+    } else {
+      model.start();
+    }
   }
 };
+
+/** Whether a notebook is the one the user looks at in the main area. */
+function isCurrentMainWidget(
+  app: JupyterFrontEnd,
+  widget: { id: string }
+): boolean {
+  const current = app.shell.currentWidget;
+  return !!current && current.id === widget.id;
+}
+
+async function confirmCancel(job: IJobInfo, model: JobsModel): Promise<void> {
+  const result = await showDialog({
+    title: 'Cancel the job?',
+    body: `${baseName(job.notebook)} (${job.id}) stops; the notebook is kept as far as it got.`,
+    buttons: [
+      Dialog.cancelButton({ label: 'Keep running' }),
+      Dialog.warnButton({ label: 'Cancel job' })
+    ]
+  });
+  if (!result.button.accept) {
+    return;
+  }
+  try {
+    model.upsert(await cancelJob(job.id));
+  } catch (error) {
+    Notification.error(`Could not cancel ${job.id}: ${messageOf(error)}`, {
+      autoClose: false
+    });
+  }
+}
+
+async function confirmDelete(
+  job: IJobInfo,
+  model: JobsModel
+): Promise<boolean> {
+  const running = job.phase === 'Pending' || job.phase === 'Running';
+  const result = await showDialog({
+    title: 'Delete the job?',
+    body:
+      `${baseName(job.notebook)} (${job.id}): the job, its pods and its log are deleted` +
+      (running ? ', and it stops now' : '') +
+      '. The executed notebook stays in your files.',
+    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+  });
+  if (!result.button.accept) {
+    return false;
+  }
+  try {
+    await deleteJob(job.id);
+    model.remove(job.id);
+    return true;
+  } catch (error) {
+    Notification.error(`Could not delete ${job.id}: ${messageOf(error)}`, {
+      autoClose: false
+    });
+    return false;
+  }
+}
 
 export default plugin;

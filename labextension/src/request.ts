@@ -7,13 +7,15 @@ import { API_NAMESPACE } from './tokens';
  * An error answered by the jupyter-k8s server extension.
  *
  * `message` is the server's message (meant for a person), `reason` its short machine-readable
- * reason (e.g. `Unreachable`, `Forbidden`, `Invalid`).
+ * reason (e.g. `Unreachable`, `Forbidden`, `Invalid`), `field` the request field at fault
+ * when the server names one (e.g. `image`, `parameters`, `env.HOME`).
  */
 export class APIError extends ServerConnection.ResponseError {
   constructor(
     response: Response,
     message: string,
-    readonly reason: string = ''
+    readonly reason: string = '',
+    readonly field: string | null = null
   ) {
     super(response, message);
     this.name = 'APIError';
@@ -59,7 +61,9 @@ export async function requestAPI<T>(
       `${response.status} ${response.statusText}`;
     const reason =
       (data && typeof data.reason === 'string' && data.reason) || '';
-    throw new APIError(response, message, reason);
+    const field =
+      (data && typeof data.field === 'string' && data.field) || null;
+    throw new APIError(response, message, reason, field);
   }
   return data as T;
 }

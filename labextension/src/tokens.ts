@@ -17,6 +17,12 @@ export namespace CommandIDs {
   export const openSidebar = 'jupyter-k8s:open-sidebar';
   /** Ask the server for fresh cluster information. */
   export const refreshCluster = 'jupyter-k8s:refresh-cluster';
+  /** Open the submit dialog (for the current notebook, or the `path` argument). */
+  export const submit = 'jupyter-k8s:submit';
+  /** Ask the server for the job list now. */
+  export const refreshJobs = 'jupyter-k8s:refresh-jobs';
+  /** Open the detail of a job (`id` argument). */
+  export const openJob = 'jupyter-k8s:open-job';
 }
 
 /** Allocatable and used count of one GPU resource (e.g. `nvidia.com/gpu`). */
@@ -37,3 +43,110 @@ export interface IClusterInfo {
   gpus: Record<string, IGPUCount> | null;
   gpus_error?: string | null;
 }
+
+/** The phases of a notebook job. */
+export type JobPhase =
+  'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Cancelled';
+
+/** Phases in which a job is still going. */
+export const UNFINISHED_PHASES: readonly JobPhase[] = ['Pending', 'Running'];
+
+/** Every phase, in the order a job goes through them. */
+export const ALL_PHASES: readonly JobPhase[] = [
+  'Pending',
+  'Running',
+  'Succeeded',
+  'Failed',
+  'Cancelled'
+];
+
+/** Where the executed notebook is. */
+export type OutputState = 'none' | 'pending' | 'ready' | 'error';
+
+/** A JSON value (parameters and their values). */
+export type JSONValue =
+  string | number | boolean | null | JSONValue[] | { [key: string]: JSONValue };
+
+/** A notebook job as the server answers it (`JobInfo` in docs/openapi.yaml). */
+export interface IJobInfo {
+  id: string;
+  notebook: string;
+  owner: string;
+  profile?: string | null;
+  image?: string | null;
+  parameters: Record<string, JSONValue>;
+  phase: JobPhase;
+  reason?: string | null;
+  message?: string | null;
+  created?: string | null;
+  started?: string | null;
+  finished?: string | null;
+  duration_seconds?: number | null;
+  current_cell?: number | null;
+  total_cells?: number | null;
+  output_path?: string | null;
+  output_state: OutputState;
+  output_error?: string | null;
+}
+
+/** The answer of `GET /jupyter-k8s/jobs`. */
+export interface IJobList {
+  jobs: IJobInfo[];
+  total: number;
+  offset: number;
+  limit: number;
+}
+
+/** The answer of `POST /jupyter-k8s/jobs` and `POST .../rerun`. */
+export interface ISubmitted {
+  job: IJobInfo;
+  warnings: string[];
+}
+
+/** The body of `POST /jupyter-k8s/jobs`. */
+export interface ISubmitRequest {
+  notebook: string;
+  parameters?: Record<string, JSONValue>;
+  profile?: string | null;
+  image?: string | null;
+  env?: Record<string, string>;
+}
+
+/** A resource profile (`GET /jupyter-k8s/profiles`). */
+export interface IProfile {
+  name: string;
+  display_name: string;
+  description?: string;
+  image?: string | null;
+  cpu?: string | null;
+  memory?: string | null;
+  gpus?: number;
+  gpu_resource?: string;
+  default: boolean;
+}
+
+/** The extension's settings (schema/plugin.json). */
+export interface IK8sSettings {
+  /** The profile the submit dialog preselects; '' for the server's default. */
+  defaultProfile: string;
+  /** Seconds between polls while jobs change and the panel is visible. */
+  refreshInterval: number;
+  /** Seconds between polls otherwise. */
+  idleRefreshInterval: number;
+  /** Notify when a job submitted from this browser session ends. */
+  notifications: boolean;
+  /** Log lines a job's detail keeps. */
+  logTailLines: number;
+  /** Show the Kubernetes panel after a submit. */
+  showPanelOnSubmit: boolean;
+}
+
+/** The settings' defaults (also in schema/plugin.json). */
+export const DEFAULT_SETTINGS: IK8sSettings = {
+  defaultProfile: '',
+  refreshInterval: 2,
+  idleRefreshInterval: 15,
+  notifications: true,
+  logTailLines: 2000,
+  showPanelOnSubmit: true
+};

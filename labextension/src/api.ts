@@ -1,0 +1,167 @@
+/**
+ * Typed calls of the jupyter-k8s REST API (docs/openapi.yaml), on top of `requestAPI`.
+ */
+
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import { APIError, requestAPI } from './request';
+import {
+  API_NAMESPACE,
+  IJobInfo,
+  IJobList,
+  IProfile,
+  ISubmitRequest,
+  ISubmitted,
+  JSONValue
+} from './tokens';
+
+/** The most jobs one `GET /jobs` answers (the server's limit). */
+export const PAGE_LIMIT = 1000;
+
+/** The most jobs the UI lists (pages of 1,000). */
+export const MAX_JOBS = 10_000;
+
+function jobPath(id: string, rest = ''): string {
+  return `jobs/${encodeURIComponent(id)}${rest}`;
+}
+
+/** Every job of this user (newest first), page after page, up to `MAX_JOBS`. */
+export async function listAllJobs(): Promise<IJobInfo[]> {
+  const jobs: IJobInfo[] = [];
+  for (let offset = 0; offset < MAX_JOBS; offset += PAGE_LIMIT) {
+    const page = await requestAPI<IJobList>(
+      `jobs?limit=${PAGE_LIMIT}&offset=${offset}`
+    );
+    jobs.push(...page.jobs);
+    if (page.jobs.length < PAGE_LIMIT || jobs.length >= page.total) {
+      break;
+    }
+  }
+  return jobs;
+}
+
+/** The Pending and Running jobs (a small answer, asked for often). */
+export async function listUnfinishedJobs(): Promise<IJobInfo[]> {
+  const page = await requestAPI<IJobList>(
+    `jobs?status=pending,running&limit=${PAGE_LIMIT}`
+  );
+  return page.jobs;
+}
+
+/** One job. */
+export function getJob(id: string): Promise<IJobInfo> {
+  return requestAPI<IJobInfo>(jobPath(id));
+}
+
+/** Submit a notebook. */
+export function submitJob(request: ISubmitRequest): Promise<ISubmitted> {
+  return requestAPI<ISubmitted>('jobs', {
+    method: 'POST',
+    body: JSON.stringify(request)
+  });
+}
+
+/** Run a job's notebook again, with its parameters or others. */
+export function rerunJob(
+  id: string,
+  parameters?: Record<string, JSONValue> | null
+): Promise<ISubmitted> {
+  return requestAPI<ISubmitted>(jobPath(id, '/rerun'), {
+    method: 'POST',
+    body: JSON.stringify(parameters ? { parameters } : {})
+  });
+}
+
+/** Cancel a job (its notebook is kept as far as it got). */
+export function cancelJob(id: string): Promise<IJobInfo> {
+  return requestAPI<IJobInfo>(jobPath(id, '/cancel'), { method: 'POST' });
+}
+
+/** Delete a job (the executed notebook stays). */
+export async function deleteJob(id: string): Promise<void> {
+  await requestAPI<unknown>(jobPath(id), { method: 'DELETE' });
+}
+
+/** The resource profiles. */
+export async function listProfiles(): Promise<IProfile[]> {
+  const answer = await requestAPI<{ profiles: IProfile[] }>('profiles');
+  return answer.profiles;
+}
+
+/**
+ * Stream a job's log: `onText` gets each decoded chunk as it arrives, until the job ends
+ * (`follow`), the server closes, or `signal` aborts. Resolves when the stream ends; rejects
+ * with an APIError when the server answers an error (e.g. 404 before the pod started).
+ *
+ * `ServerConnection.makeRequest` adds the server's auth headers (token, XSRF) and hands back
+ * the fetch Response unread, so its body can be read as a ReadableStream.
+ */
+export async function streamLogs(
+  id: string,
+  options: {
+    follow: boolean;
+    tail: number;
+    signal: AbortSignal;
+    onText: (text: string) => void;
+  }
+): Promise<void> {
+  const settings = ServerConnection.makeSettings();
+  const query = `?follow=${options.follow ? 1 : 0}&tail=${options.tail}`;
+  const url =
+    URLExt.join(settings.baseUrl, API_NAMESPACE, jobPath(id, '/logs')) + query;
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(
+      url,
+      { method: 'GET', signal: options.signal },
+      settings
+    );
+  } catch (error) {
+    if (options.signal.aborted) {
+      return;
+    }
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  if (!response.ok) {
+    const text = await response.text();
+    let message = `${response.status} ${response.statusText}`;
+    let reason = '';
+    try {
+      const data = JSON.parse(text);
+      message = data.message ?? message;
+      reason = data.reason ?? '';
+    } catch {
+      // not JSON: keep the status line
+    }
+    throw new APIError(response, message, reason);
+  }
+  if (!response.body) {
+    options.onText(await response.text());
+    return;
+  }
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) {
+        break;
+      }
+      const text = decoder.decode(value, { stream: true });
+      if (text) {
+        options.onText(text);
+      }
+    }
+    const rest = decoder.decode();
+    if (rest) {
+      options.onText(rest);
+    }
+  } catch (error) {
+    if (!options.signal.aborted) {
+      throw error;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}

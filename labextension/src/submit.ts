@@ -1,0 +1,300 @@
+/**
+ * Submitting a notebook and re-running a job: the save-first question, the submit dialog
+ * (shown again with the error when the input or the server says no), the request.
+ */
+
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
+import { Contents } from '@jupyterlab/services';
+import { NotebookPanel } from '@jupyterlab/notebook';
+
+import { listProfiles, rerunJob, submitJob } from './api';
+import { JobsModel } from './jobsModel';
+import {
+  collectParameters,
+  formatEnv,
+  parseEnv,
+  rowsFromSpecs
+} from './models/form';
+import {
+  findParametersSource,
+  ICellLike,
+  IParameterSpec,
+  parseParametersCell
+} from './models/parameters';
+import { baseName } from './models/status';
+import { APIError } from './request';
+import {
+  IJobInfo,
+  IK8sSettings,
+  IProfile,
+  ISubmitRequest,
+  ISubmitted,
+  SIDEBAR_ID
+} from './tokens';
+import { ISubmitFormState, SubmitForm } from './widgets/SubmitForm';
+
+/** What submitting needs from the application. */
+export interface ISubmitContext {
+  app: JupyterFrontEnd;
+  model: JobsModel;
+  settings: () => IK8sSettings;
+  openJob: (id: string) => void;
+}
+
+/** The parameters of a notebook's cell list: null when no cell is tagged `parameters`. */
+export function specsOfCells(
+  cells: readonly ICellLike[]
+): IParameterSpec[] | null {
+  const source = findParametersSource(cells);
+  return source === null ? null : parseParametersCell(source);
+}
+
+/** Read a notebook file's parameters (null: no parameters cell; throws if unreadable). */
+export async function loadParameters(
+  app: JupyterFrontEnd,
+  path: string
+): Promise<IParameterSpec[] | null> {
+  const model: Contents.IModel = await app.serviceManager.contents.get(path, {
+    type: 'notebook',
+    content: true
+  });
+  const cells = (model.content?.cells ?? []) as ICellLike[];
+  return specsOfCells(cells);
+}
+
+/** The parameters of an open notebook, from its live model. */
+function liveParameters(panel: NotebookPanel): IParameterSpec[] | null {
+  const cells: ICellLike[] = [];
+  const list = panel.content.model?.cells;
+  if (!list) {
+    return null;
+  }
+  for (let i = 0; i < list.length; i++) {
+    const cell = list.get(i);
+    cells.push({
+      cell_type: cell.type,
+      metadata: { tags: cell.getMetadata('tags') },
+      source: cell.sharedModel.getSource()
+    });
+  }
+  return specsOfCells(cells);
+}
+
+/**
+ * Ask to save a notebook with unsaved changes. Resolves to false when the user cancels.
+ * Returns 'saved' when it was saved, 'as-is' when the version on disk goes.
+ */
+async function saveFirst(
+  panel: NotebookPanel
+): Promise<'clean' | 'saved' | 'as-is' | false> {
+  if (!panel.context.model.dirty) {
+    return 'clean';
+  }
+  const saveButton = Dialog.okButton({ label: 'Save and continue' });
+  const asIs = Dialog.warnButton({ label: 'Use the saved version' });
+  const result = await showDialog({
+    title: 'Save the notebook first?',
+    body:
+      `${baseName(panel.context.path)} has unsaved changes. The job runs the notebook ` +
+      'as it is on disk.',
+    buttons: [Dialog.cancelButton(), asIs, saveButton],
+    defaultButton: 2
+  });
+  if (!result.button.accept) {
+    return false;
+  }
+  if (result.button.label === saveButton.label) {
+    await panel.context.save();
+    return 'saved';
+  }
+  return 'as-is';
+}
+
+/**
+ * Open the submit dialog for a notebook panel, a notebook path, or nothing (the user types
+ * a path), and submit. Resolves to the new job, or null when the user cancelled.
+ */
+export async function submitNotebook(
+  ctx: ISubmitContext,
+  target: { panel?: NotebookPanel | null; path?: string | null }
+): Promise<IJobInfo | null> {
+  const { app } = ctx;
+  let path = target.panel?.context.path ?? target.path ?? '';
+  let specs: IParameterSpec[] | null = null;
+  let known = false;
+  if (target.panel) {
+    const saved = await saveFirst(target.panel);
+    if (saved === false) {
+      return null;
+    }
+    path = target.panel.context.path;
+    if (saved !== 'as-is') {
+      specs = liveParameters(target.panel);
+      known = true;
+    }
+  }
+  if (!known && path) {
+    try {
+      specs = await loadParameters(app, path);
+      known = true;
+    } catch {
+      known = false;
+    }
+  }
+  const state: ISubmitFormState = {
+    mode: 'submit',
+    notebook: path,
+    notebookEditable: !target.panel,
+    profile: '',
+    image: '',
+    envText: '',
+    rows: rowsFromSpecs(specs ?? []),
+    hasParametersCell: known ? specs !== null : null,
+    error: null,
+    rowErrors: [],
+    envErrors: []
+  };
+  const profiles = listProfiles();
+  return runDialog(ctx, state, profiles, async () => {
+    const { parameters } = collectParameters(state.rows);
+    const { env } = parseEnv(state.envText);
+    const request: ISubmitRequest = { notebook: state.notebook, parameters };
+    if (state.profile) {
+      request.profile = state.profile;
+    }
+    if (state.image) {
+      request.image = state.image;
+    }
+    if (Object.keys(env).length) {
+      request.env = env;
+    }
+    return submitJob(request);
+  });
+}
+
+/**
+ * Run a job's notebook again: with its parameters at once, or (`edit`) after a dialog
+ * pre-filled with them over the notebook's parameters cell.
+ */
+export async function rerun(
+  ctx: ISubmitContext,
+  job: IJobInfo,
+  edit: boolean
+): Promise<IJobInfo | null> {
+  if (!edit) {
+    try {
+      const submitted = await rerunJob(job.id);
+      return afterSubmit(ctx, submitted);
+    } catch (error) {
+      Notification.error(`Rerun failed: ${messageOf(error)}`, {
+        autoClose: false
+      });
+      return null;
+    }
+  }
+  let specs: IParameterSpec[] | null = null;
+  let known = true;
+  try {
+    specs = await loadParameters(ctx.app, job.notebook);
+  } catch {
+    known = false;
+  }
+  const state: ISubmitFormState = {
+    mode: 'rerun',
+    notebook: job.notebook,
+    notebookEditable: false,
+    profile: job.profile ?? '',
+    image: job.image ?? '',
+    envText: formatEnv({}),
+    rows: rowsFromSpecs(specs ?? [], job.parameters),
+    hasParametersCell: known ? specs !== null : null,
+    error: null,
+    rowErrors: [],
+    envErrors: []
+  };
+  return runDialog(ctx, state, Promise.resolve([]), async () => {
+    const { parameters } = collectParameters(state.rows);
+    return rerunJob(job.id, parameters);
+  });
+}
+
+/** Show the form until it is cancelled or the server accepts it. */
+async function runDialog(
+  ctx: ISubmitContext,
+  state: ISubmitFormState,
+  profiles: Promise<IProfile[]>,
+  send: () => Promise<ISubmitted>
+): Promise<IJobInfo | null> {
+  for (;;) {
+    const form = new SubmitForm({
+      state,
+      profiles,
+      defaultProfile: ctx.settings().defaultProfile,
+      loadParameters: p => loadParameters(ctx.app, p)
+    });
+    const submitLabel = state.mode === 'rerun' ? 'Rerun' : 'Submit';
+    const result = await showDialog({
+      title:
+        state.mode === 'rerun' ? 'Rerun on Kubernetes' : 'Run on Kubernetes',
+      body: form,
+      buttons: [
+        Dialog.cancelButton(),
+        Dialog.okButton({
+          label: submitLabel,
+          ariaLabel: `${submitLabel} the job`
+        })
+      ],
+      focusNodeSelector: state.notebookEditable
+        ? 'input'
+        : '.jp-k8s-SubmitForm-paramValue, select',
+      hasClose: true
+    });
+    if (!result.button.accept) {
+      return null;
+    }
+    // Check the input here first: the dialog comes back with the problems marked.
+    state.error = null;
+    state.errorField = null;
+    const { errors } = collectParameters(state.rows);
+    state.rowErrors = errors;
+    state.envErrors =
+      state.mode === 'submit' ? parseEnv(state.envText).errors : [];
+    if (!state.notebook.endsWith('.ipynb')) {
+      state.error = 'Name a notebook (a path ending in .ipynb).';
+      state.errorField = 'notebook';
+      continue;
+    }
+    if (errors.length || state.envErrors.length) {
+      state.error = 'Some values need fixing.';
+      continue;
+    }
+    try {
+      return afterSubmit(ctx, await send());
+    } catch (error) {
+      state.error = messageOf(error);
+      state.errorField = error instanceof APIError ? error.field : null;
+    }
+  }
+}
+
+/** Show the new job, follow it, say what the server warned about. */
+function afterSubmit(ctx: ISubmitContext, submitted: ISubmitted): IJobInfo {
+  const job = submitted.job;
+  ctx.model.upsert(job);
+  ctx.model.watch(job.id);
+  if (ctx.settings().showPanelOnSubmit) {
+    ctx.app.shell.activateById(SIDEBAR_ID);
+  }
+  for (const warning of submitted.warnings) {
+    Notification.warning(`${baseName(job.notebook)}: ${warning}`, {
+      autoClose: 8000
+    });
+  }
+  return job;
+}
+
+/** An error's message for a person. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

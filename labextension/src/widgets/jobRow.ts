@@ -1,0 +1,61 @@
+/**
+ * One row of the job list: status chip (with the reason, or the cell progress), notebook,
+ * profile, age or duration, and the scheduler's or the failure's message. Plain DOM, no
+ * JupyterLab imports: unit-tested with jest.
+ */
+
+import { baseName, statusChip, timeSummary } from '../models/status';
+import { IJobInfo } from '../tokens';
+
+/** A row's skeleton, made once per pooled row. */
+export function createRow(): HTMLElement {
+  const row = document.createElement('div');
+  row.className = 'jp-k8s-JobRow';
+  // Line 1: notebook, profile, time. Line 2: the status chip (it gets the whole width, so a
+  // reason such as "Unschedulable" fits), then the scheduler's or the failure's message.
+  row.innerHTML =
+    '<div class="jp-k8s-JobRow-line">' +
+    '<span class="jp-k8s-JobRow-notebook"></span>' +
+    '<span class="jp-k8s-JobRow-profile"></span>' +
+    '<span class="jp-k8s-JobRow-time"></span>' +
+    '</div>' +
+    '<div class="jp-k8s-JobRow-line jp-k8s-JobRow-meta">' +
+    '<span class="jp-k8s-Chip"></span>' +
+    '<span class="jp-k8s-JobRow-message"></span>' +
+    '</div>';
+  return row;
+}
+
+/** Fill a row with a job (text only: cheap enough for every poll). */
+export function renderRow(job: IJobInfo, row: HTMLElement, now: number): void {
+  const chip = statusChip(job);
+  const [nbNode, profileNode, timeNode] = row.firstElementChild!
+    .children as unknown as [HTMLElement, HTMLElement, HTMLElement];
+  const [chipNode, messageNode] = row.lastElementChild!.children as unknown as [
+    HTMLElement,
+    HTMLElement
+  ];
+  chipNode.className = `jp-k8s-Chip jp-mod-${chip.tone}`;
+  chipNode.textContent = chip.text;
+  nbNode.textContent = baseName(job.notebook);
+  profileNode.textContent = job.profile ?? '';
+  const time = timeSummary(job, now);
+  timeNode.textContent = time;
+  const message =
+    job.phase === 'Pending' || job.phase === 'Failed'
+      ? (job.message ?? '')
+      : '';
+  messageNode.textContent = message;
+  row.title = `${job.notebook} (${job.id})\n${chip.title}`;
+  row.setAttribute(
+    'aria-label',
+    [
+      baseName(job.notebook),
+      chip.title,
+      job.profile ? `profile ${job.profile}` : '',
+      time
+    ]
+      .filter(Boolean)
+      .join(', ')
+  );
+}

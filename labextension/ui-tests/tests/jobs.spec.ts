@@ -1,0 +1,599 @@
+/**
+ * Notebook jobs in a real JupyterLab on the local cluster (see run.sh): submit from the
+ * notebook toolbar with one parameter changed, watch Pending → Running → Succeeded in the
+ * side panel, follow the log, open the executed notebook and find the injected parameter;
+ * a GPU job that cannot be scheduled shows the scheduler's reason and is cancelled; 1,000
+ * jobs render and scroll. Screenshots go to docs/images/.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+import { expect, Page, test } from '@playwright/test';
+
+const TOKEN = process.env.K8S_UI_TOKEN ?? 't';
+const IMAGES = path.resolve(__dirname, '../../../docs/images');
+const TIMINGS = path.resolve(__dirname, '../test-results/timings.json');
+const AUTH = { Authorization: `token ${TOKEN}` };
+
+const NOTEBOOK = 'ui-test.ipynb';
+
+function notebookJSON(): unknown {
+  const code = (id: string, source: string, tags: string[] = []) => ({
+    cell_type: 'code',
+    execution_count: null,
+    id,
+    metadata: tags.length ? { tags } : {},
+    outputs: [],
+    source
+  });
+  return {
+    cells: [
+      code(
+        'params',
+        'n = 4  # seconds of work\nlabel = "default"\nrate = 0.5\nflags = [1, 2]\n',
+        ['parameters']
+      ),
+      code(
+        'work',
+        'import time\nfor i in range(n):\n    print(label, i, flush=True)\n    time.sleep(1)\n'
+      ),
+      code('done', "print('done', label, n * rate)\n")
+    ],
+    metadata: {
+      kernelspec: {
+        display_name: 'Python 3',
+        language: 'python',
+        name: 'python3'
+      },
+      language_info: { name: 'python' }
+    },
+    nbformat: 4,
+    nbformat_minor: 5
+  };
+}
+
+const timings: Record<string, unknown> = {};
+
+function saveTiming(name: string, value: unknown): void {
+  timings[name] = value;
+  fs.mkdirSync(path.dirname(TIMINGS), { recursive: true });
+  fs.writeFileSync(TIMINGS, JSON.stringify(timings, null, 2));
+  console.log(`TIMING ${name}: ${JSON.stringify(value)}`);
+}
+
+async function openLab(page: Page, urlPath: string): Promise<void> {
+  // `reset`: a fresh layout, not the workspace an earlier test left.
+  await page.goto(
+    `${urlPath}${urlPath.includes('?') ? '&' : '?'}reset&token=${TOKEN}`
+  );
+  await page.waitForSelector('#jupyter-k8s-sidebar', {
+    state: 'attached',
+    timeout: 90_000
+  });
+  // Wait for the layout to be restored (the splash screen goes), then show the Kubernetes
+  // panel: its tab toggles it, so click only while it is hidden.
+  await page.waitForSelector('#jupyterlab-splash', {
+    state: 'detached',
+    timeout: 90_000
+  });
+  const sidebar = page.locator('#jupyter-k8s-sidebar');
+  for (let i = 0; i < 5 && !(await sidebar.isVisible()); i++) {
+    await page.click('[data-id="jupyter-k8s-sidebar"]');
+    await page.waitForTimeout(300);
+  }
+  await expect(sidebar).toBeVisible();
+}
+
+/** The "Run on Kubernetes" button of the notebook in front. */
+function runButton(page: Page) {
+  return page.locator(
+    '.jp-NotebookPanel:not([aria-hidden="true"]) [data-jp-item-name="run-on-kubernetes"]'
+  );
+}
+
+function row(page: Page, id: string) {
+  return page.locator(`#jp-k8s-job-${id}`);
+}
+
+test.beforeAll(async ({ request }) => {
+  const put = await request.put(`/api/contents/${NOTEBOOK}`, {
+    headers: AUTH,
+    data: { type: 'notebook', format: 'json', content: notebookJSON() }
+  });
+  expect(put.ok()).toBeTruthy();
+});
+
+test('submit with a changed parameter, follow it to Succeeded, open the output', async ({
+  page
+}) => {
+  await openLab(page, `/lab/tree/${NOTEBOOK}`);
+  const button = runButton(page);
+  await expect(button).toBeVisible({ timeout: 60_000 });
+  await expect(button).toContainText('Run on Kubernetes');
+  await button.click();
+
+  // A notebook JupyterLab just opened may count as modified: save first, if asked.
+  const form = page.locator('.jp-k8s-SubmitForm');
+  const save = page.locator('.jp-Dialog button', {
+    hasText: 'Save and continue'
+  });
+  await expect(form.or(save)).toBeVisible();
+  if (await save.isVisible()) {
+    await save.click();
+  }
+  await expect(form).toBeVisible();
+
+  // The parameters form is typed from the parameters cell.
+  const value = (name: string) =>
+    form.locator(
+      `.jp-k8s-SubmitForm-paramRow[data-name="${name}"] .jp-k8s-SubmitForm-paramValue`
+    );
+  const kind = (name: string) =>
+    form.locator(
+      `.jp-k8s-SubmitForm-paramRow[data-name="${name}"] .jp-k8s-SubmitForm-paramKind`
+    );
+  await expect(value('n')).toHaveValue('4');
+  await expect(kind('n')).toHaveValue('int');
+  await expect(value('label')).toHaveValue('default');
+  await expect(kind('label')).toHaveValue('string');
+  await expect(kind('rate')).toHaveValue('float');
+  await expect(kind('flags')).toHaveValue('json');
+  await expect(form.locator('select[data-field="profile"]')).toHaveValue(
+    'small'
+  );
+  await expect(form.locator('.jp-k8s-SubmitForm-comment')).toContainText(
+    'seconds of work'
+  );
+
+  await value('label').fill('from-the-ui');
+  await expect(
+    form.locator('.jp-k8s-SubmitForm-paramRow[data-name="label"]')
+  ).toHaveClass(/jp-mod-changed/);
+  await page.locator('.jp-Dialog-content').screenshot({
+    path: path.join(IMAGES, 'submit-dialog.png')
+  });
+
+  // Submit: the job is in the list as soon as the server answers.
+  const posted = page.waitForResponse(
+    r =>
+      new URL(r.url()).pathname.endsWith('/jupyter-k8s/jobs') &&
+      r.request().method() === 'POST'
+  );
+  const t0 = Date.now();
+  await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
+  const response = await posted;
+  expect(response.status()).toBe(201);
+  const body = await response.json();
+  const id: string = body.job.id;
+  expect(body.job.parameters).toEqual({ label: 'from-the-ui' });
+  await expect(row(page, id)).toBeVisible();
+  const submitToRow = Date.now() - t0;
+  saveTiming('submit_click_to_row_ms', submitToRow);
+
+  // Pending → Running → Succeeded, as the chip says.
+  const chip = row(page, id).locator('.jp-k8s-Chip');
+  const seen: string[] = [];
+  const t1 = Date.now();
+  let sidebarShot = false;
+  while (Date.now() - t1 < 120_000) {
+    const text = (await chip.textContent()) ?? '';
+    const phase = text.split(' · ')[0];
+    if (seen[seen.length - 1] !== phase) {
+      seen.push(phase);
+    }
+    if (phase === 'Running' && !sidebarShot && text.includes('cell')) {
+      sidebarShot = true;
+      await page.locator('#jupyter-k8s-sidebar').screenshot({
+        path: path.join(IMAGES, 'sidebar-running.png')
+      });
+    }
+    if (['Succeeded', 'Failed', 'Cancelled'].includes(phase)) {
+      break;
+    }
+    await page.waitForTimeout(100);
+  }
+  console.log(`phases seen: ${seen.join(' → ')}`);
+  expect(seen[0]).toBe('Pending');
+  expect(seen).toContain('Running');
+  expect(seen[seen.length - 1]).toBe('Succeeded');
+  expect(seen.indexOf('Running')).toBeLessThan(seen.indexOf('Succeeded'));
+  saveTiming('phases_seen', seen);
+
+  // The notification of this session's job, with its "Open output" action.
+  const toast = page.locator('.Toastify__toast', { hasText: 'succeeded' });
+  await expect(toast).toBeVisible();
+  await expect(
+    toast.locator('button', { hasText: 'Open output' })
+  ).toBeVisible();
+
+  // The job's detail: parameters, profile, the complete log.
+  await row(page, id).click();
+  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  await expect(detail).toBeVisible();
+  await expect(
+    detail.locator('.jp-k8s-JobDetail-header .jp-k8s-Chip')
+  ).toHaveText('Succeeded');
+  await expect(detail.locator('.jp-k8s-JobDetail-paramTable')).toContainText(
+    '"from-the-ui"'
+  );
+  await expect(detail.locator('.jp-k8s-JobDetail-fields')).toContainText(
+    'small'
+  );
+  const log = detail.locator('.jp-k8s-JobDetail-log');
+  await expect(log).toContainText('from-the-ui 3');
+  await expect(log).toContainText('done from-the-ui 2.0');
+  await expect(detail.locator('.jp-k8s-JobDetail-logStatus')).toHaveText(
+    'End of the log.'
+  );
+  // No toast over the screenshot.
+  const hide = await page.addStyleTag({
+    content: '.Toastify { display: none !important; }'
+  });
+  await detail.screenshot({ path: path.join(IMAGES, 'job-detail.png') });
+  await hide.evaluate(node => node.remove());
+
+  // Open the executed notebook: the injected parameter is in it.
+  await detail.locator('button', { hasText: 'Open output' }).click();
+  const outputName = body.job.output_path as string;
+  const tab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', {
+    hasText: path.basename(outputName)
+  });
+  await expect(tab).toBeVisible();
+  const panelId = await tab.getAttribute('data-id');
+  const notebook = page.locator(`#${panelId}`);
+  await expect(notebook).toContainText('label = "from-the-ui"');
+  await expect(notebook).toContainText('done from-the-ui 2.0');
+});
+
+test('submit latency: click Submit to the row in the list (5 runs)', async ({
+  page,
+  request
+}) => {
+  await openLab(page, `/lab/tree/${NOTEBOOK}`);
+  const button = runButton(page);
+  const samples: number[] = [];
+  const ids: string[] = [];
+  for (let i = 0; i < 5; i++) {
+    await button.click();
+    const save = page.locator('.jp-Dialog button', {
+      hasText: 'Save and continue'
+    });
+    const form = page.locator('.jp-k8s-SubmitForm');
+    await expect(form.or(save)).toBeVisible();
+    if (await save.isVisible()) {
+      await save.click();
+    }
+    await expect(form.locator('select[data-field="profile"]')).toHaveValue(
+      'small'
+    );
+    await form
+      .locator(
+        '.jp-k8s-SubmitForm-paramRow[data-name="n"] .jp-k8s-SubmitForm-paramValue'
+      )
+      .fill('1');
+    const posted = page.waitForResponse(
+      r =>
+        new URL(r.url()).pathname.endsWith('/jupyter-k8s/jobs') &&
+        r.request().method() === 'POST'
+    );
+    const t0 = Date.now();
+    await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
+    const id = (await (await posted).json()).job.id as string;
+    await expect(row(page, id)).toBeVisible();
+    samples.push(Date.now() - t0);
+    ids.push(id);
+  }
+  const sorted = [...samples].sort((a, b) => a - b);
+  saveTiming('submit_click_to_row_5_runs_ms', {
+    samples,
+    p50: sorted[2],
+    max: sorted[4]
+  });
+  expect(sorted[2]).toBeLessThan(500);
+  for (const id of ids) {
+    await request.delete(`/jupyter-k8s/jobs/${id}`, { headers: AUTH });
+  }
+});
+
+test('live log while running, then the log streams to its end', async ({
+  page,
+  request
+}) => {
+  await openLab(page, '/lab');
+  const res = await request.post('/jupyter-k8s/jobs', {
+    headers: AUTH,
+    data: { notebook: NOTEBOOK, parameters: { n: 8, label: 'streamed' } }
+  });
+  expect(res.status()).toBe(201);
+  const id = (await res.json()).job.id as string;
+  // Started elsewhere (here: the REST API): the refresh button shows it at once.
+  await page.getByTitle('Refresh the job list').click();
+  await expect(row(page, id)).toBeVisible();
+  await row(page, id).click();
+  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  const log = detail.locator('.jp-k8s-JobDetail-log');
+  // A line printed while the job still runs reaches the page before the job ends.
+  await expect(log).toContainText('streamed 1', { timeout: 60_000 });
+  const chipText = await detail
+    .locator('.jp-k8s-JobDetail-header .jp-k8s-Chip')
+    .textContent();
+  expect(chipText).toContain('Running');
+  await expect(
+    detail.locator('.jp-k8s-JobDetail-header .jp-k8s-Chip')
+  ).toHaveText('Succeeded', {
+    timeout: 60_000
+  });
+  await expect(log).toContainText('streamed 7');
+});
+
+test('a GPU job that cannot be scheduled shows the reason; cancel it; delete it', async ({
+  page,
+  request
+}) => {
+  await openLab(page, '/lab');
+  const res = await request.post('/jupyter-k8s/jobs', {
+    headers: AUTH,
+    data: { notebook: NOTEBOOK, profile: 'two-gpus' }
+  });
+  expect(res.status()).toBe(201);
+  const id = (await res.json()).job.id as string;
+  await page.getByTitle('Refresh the job list').click();
+  const chip = row(page, id).locator('.jp-k8s-Chip');
+  await expect(chip).toHaveText('Pending · Unschedulable', { timeout: 60_000 });
+  await expect(row(page, id)).toContainText('Insufficient nvidia.com/gpu');
+  await page.locator('#jupyter-k8s-sidebar').screenshot({
+    path: path.join(IMAGES, 'sidebar.png')
+  });
+
+  await row(page, id).click();
+  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  await expect(detail.locator('.jp-k8s-JobDetail-reason')).toContainText(
+    'Insufficient nvidia.com/gpu'
+  );
+  await detail.locator('button', { hasText: 'Cancel' }).click();
+  await page.locator('.jp-Dialog button', { hasText: 'Cancel job' }).click();
+  await expect(chip).toHaveText(/^Cancelled/, { timeout: 30_000 });
+
+  await detail.locator('button', { hasText: 'Delete' }).click();
+  await page.locator('.jp-Dialog button', { hasText: 'Delete' }).click();
+  await expect(row(page, id)).toHaveCount(0);
+  await expect(detail).toHaveCount(0);
+});
+
+test('1,000 jobs: filter, render and scroll the windowed list', async ({
+  page
+}) => {
+  const now = Date.now();
+  const phases = ['Succeeded', 'Failed', 'Cancelled', 'Running', 'Pending'];
+  const jobs = Array.from({ length: 1000 }, (_, i) => {
+    const phase = i < 995 ? phases[i % 3] : phases[3 + (i % 2)];
+    return {
+      id: `nb-synthetic-${String(i).padStart(4, '0')}`,
+      notebook: `reports/report-${i % 50}.ipynb`,
+      owner: 'me',
+      profile: i % 7 === 0 ? 'two-gpus' : 'small',
+      image: 'python:3.11-slim',
+      parameters: { i },
+      phase,
+      reason: phase === 'Failed' ? 'NotebookFailed' : null,
+      message:
+        phase === 'Failed' ? `ValueError: bad row ${i} (in cell [3])` : null,
+      created: new Date(now - i * 60_000).toISOString(),
+      started: new Date(now - i * 60_000 + 2000).toISOString(),
+      finished:
+        phase === 'Running' || phase === 'Pending'
+          ? null
+          : new Date(now - i * 60_000 + 30_000).toISOString(),
+      duration_seconds: 28 + (i % 30),
+      current_cell: 3,
+      total_cells: 7,
+      output_path: `reports/report-${i % 50}.${i}.ipynb`,
+      output_state: 'ready',
+      output_error: null
+    };
+  });
+  await page.route(/\/jupyter-k8s\/jobs(\?.*)?$/, async route => {
+    if (route.request().method() !== 'GET') {
+      return route.continue();
+    }
+    const url = new URL(route.request().url());
+    const status = url.searchParams.get('status');
+    const list = status
+      ? jobs.filter(j =>
+          status.toLowerCase().split(',').includes(j.phase.toLowerCase())
+        )
+      : jobs;
+    await route.fulfill({
+      contentType: 'application/json',
+      body: JSON.stringify({
+        jobs: list,
+        total: list.length,
+        offset: 0,
+        limit: 1000
+      })
+    });
+  });
+  await openLab(page, '/lab');
+  const list = page.locator('#jupyter-k8s-sidebar .jp-k8s-VirtualList');
+  await expect(page.locator('.jp-k8s-JobsPanel-summary')).toContainText(
+    '1000 jobs'
+  );
+
+  const figures = await page.evaluate(async () => {
+    const input = document.querySelector<HTMLInputElement>(
+      '.jp-k8s-JobsPanel-search'
+    )!;
+    const scroller = document.querySelector<HTMLElement>(
+      '#jupyter-k8s-sidebar .jp-k8s-VirtualList'
+    )!;
+    const times: number[] = [];
+    // Re-render the whole list (filter 1,000 jobs, lay out the window) ten times.
+    for (let k = 0; k < 10; k++) {
+      input.value = k % 2 ? 'report-1' : '';
+      const t = performance.now();
+      input.dispatchEvent(new Event('input'));
+      times.push(performance.now() - t);
+    }
+    input.value = '';
+    input.dispatchEvent(new Event('input'));
+    const rows = scroller.querySelectorAll('.jp-k8s-VirtualList-row').length;
+    // Frame durations of this headless browser doing nothing (the baseline) ...
+    const idleFrames: number[] = [];
+    await new Promise<void>(resolve => {
+      let last = performance.now();
+      const step = () => {
+        const t = performance.now();
+        idleFrames.push(t - last);
+        last = t;
+        if (idleFrames.length > 60) {
+          resolve();
+          return;
+        }
+        requestAnimationFrame(step);
+      };
+      requestAnimationFrame(step);
+    });
+    idleFrames.sort((a, b) => a - b);
+    // ... and scrolling from top to bottom in 120 frames.
+    const frames: number[] = [];
+    const total = scroller.scrollHeight - scroller.clientHeight;
+    await new Promise<void>(resolve => {
+      let i = 0;
+      let last = performance.now();
+      const step = () => {
+        const t = performance.now();
+        if (i > 0) {
+          frames.push(t - last);
+        }
+        last = t;
+        if (i > 120) {
+          resolve();
+          return;
+        }
+        scroller.scrollTop = (total * i) / 120;
+        i++;
+        requestAnimationFrame(step);
+      };
+      requestAnimationFrame(step);
+    });
+    frames.sort((a, b) => a - b);
+    times.sort((a, b) => a - b);
+    return {
+      renderMs: { median: times[5], max: times[9] },
+      rowsInDOM: rows,
+      rowsAtBottom: scroller.querySelectorAll('.jp-k8s-VirtualList-row').length,
+      lastRowText:
+        scroller.querySelector('[aria-posinset="1000"]')?.textContent ?? null,
+      idleFrameMs: { median: idleFrames[30], p95: idleFrames[57] },
+      frameMs: {
+        median: frames[Math.floor(frames.length / 2)],
+        p95: frames[Math.floor(frames.length * 0.95)],
+        max: frames[frames.length - 1]
+      }
+    };
+  });
+  console.log(`1,000 jobs: ${JSON.stringify(figures)}`);
+  saveTiming('list_1000', figures);
+  expect(figures.rowsInDOM).toBeLessThan(60);
+  expect(figures.lastRowText).toContain('report-49');
+  expect(figures.renderMs.median).toBeLessThan(50);
+
+  // Filters: status and notebook text.
+  await page.locator('.jp-k8s-JobsPanel-status').selectOption('Failed');
+  await expect(page.locator('.jp-k8s-JobsPanel-summary')).toContainText(
+    '332 of 1000 jobs'
+  );
+  await page.locator('.jp-k8s-JobsPanel-search').fill('report-7.');
+  await expect(page.locator('.jp-k8s-JobsPanel-summary')).toContainText(
+    ' of 1000 jobs'
+  );
+  // Keyboard: focus the list, move with the arrows, open with Enter.
+  await page.locator('.jp-k8s-JobsPanel-status').selectOption('');
+  await page.locator('.jp-k8s-JobsPanel-search').fill('');
+  await list.focus();
+  await page.keyboard.press('ArrowDown');
+  await page.keyboard.press('ArrowDown');
+  await expect(list).toHaveAttribute(
+    'aria-activedescendant',
+    'jp-k8s-job-nb-synthetic-0002'
+  );
+  await page.keyboard.press('End');
+  await expect(list).toHaveAttribute(
+    'aria-activedescendant',
+    'jp-k8s-job-nb-synthetic-0999'
+  );
+  await page.keyboard.press('Enter');
+  await expect(
+    page.locator('#jupyter-k8s-job-nb-synthetic-0999')
+  ).toBeVisible();
+});
+
+test('the panel in the dark theme', async ({ page }) => {
+  await openLab(page, '/lab');
+  const menu = async (top: string, sub: string, item: string) => {
+    await page.locator('.lm-MenuBar-itemLabel', { hasText: top }).click();
+    await page
+      .locator('.lm-Menu-itemLabel', { hasText: new RegExp(`^${sub}$`) })
+      .hover();
+    await page
+      .locator('.lm-Menu-itemLabel', { hasText: new RegExp(`^${item}$`) })
+      .click();
+  };
+  await menu('Settings', 'Theme', 'JupyterLab Dark');
+  await expect(page.locator('body')).toHaveAttribute(
+    'data-jp-theme-light',
+    'false'
+  );
+  await page.waitForTimeout(1000);
+  await page.screenshot({
+    path: path.resolve(__dirname, '../test-results/dark-theme.png')
+  });
+  await page.locator('#jupyter-k8s-sidebar').screenshot({
+    path: path.resolve(__dirname, '../test-results/dark-theme-sidebar.png')
+  });
+  await menu('Settings', 'Theme', 'JupyterLab Light');
+  await expect(page.locator('body')).toHaveAttribute(
+    'data-jp-theme-light',
+    'true'
+  );
+});
+
+test('rerun with changed parameters from a job’s view', async ({
+  page,
+  request
+}) => {
+  await openLab(page, '/lab');
+  const res = await request.post('/jupyter-k8s/jobs', {
+    headers: AUTH,
+    data: { notebook: NOTEBOOK, parameters: { n: 1, label: 'first' } }
+  });
+  const first = (await res.json()).job.id as string;
+  await page.getByTitle('Refresh the job list').click();
+  await row(page, first).click();
+  const detail = page.locator(`#jupyter-k8s-job-${first}`);
+  await detail.locator('button', { hasText: 'Rerun with changes…' }).click();
+  const form = page.locator('.jp-k8s-SubmitForm');
+  const value = (name: string) =>
+    form.locator(
+      `.jp-k8s-SubmitForm-paramRow[data-name="${name}"] .jp-k8s-SubmitForm-paramValue`
+    );
+  // Pre-filled with the job's values over the notebook's.
+  await expect(value('n')).toHaveValue('1');
+  await expect(value('label')).toHaveValue('first');
+  await expect(value('rate')).toHaveValue('0.5');
+  await value('label').fill('second');
+  const posted = page.waitForResponse(
+    r =>
+      /\/jupyter-k8s\/jobs\/[^/]+\/rerun$/.test(new URL(r.url()).pathname) &&
+      r.request().method() === 'POST'
+  );
+  await page.locator('.jp-Dialog button', { hasText: 'Rerun' }).click();
+  const body = await (await posted).json();
+  expect(body.job.parameters).toEqual({ n: 1, label: 'second' });
+  const second = body.job.id as string;
+  await expect(page.locator(`#jupyter-k8s-job-${second}`)).toBeVisible();
+  await expect(row(page, second)).toBeVisible();
+  for (const id of [first, second]) {
+    await request.delete(`/jupyter-k8s/jobs/${id}`, { headers: AUTH });
+  }
+});
