@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
 from ..k8s.client import KubeClient, KubeError, NotFound, Obj
-from ..k8s.watch import Reflector
+from ..k8s.watch import Reflector, probe
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
 from .models import JobInfo, SubmitRequest
@@ -148,16 +148,8 @@ class JobService:
             jobs.add_listener(self._on_job)
             pods.add_listener(self._on_pod)
             every = (jobs, pods, events, pod_events)
-            # Ask once before watching: RBAC refusing a list (403 naming verb and resource) or
-            # an unreachable API server is an answer now, not a timeout in 15 s.
-            # In parallel, but the first refusal in this order is the one reported (jobs first).
-            answers = await asyncio.gather(
-                *(client.list(r.resource, ns, limit=1, **r.params) for r in every),
-                return_exceptions=True,
-            )
-            for answer in answers:
-                if isinstance(answer, BaseException):
-                    raise answer
+            # Ask once before watching: a refusal or no API server is an answer now.
+            await probe(every)
             for r in every:
                 r.start()
             try:

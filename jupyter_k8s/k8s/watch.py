@@ -159,3 +159,19 @@ class Reflector:
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+
+async def probe(reflectors: tuple[Reflector, ...] | list[Reflector]) -> None:
+    """List each reflector's objects once (limit 1), in parallel, before watching.
+
+    RBAC refusing a list (403 naming verb and resource) or an unreachable API server is then
+    an answer at once, not a watch that never gets ready. The first refusal in the given
+    order is the one raised, so the error names the same resource every time.
+    """
+    answers = await asyncio.gather(
+        *(r.client.list(r.resource, r.namespace, limit=1, **r.params) for r in reflectors),
+        return_exceptions=True,
+    )
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            raise answer

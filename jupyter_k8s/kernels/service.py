@@ -26,7 +26,7 @@ from typing import Any
 from tornado.web import HTTPError
 
 from ..k8s.client import KubeClient, KubeError, Obj, Unreachable
-from ..k8s.watch import Reflector
+from ..k8s.watch import Reflector, probe
 from ..profiles import ProfileSet
 from .objects import (
     DEFAULT_PORTS,
@@ -143,9 +143,7 @@ class KernelService:
             events = Reflector(client, "events", ns, field_selector="involvedObject.kind=Pod")
             # Ask once before watching: RBAC refusing a list, or no API server, is an answer
             # now and not a timeout later.
-            await asyncio.gather(
-                *(client.list(r.resource, ns, limit=1, **r.params) for r in (pods, events))
-            )
+            await probe((pods, events))
             for r in (pods, events):
                 r.start()
             try:
