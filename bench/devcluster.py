@@ -21,6 +21,8 @@ import time
 import uuid
 from pathlib import Path
 
+from benchlib import percentile
+
 from jupyter_k8s.devcluster.build import Versions, cache_dir
 from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.k8s.client import KubeClient, load_config
@@ -28,11 +30,6 @@ from jupyter_k8s.k8s.objects import container, pod_spec
 from jupyter_k8s.k8s.watch import Reflector
 
 COMMAND = ["python", "-c", "import time; time.sleep(20)"]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
 def rss_of_tree(pids: list[int]) -> int:

@@ -28,71 +28,22 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import aiohttp
+from benchlib import HEADERS, percentile, start_server
 
-from jupyter_k8s.devcluster.controlplane import DevCluster, free_port
+from jupyter_k8s.devcluster.controlplane import DevCluster
 
 PROFILES = [
     {"name": "bench", "display_name": "Bench", "cpu_request": "50m", "memory_request": "128Mi"}
 ]
-TOKEN = "bench-token"
-HEADERS = {"Authorization": f"token {TOKEN}"}
 REMOTE = "k8s-bench"
 LOCAL = "python3"
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def start_server(root: Path, kubeconfig: Path) -> tuple[subprocess.Popen, str, Path]:
-    port = free_port()
-    cfg = root.parent / "config"
-    cfg.mkdir()
-    (cfg / "jupyter_server_config.json").write_text(
-        json.dumps({"JupyterK8s": {"profiles": PROFILES}})
-    )
-    log = root.parent / "server.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            f"--ServerApp.port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={TOKEN}",
-            "--allow-root",
-            "--ServerApp.open_browser=False",
-            f"--ServerApp.root_dir={root}",
-            "--ServerApp.jpserver_extensions=jupyter_k8s=True",
-            f"--JupyterK8s.kubeconfig={kubeconfig}",
-            "--JupyterK8s.namespace=jupyter-k8s",
-            "--JupyterK8s.default_image=python:3.11-slim",
-            "--JupyterK8s.owner=bench",
-        ],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        env=dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg)),
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            req = urllib.request.Request(f"{url}/jupyter-k8s/profiles", headers=HEADERS)
-            with urllib.request.urlopen(req, timeout=2):
-                return proc, url, log
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError(f"the Jupyter server did not start: {log.read_text()[-2000:]}")
 
 
 class Kernel:
@@ -301,7 +252,7 @@ def main() -> int:
         try:
             root = tmpdir / "work"
             root.mkdir()
-            proc, url, _log = start_server(root, cluster.user_kubeconfig)
+            proc, url, _log = start_server(root, cluster.user_kubeconfig, {"profiles": PROFILES})
             start_times = asyncio.run(starts(url, args.n))
             exec_times = asyncio.run(executes(url, args.executes))
             together = asyncio.run(concurrent(url, args.concurrent))

@@ -17,23 +17,20 @@ import asyncio
 import base64
 import gzip
 import json
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import aiohttp
+from benchlib import TOKEN, percentile, start_server
 
-from jupyter_k8s.devcluster.controlplane import DevCluster, free_port
+from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.k8s.client import KubeClient, load_config
 
 PROFILES = [{"name": "parked", "cpu_request": "10m", "node_selector": {"bench": "nowhere"}}]
-TOKEN = "bench-token"
 
 
 def big_notebook(size: int) -> dict:
@@ -104,53 +101,6 @@ def big_notebook(size: int) -> dict:
         "nbformat": 4,
         "nbformat_minor": 5,
     }
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def start_server(root: Path, kubeconfig: Path, namespace: str) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    cfg = root.parent / "config"
-    cfg.mkdir()
-    (cfg / "jupyter_server_config.json").write_text(
-        json.dumps({"JupyterK8s": {"profiles": PROFILES, "max_notebook_bytes": 1_000_000}})
-    )
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            f"--ServerApp.port={port}",
-            "--ServerApp.ip=127.0.0.1",
-            f"--IdentityProvider.token={TOKEN}",
-            "--allow-root",
-            "--ServerApp.open_browser=False",
-            f"--ServerApp.root_dir={root}",
-            "--ServerApp.jpserver_extensions=jupyter_k8s=True",
-            f"--JupyterK8s.kubeconfig={kubeconfig}",
-            f"--JupyterK8s.namespace={namespace}",
-            "--JupyterK8s.default_image=python:3.11-slim",
-            "--JupyterK8s.owner=bench",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg)),
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            req = urllib.request.Request(
-                f"{url}/jupyter-k8s/profiles", headers={"Authorization": f"token {TOKEN}"}
-            )
-            with urllib.request.urlopen(req, timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the Jupyter server did not start")
 
 
 async def measure_submits(url: str, n: int) -> list[float]:
@@ -258,7 +208,11 @@ def main() -> int:
             nb = json.dumps(big_notebook(2 * args.size - len(nb) - 2000)).encode()
             packed = len(gzip.compress(nb, 6))
             (root / "big.ipynb").write_bytes(nb)
-            proc, url = start_server(root, cluster.user_kubeconfig, "jupyter-k8s")
+            proc, url, _log = start_server(
+                root,
+                cluster.user_kubeconfig,
+                {"profiles": PROFILES, "max_notebook_bytes": 1_000_000},
+            )
             submits = asyncio.run(measure_submits(url, args.n))
             baseline = asyncio.run(measure_baseline(cluster.user_kubeconfig, nb, args.n))
         finally:

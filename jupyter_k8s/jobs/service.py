@@ -29,7 +29,7 @@ from typing import Any
 
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
 from ..k8s.client import KubeClient, KubeError, NotFound, Obj
-from ..k8s.watch import Reflector, probe
+from ..k8s.watch import Reflector, any_change, probe
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
 from .models import JobInfo, SubmitRequest
@@ -281,17 +281,7 @@ class JobService:
             if left is not None and left <= 0:
                 raise TimeoutError(f"job {name} did not finish in {timeout} s")
             # Wake up on any change of jobs or pods, or every second for durations.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._any_change(), min(1.0, left or 1.0))
-
-    async def _any_change(self) -> None:
-        assert self.jobs is not None and self.pods is not None
-        waits = [asyncio.ensure_future(r._changed.wait()) for r in (self.jobs, self.pods)]
-        try:
-            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for w in waits:
-                w.cancel()
+            await any_change([self.jobs, self.pods], min(1.0, left or 1.0))
 
     # -- submitting ---------------------------------------------------------------------------
 
@@ -674,8 +664,7 @@ class JobService:
     def _touch(self) -> None:
         """Wake waiters: progress is state too, though it lives in no Kubernetes object."""
         if self.jobs is not None:
-            self.jobs._changed.set()
-            self.jobs._changed = asyncio.Event()
+            self.jobs.notify()
 
     async def _mark_output(self, name: str, state: str, error: str | None) -> None:
         client = await self.client()

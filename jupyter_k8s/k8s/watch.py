@@ -96,6 +96,11 @@ class Reflector:
 
     # -- the loop -----------------------------------------------------------------------------
 
+    def notify(self) -> None:
+        """Wake everyone waiting on this cache (also for state kept beside it)."""
+        self._changed.set()
+        self._changed = asyncio.Event()
+
     def _emit(self, kind: str, obj: Obj) -> None:
         key = key_of(obj)
         if kind == "DELETED":
@@ -107,8 +112,7 @@ class Reflector:
                 fn(kind, obj)
             except Exception:  # noqa: BLE001 - a listener's bug must not stop the cache
                 log.exception("listener of %s failed", self.resource)
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.notify()
 
     async def _list(self) -> None:
         listing = await self.client.list(self.resource, self.namespace, **self.params)
@@ -125,8 +129,7 @@ class Reflector:
         self.resource_version = listing["metadata"]["resourceVersion"]
         self.relists += 1
         self.ready.set()
-        self._changed.set()
-        self._changed = asyncio.Event()
+        self.notify()
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -175,3 +178,16 @@ async def probe(reflectors: tuple[Reflector, ...] | list[Reflector]) -> None:
     for answer in answers:
         if isinstance(answer, BaseException):
             raise answer
+
+
+async def any_change(reflectors: list[Reflector | None], timeout: float) -> None:
+    """Until one of the caches changes, or `timeout` seconds passed (no error either way)."""
+    waits = [asyncio.ensure_future(r._changed.wait()) for r in reflectors if r is not None]
+    if not waits:
+        await asyncio.sleep(min(timeout, 0.1))
+        return
+    try:
+        await asyncio.wait(waits, timeout=max(0.0, timeout), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

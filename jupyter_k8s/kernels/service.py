@@ -26,7 +26,7 @@ from typing import Any
 from tornado.web import HTTPError
 
 from ..k8s.client import KubeClient, KubeError, Obj, Unreachable
-from ..k8s.watch import Reflector, probe
+from ..k8s.watch import Reflector, any_change, probe
 from ..profiles import ProfileSet
 from .objects import (
     DEFAULT_PORTS,
@@ -178,19 +178,7 @@ class KernelService:
 
     async def changed(self, timeout: float) -> None:
         """Until the pods or events change, or `timeout` seconds passed (no error)."""
-        waits = [
-            asyncio.ensure_future(r._changed.wait())
-            for r in (self.pods, self.events)
-            if r is not None
-        ]
-        if not waits:
-            await asyncio.sleep(min(timeout, 0.1))
-            return
-        try:
-            await asyncio.wait(waits, timeout=max(0.0, timeout), return_when="FIRST_COMPLETED")
-        finally:
-            for w in waits:
-                w.cancel()
+        await any_change([self.pods, self.events], timeout)
 
     # -- status -------------------------------------------------------------------------------
 
