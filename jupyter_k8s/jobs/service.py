@@ -119,6 +119,10 @@ class JobService:
         self.pods: Reflector | None = None
         self.events: Reflector | None = None
         self.pod_events: Reflector | None = None
+        # Indexes over the caches, kept by their listeners: reads (a list of 1,000 jobs every
+        # few seconds) look up a job's pods and events instead of scanning the namespace.
+        self._pods_by_job: dict[str, dict[str, Obj]] = {}
+        self._events_by_object: dict[tuple[str, str], dict[str, Obj]] = {}
         self._collecting: dict[str, asyncio.Task] = {}  # pod name -> its log follower
         self._followed: set[str] = set()  # jobs whose output a follower here takes care of
         self._progress: dict[str, dict[str, Any] | None] = {}
@@ -145,6 +149,9 @@ class JobService:
             # FailedMount, Pulling): the real reasons while something waits.
             events = Reflector(client, "events", ns, field_selector="involvedObject.kind=Job")
             pod_events = Reflector(client, "events", ns, field_selector="involvedObject.kind=Pod")
+            pods.add_listener(self._index_pod)
+            events.add_listener(self._index_event)
+            pod_events.add_listener(self._index_event)
             jobs.add_listener(self._on_job)
             pods.add_listener(self._on_pod)
             every = (jobs, pods, events, pod_events)
@@ -174,6 +181,8 @@ class JobService:
             if r is not None:
                 await r.stop()
         self.jobs = self.pods = self.events = self.pod_events = None
+        self._pods_by_job.clear()
+        self._events_by_object.clear()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -182,26 +191,23 @@ class JobService:
 
     # -- reading ------------------------------------------------------------------------------
 
+    def _index_pod(self, kind: str, pod: Obj) -> None:
+        name = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
+        if name:
+            _index(self._pods_by_job, name, kind, pod)
+
+    def _index_event(self, kind: str, event: Obj) -> None:
+        ref = event.get("involvedObject") or {}
+        _index(self._events_by_object, (ref.get("kind", ""), ref.get("name", "")), kind, event)
+
     def _pods_of(self, name: str) -> list[Obj]:
-        assert self.pods is not None
-        return [
-            p
-            for p in self.pods.items()
-            if (p["metadata"].get("labels") or {}).get(JOB_NAME_LABEL) == name
-        ]
+        return list(self._pods_by_job.get(name, {}).values())
 
     def _events_of(self, name: str) -> list[Obj]:
-        assert self.events is not None and self.pod_events is not None
-        pods = {p["metadata"]["name"] for p in self._pods_of(name)}
-        about_job = [
-            e for e in self.events.items() if (e.get("involvedObject") or {}).get("name") == name
-        ]
-        about_pods = [
-            e
-            for e in self.pod_events.items()
-            if (e.get("involvedObject") or {}).get("name") in pods
-        ]
-        return about_job + about_pods
+        found = list(self._events_by_object.get(("Job", name), {}).values())
+        for pod in self._pods_of(name):
+            found += self._events_by_object.get(("Pod", pod["metadata"]["name"]), {}).values()
+        return found
 
     def _info(self, job: Obj) -> JobInfo:
         name = job["metadata"]["name"]
@@ -572,10 +578,10 @@ class JobService:
         job = self.jobs.get(name, self.config.namespace)
         if job is None:
             return
-        if kind != "DELETED" and _container_started(pod):
-            if self._info(job).output_state in ("pending", "none"):
-                self._follow(name, pod["metadata"]["name"])
         info = self._info(job)
+        if kind != "DELETED" and _container_started(pod):
+            if info.output_state in ("pending", "none"):
+                self._follow(name, pod["metadata"]["name"])
         reason = fail_fast_reason(info)
         if reason and not (job["metadata"].get("annotations") or {}).get(ANN_FAILURE_REASON):
             self._spawn(self._fail_fast(name, info.reason or "FailedFast", reason))
@@ -722,6 +728,19 @@ async def _user_lines(raw_lines: AsyncIterator[bytes]) -> AsyncIterator[str]:
         yield line + "\n"
     for earlier in held or []:
         yield earlier + "\n"
+
+
+def _index(index: dict[Any, dict[str, Obj]], key: Any, kind: str, obj: Obj) -> None:
+    """Keep `index[key]` (objects by name) in step with one watch event."""
+    name = obj["metadata"]["name"]
+    if kind == "DELETED":
+        group = index.get(key)
+        if group is not None:
+            group.pop(name, None)
+            if not group:
+                del index[key]
+    else:
+        index.setdefault(key, {})[name] = obj
 
 
 def _container_started(pod: Obj) -> bool:
