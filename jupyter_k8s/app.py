@@ -351,6 +351,7 @@ def make_kernel_service(conf: JupyterK8s, get_client):
             default_image=image,
             start_timeout=conf.kernel_start_timeout,
             restart_max_backoff=conf.kernel_restart_max_backoff,
+            root_dir=conf.serverapp.root_dir if conf.serverapp is not None else None,
         ),
         logger=conf.log,
     )

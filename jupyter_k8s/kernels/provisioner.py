@@ -53,7 +53,15 @@ from .service import (
     server_service,
     standalone_service,
 )
-from .status import KernelExit, PodState, backoff_seconds, kernel_exit, restart_count, startup_state
+from .status import (
+    KernelExit,
+    PodState,
+    backoff_seconds,
+    kernel_exit,
+    restart_count,
+    session_notebook,
+    startup_state,
+)
 
 #: How long an adopted (reattached) kernel may take to answer its heartbeat.
 REATTACH_HEARTBEAT_SECONDS = 10.0
@@ -137,6 +145,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
     _profile: Profile | None = None
     _launched = False  # a kernel instance runs (has_process)
     _restarts = 0  # the container restartCount of the instance we launched
+    _notebook: str | None = None  # the session's notebook, for the REST API's statuses
     _recreate = False  # the next launch makes a new pod
     _exit: KernelExit | None = None
     _held = False  # counted in service.users
@@ -225,6 +234,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             "node": state.node,
             "ip": state.ip,
             "restarts": self._restarts,
+            "notebook": self._notebook,
         }
         svc.set_status(self.kernel_id, **fields)
         if (before.get("phase"), before.get("reason"), before.get("message")) != (
@@ -259,6 +269,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             raise
         if self.kernel_id in svc.adoptable:
             self._adopt_pod = svc.adoptable.pop(self.kernel_id)
+        self._notebook = session_notebook(kwargs.get("env"), svc.config.root_dir)
         self._setup_encryption(kwargs)
         extra = kwargs.pop("extra_arguments", [])
         cmd = [*self.kernel_spec.argv, *extra]

@@ -87,6 +87,8 @@ class KernelsConfig:
     restart_max_backoff: float = 5.0
     #: Give up on a restart in place after this long and make a new pod.
     restart_timeout: float = 30.0
+    #: The server's root directory: statuses name a kernel's notebook relative to it.
+    root_dir: str | None = None
 
 
 def launcher_source() -> str:

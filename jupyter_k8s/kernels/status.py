@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Any
 
 from ..k8s.objects import condition, event_message, events_about
@@ -258,3 +259,25 @@ def fail_fast(pod: Obj | None) -> PodState | None:
     """The Failed state when the pod waits for what will not come, else None."""
     state = startup_state(pod, [])
     return state if state.failed else None
+
+
+def session_notebook(env: dict[str, str] | None, root_dir: str | None) -> str | None:
+    """The notebook a kernel serves, from jupyter_server's JPY_SESSION_NAME, for the UI.
+
+    jupyter_server passes the session's path (relative to the root) or, when the client
+    names the session as JupyterLab does, its absolute path; the UI matches it against its
+    notebooks, so it is made relative to the server's root when it lies under it. Paths
+    outside the root are reduced to their file name: they say nothing the UI can use.
+    """
+    name = (env or {}).get("JPY_SESSION_NAME") or ""
+    if not name:
+        return None
+    path = PurePosixPath(name)
+    if not path.is_absolute():
+        return str(path)
+    if root_dir:
+        try:
+            return str(path.relative_to(PurePosixPath(root_dir)))
+        except ValueError:
+            pass
+    return path.name

@@ -8,8 +8,10 @@ import { ServerConnection } from '@jupyterlab/services';
 import { APIError, requestAPI } from './request';
 import {
   API_NAMESPACE,
+  IJobEvent,
   IJobInfo,
   IJobList,
+  IKernelStatus,
   IProfile,
   ISubmitRequest,
   ISubmitted,
@@ -52,6 +54,20 @@ export async function listUnfinishedJobs(): Promise<IJobInfo[]> {
 /** One job. */
 export function getJob(id: string): Promise<IJobInfo> {
   return requestAPI<IJobInfo>(jobPath(id));
+}
+
+/** A job's events (the Job's and its pods'), oldest first. */
+export async function getJobEvents(id: string): Promise<IJobEvent[]> {
+  const answer = await requestAPI<{ events: IJobEvent[] }>(
+    jobPath(id, '/events')
+  );
+  return answer.events;
+}
+
+/** What this user's remote kernels do now, those still starting included. */
+export async function listKernelStatuses(): Promise<IKernelStatus[]> {
+  const answer = await requestAPI<{ kernels: IKernelStatus[] }>('kernels');
+  return answer.kernels;
 }
 
 /** Submit a notebook. */

@@ -24,6 +24,7 @@ import {
   listUnfinishedJobs
 } from './api';
 import { kubernetesIcon } from './icons';
+import { kernelStartupPlugin } from './kernelStartup';
 import { JobsModel } from './jobsModel';
 import { baseName } from './models/status';
 import { JobNotifier } from './notifier';
@@ -326,4 +327,4 @@ async function confirmDelete(
   }
 }
 
-export default plugin;
+export default [plugin, kernelStartupPlugin];

@@ -23,6 +23,30 @@ export class APIError extends ServerConnection.ResponseError {
 }
 
 /**
+ * The last answer of each GET, by URL, with its ETag. The server (tornado) tags every GET
+ * answer with a hash of its body and answers `304 Not Modified` to an `If-None-Match` that
+ * matches, so a poll whose answer did not change costs no body; `ServerConnection` asks
+ * with `cache: 'no-store'`, so the browser's HTTP cache plays no part and this map does the
+ * revalidation. The text is kept, not the parsed value, so no caller shares an object.
+ */
+const answers = new Map<string, { etag: string; text: string }>();
+
+/** The most GET answers kept for revalidation (a few lists and the open details). */
+const MAX_ANSWERS = 50;
+
+/** How many GETs were answered 304 and how many in all (for benchmarks and tests). */
+export const revalidation = { requests: 0, notModified: 0 };
+
+function remember(url: string, etag: string, text: string): void {
+  answers.delete(url);
+  answers.set(url, { etag, text });
+  if (answers.size > MAX_ANSWERS) {
+    // Maps iterate in insertion order: drop the least recently stored.
+    answers.delete(answers.keys().next().value as string);
+  }
+}
+
+/**
  * Call the jupyter-k8s REST API.
  *
  * @param endPoint path under `{base_url}/jupyter-k8s/`
@@ -36,6 +60,13 @@ export async function requestAPI<T>(
 ): Promise<T> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, API_NAMESPACE, endPoint);
+  const isGet = (init.method ?? 'GET').toUpperCase() === 'GET';
+  const known = isGet ? answers.get(url) : undefined;
+  if (known) {
+    const headers = new Headers(init.headers);
+    headers.set('If-None-Match', known.etag);
+    init = { ...init, headers };
+  }
 
   let response: Response;
   try {
@@ -43,8 +74,23 @@ export async function requestAPI<T>(
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
+  if (isGet) {
+    revalidation.requests++;
+  }
 
-  const text = await response.text();
+  let text: string;
+  if (response.status === 304 && known) {
+    revalidation.notModified++;
+    text = known.text;
+  } else {
+    text = await response.text();
+    const etag = isGet && response.ok ? response.headers.get('ETag') : null;
+    if (etag) {
+      remember(url, etag, text);
+    } else if (isGet) {
+      answers.delete(url);
+    }
+  }
   let data: any = null;
   if (text.length > 0) {
     try {
@@ -54,7 +100,7 @@ export async function requestAPI<T>(
     }
   }
 
-  if (!response.ok) {
+  if (!response.ok && !(response.status === 304 && known)) {
     const message =
       (data && typeof data.message === 'string' && data.message) ||
       text.trim().slice(0, 500) ||

@@ -150,3 +150,40 @@ export const DEFAULT_SETTINGS: IK8sSettings = {
   logTailLines: 2000,
   showPanelOnSubmit: true
 };
+
+/** What a remote kernel does now (`GET /jupyter-k8s/kernels`, `KernelStatus`). */
+export interface IKernelStatus {
+  kernel_id: string;
+  /** The kernelspec, e.g. `k8s-gpu`. */
+  kernel_name?: string | null;
+  profile?: string | null;
+  pod?: string | null;
+  /** Creating, Pending, Starting, Running, Failed, ... */
+  phase?: string | null;
+  /** Kubernetes' reason, e.g. `Unschedulable`. */
+  reason?: string | null;
+  /** For a person, e.g. the scheduler's message. */
+  message?: string | null;
+  node?: string | null;
+  ip?: string | null;
+  restarts?: number | null;
+  /** The session's notebook, relative to the server's root. */
+  notebook?: string | null;
+  since?: string | null;
+}
+
+/** One entry of a job's events (`GET /jupyter-k8s/jobs/{id}/events`, `JobEvent`). */
+export interface IJobEvent {
+  time: string | null;
+  /** `Normal` or `Warning`. */
+  type: string;
+  reason: string;
+  message: string;
+  /** The kind of the object the event is about: `Job` or `Pod`. */
+  object: string;
+  name: string;
+  count: number;
+}
+
+/** The prefix of the kernelspecs the server extension serves (`k8s-<profile>`). */
+export const KERNELSPEC_PREFIX = 'k8s-';

@@ -12,6 +12,7 @@ from jupyter_k8s.kernels.status import (
     fail_fast,
     kernel_exit,
     restart_count,
+    session_notebook,
     startup_state,
 )
 
@@ -190,3 +191,18 @@ def test_small_readers():
     assert backoff_seconds("back-off 20s restarting failed container=k") == 20
     assert backoff_seconds("back-off 5m0s restarting") == 300
     assert backoff_seconds(None) is None
+
+
+@pytest.mark.parametrize(
+    ("env", "root", "expected"),
+    [
+        ({"JPY_SESSION_NAME": "/srv/work/a/b.ipynb"}, "/srv/work", "a/b.ipynb"),
+        ({"JPY_SESSION_NAME": "a/b.ipynb"}, "/srv/work", "a/b.ipynb"),
+        ({"JPY_SESSION_NAME": "/elsewhere/b.ipynb"}, "/srv/work", "b.ipynb"),
+        ({"JPY_SESSION_NAME": "/srv/work/b.ipynb"}, None, "b.ipynb"),
+        ({}, "/srv/work", None),
+        (None, None, None),
+    ],
+)
+def test_session_notebook_is_relative_to_the_root(env, root, expected):
+    assert session_notebook(env, root) == expected

@@ -1,11 +1,16 @@
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { streamLogs } from '../api';
+import { getJobEvents, streamLogs } from '../api';
 import { JobsModel } from '../jobsModel';
 import { IJobsDiff } from '../models/jobs';
 import { LogTail } from '../models/logs';
 import { formatJSON } from '../models/parameters';
+import {
+  buildTimeline,
+  ITimelineEntry,
+  timelineTime
+} from '../models/timeline';
 import {
   baseName,
   cellProgress,
@@ -15,7 +20,7 @@ import {
   statusChip
 } from '../models/status';
 import { APIError } from '../request';
-import { IJobInfo } from '../tokens';
+import { IJobEvent, IJobInfo } from '../tokens';
 
 /** What the detail's buttons do (the plugin implements them). */
 export interface IJobActions {
@@ -27,7 +32,8 @@ export interface IJobActions {
 
 /**
  * One job in the main area: status with the reason, parameters, profile, image, times,
- * output, actions, and its log following live (the last `tailLines` lines kept).
+ * output, actions, an events timeline (its milestones and the Kubernetes events of the Job
+ * and its pods), and its log following live (the last `tailLines` lines kept).
  */
 export class JobDetail extends Widget {
   constructor(options: JobDetail.IOptions) {
@@ -41,6 +47,7 @@ export class JobDetail extends Widget {
     this._model = options.model;
     this._actions = options.actions;
     this._tail = new LogTail(options.tailLines ?? 2000);
+    this._fetchEvents = options.fetchEvents ?? getJobEvents;
 
     this.node.tabIndex = -1;
     this._header = div('jp-k8s-JobDetail-header');
@@ -79,6 +86,14 @@ export class JobDetail extends Widget {
     const main = div('jp-k8s-JobDetail-main');
     const paramsTitle = document.createElement('h3');
     paramsTitle.textContent = 'Parameters';
+    const eventsTitle = document.createElement('h3');
+    eventsTitle.textContent = 'Events';
+    eventsTitle.id = `${this.id}-events-title`;
+    this._timeline = document.createElement('ol');
+    this._timeline.className = 'jp-k8s-Timeline';
+    this._timeline.setAttribute('aria-labelledby', eventsTitle.id);
+    this._eventsStatus = div('jp-k8s-Timeline-status jp-k8s-muted');
+    this._eventsStatus.textContent = 'Loading…';
     main.append(
       this._header,
       this._buttons,
@@ -86,6 +101,9 @@ export class JobDetail extends Widget {
       this._fields,
       paramsTitle,
       this._params,
+      eventsTitle,
+      this._timeline,
+      this._eventsStatus,
       logHead,
       this._log
     );
@@ -115,6 +133,11 @@ export class JobDetail extends Widget {
     return this._job;
   }
 
+  /** The timeline shown (for tests). */
+  get timeline(): readonly ITimelineEntry[] {
+    return this._entries;
+  }
+
   /** The log lines kept (for tests). */
   get logTail(): LogTail {
     return this._tail;
@@ -125,6 +148,7 @@ export class JobDetail extends Widget {
       return;
     }
     this._stopLogs();
+    this._stopEvents();
     this._model.setViewVisible(this.id, false);
     this._model.changed.disconnect(this._onChanged, this);
     super.dispose();
@@ -139,6 +163,12 @@ export class JobDetail extends Widget {
     super.onAfterAttach(msg);
     this._model.setViewVisible(this.id, this.isVisible);
     this._maybeStartLogs();
+    void this.refreshEvents();
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._stopEvents();
+    super.onBeforeDetach(msg);
   }
 
   protected onBeforeHide(msg: Message): void {
@@ -167,6 +197,73 @@ export class JobDetail extends Widget {
         this._retryTimer = null;
       }
       this._maybeStartLogs();
+      void this.refreshEvents();
+    }
+  }
+
+  /**
+   * Ask the server for the job's events and show the timeline. Called when the detail
+   * opens, whenever the job changes, and every `EVENTS_INTERVAL_MS` while it is unfinished
+   * (a pending pod's FailedScheduling repeats without the job changing). Answers that did
+   * not change cost a 304 (ETag) and no re-render.
+   */
+  async refreshEvents(): Promise<void> {
+    if (this._eventsInflight || this.isDisposed || !this.isAttached) {
+      return this._eventsInflight ?? undefined;
+    }
+    this._clearEventsTimer();
+    this._eventsInflight = (async () => {
+      try {
+        this._events = await this._fetchEvents(this.jobId);
+        this._eventsError = null;
+      } catch (error) {
+        const gone = error instanceof APIError && error.response.status === 404;
+        this._eventsError = gone
+          ? null
+          : `The events could not be read: ${error instanceof Error ? error.message : error}`;
+      }
+      this._renderTimeline();
+    })().finally(() => {
+      this._eventsInflight = null;
+      if (
+        !this.isDisposed &&
+        this.isAttached &&
+        this._job &&
+        isUnfinished(this._job) &&
+        !this._gone
+      ) {
+        this._eventsTimer = window.setTimeout(() => {
+          this._eventsTimer = null;
+          void this.refreshEvents();
+        }, EVENTS_INTERVAL_MS);
+      }
+    });
+    return this._eventsInflight;
+  }
+
+  private _renderTimeline(): void {
+    const entries = this._job ? buildTimeline(this._job, this._events) : [];
+    const key = JSON.stringify(entries);
+    if (key !== this._entriesKey) {
+      // Only when something changed: no flicker, and a reader's scroll stays put.
+      this._entriesKey = key;
+      this._entries = entries;
+      this._timeline.replaceChildren(...entries.map(timelineItem));
+    }
+    const status =
+      this._eventsError ?? (entries.length === 0 ? 'No events yet.' : '');
+    this._eventsStatus.textContent = status;
+    this._eventsStatus.style.display = status ? '' : 'none';
+  }
+
+  private _stopEvents(): void {
+    this._clearEventsTimer();
+  }
+
+  private _clearEventsTimer(): void {
+    if (this._eventsTimer !== null) {
+      window.clearTimeout(this._eventsTimer);
+      this._eventsTimer = null;
     }
   }
 
@@ -455,6 +552,15 @@ export class JobDetail extends Widget {
 
   private _model: JobsModel;
   private _actions: IJobActions;
+  private _fetchEvents: (id: string) => Promise<IJobEvent[]>;
+  private _events: IJobEvent[] = [];
+  private _eventsError: string | null = null;
+  private _entries: ITimelineEntry[] = [];
+  private _entriesKey = '';
+  private _eventsInflight: Promise<void> | null = null;
+  private _eventsTimer: number | null = null;
+  private _timeline: HTMLOListElement;
+  private _eventsStatus: HTMLDivElement;
   private _job: IJobInfo | null = null;
   private _gone = false;
   private _tail: LogTail;
@@ -481,7 +587,36 @@ export namespace JobDetail {
     actions: IJobActions;
     /** Log lines kept in the page (default 2,000). */
     tailLines?: number;
+    /** Where the events come from (default: the REST API; tests pass their own). */
+    fetchEvents?: (id: string) => Promise<IJobEvent[]>;
   }
+}
+
+/** How often the events of an unfinished job are asked for (ms). */
+const EVENTS_INTERVAL_MS = 5000;
+
+function timelineItem(entry: ITimelineEntry): HTMLLIElement {
+  const li = document.createElement('li');
+  li.className = `jp-k8s-Timeline-entry jp-mod-${entry.tone}`;
+  const time = text('time', timelineTime(entry.time), 'jp-k8s-Timeline-time');
+  if (entry.time) {
+    time.dateTime = entry.time;
+    time.title = entry.time;
+  }
+  const title = text('span', entry.title, 'jp-k8s-Timeline-title');
+  li.append(time, title);
+  if (entry.count > 1) {
+    const count = text('span', `×${entry.count}`, 'jp-k8s-Timeline-count');
+    count.title = `seen ${entry.count} times`;
+    li.appendChild(count);
+  }
+  if (entry.detail) {
+    li.appendChild(text('span', entry.detail, 'jp-k8s-Timeline-detail'));
+  }
+  if (entry.source) {
+    li.appendChild(text('span', entry.source, 'jp-k8s-Timeline-source'));
+  }
+  return li;
 }
 
 function outputText(job: IJobInfo): string {

@@ -1,0 +1,257 @@
+import {
+  describeKernelStatus,
+  IKernelStartupView,
+  IKernelStatusText,
+  isStarting,
+  kernelTitle,
+  KernelStartupWatcher,
+  schedulerSummary
+} from '../src/models/kernels';
+import { IKernelStatus } from '../src/tokens';
+
+const GPU_MESSAGE =
+  '0/1 nodes are available: 1 Insufficient nvidia.com/gpu. preemption: 0/1 nodes are ' +
+  'available: 1 No preemption victims found for incoming pod.';
+
+function status(overrides: Partial<IKernelStatus> = {}): IKernelStatus {
+  return {
+    kernel_id: 'k1',
+    kernel_name: 'k8s-gpu',
+    profile: 'gpu',
+    pod: 'jk8s-kernel-k1',
+    phase: 'Pending',
+    reason: null,
+    message: null,
+    notebook: 'work/train.ipynb',
+    ...overrides
+  };
+}
+
+describe('describeKernelStatus', () => {
+  it('says a GPU is missing, in the scheduler’s words', () => {
+    expect(
+      describeKernelStatus(
+        status({ reason: 'Unschedulable', message: GPU_MESSAGE })
+      )
+    ).toEqual({
+      text: 'Waiting for a GPU: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu',
+      tone: 'pending'
+    });
+  });
+
+  it('names CPU, memory and other resources', () => {
+    const text = (message: string) =>
+      describeKernelStatus(status({ reason: 'Unschedulable', message })).text;
+    expect(text('0/3 nodes are available: 3 Insufficient cpu.')).toBe(
+      'Waiting for CPU: 0/3 nodes are available: 3 Insufficient cpu'
+    );
+    expect(text('0/3 nodes are available: 3 Insufficient memory.')).toBe(
+      'Waiting for memory: 0/3 nodes are available: 3 Insufficient memory'
+    );
+    expect(
+      text('0/1 nodes are available: 1 node(s) had untolerated taint {a: b}.')
+    ).toBe(
+      'Waiting for a node: 0/1 nodes are available: 1 node(s) had untolerated taint {a: b}'
+    );
+  });
+
+  it('reads each start-up step', () => {
+    const text = (o: Partial<IKernelStatus>) => describeKernelStatus(status(o));
+    expect(text({ phase: 'Creating' }).text).toBe('Creating the kernel’s pod…');
+    expect(text({ reason: 'SchedulingGated' }).text).toBe(
+      'Preparing the kernel’s connection…'
+    );
+    expect(text({ reason: 'Scheduling' }).text).toBe(
+      'Waiting for the scheduler…'
+    );
+    expect(
+      text({
+        phase: 'Starting',
+        reason: 'PullingImage',
+        message: 'Pulling image "pytorch:2"'
+      }).text
+    ).toBe('Pulling the image: Pulling image "pytorch:2"');
+    expect(text({ phase: 'Starting', reason: 'ContainerCreating' }).text).toBe(
+      'Starting the kernel in its pod…'
+    );
+    expect(text({ phase: 'Starting', reason: 'Restarting' }).text).toBe(
+      'Restarting the kernel…'
+    );
+    expect(text({ phase: 'Running', node: 'node-1', pod: 'p' })).toEqual({
+      text: 'Running on node node-1 (pod p)',
+      tone: 'success'
+    });
+    expect(
+      text({
+        phase: 'Failed',
+        reason: 'ErrImagePull',
+        message: 'no such image'
+      })
+    ).toEqual({ text: 'Failed: ErrImagePull: no such image', tone: 'error' });
+  });
+
+  it('knows which phases are still starting', () => {
+    expect(
+      ['Creating', 'Pending', 'Starting'].map(p =>
+        isStarting(status({ phase: p }))
+      )
+    ).toEqual([true, true, true]);
+    expect(isStarting(status({ phase: 'Running' }))).toBe(false);
+    expect(isStarting(status({ phase: 'Failed' }))).toBe(false);
+  });
+
+  it('keeps the scheduler’s first sentence', () => {
+    expect(schedulerSummary(GPU_MESSAGE)).toBe(
+      '0/1 nodes are available: 1 Insufficient nvidia.com/gpu'
+    );
+    expect(schedulerSummary('no preemption here.')).toBe('no preemption here');
+  });
+
+  it('titles a kernel by profile and notebook', () => {
+    expect(kernelTitle(status())).toBe('Remote kernel “gpu” for train.ipynb');
+    expect(kernelTitle(status({ profile: null, notebook: null }))).toBe(
+      'Remote kernel “k8s-gpu”'
+    );
+  });
+});
+
+class FakeView implements IKernelStartupView {
+  log: string[] = [];
+  show(id: string, title: string, s: IKernelStatusText): void {
+    this.log.push(`show ${id}: ${s.text}`);
+  }
+  done(id: string, title: string, s: IKernelStatusText): void {
+    this.log.push(`done ${id} ${s.tone}: ${s.text}`);
+  }
+  drop(id: string): void {
+    this.log.push(`drop ${id}`);
+  }
+}
+
+/** A watcher on a fake clock whose sleeps return at once (each one advances the clock). */
+function harness(answers: IKernelStatus[][]) {
+  let now = 0;
+  const view = new FakeView();
+  const sleeps: number[] = [];
+  let polls = 0;
+  const watcher = new KernelStartupWatcher({
+    fetch: async () => {
+      const answer = answers[Math.min(polls, answers.length - 1)];
+      polls++;
+      return answer;
+    },
+    view,
+    interval: 1000,
+    linger: 3000,
+    grace: 500,
+    now: () => now,
+    sleep: async ms => {
+      sleeps.push(ms);
+      now += ms;
+    }
+  });
+  return { watcher, view, sleeps, polls: () => polls };
+}
+
+describe('KernelStartupWatcher', () => {
+  it('follows a GPU kernel from pending to running, then stops polling', async () => {
+    const pending = status({ reason: 'Unschedulable', message: GPU_MESSAGE });
+    const { watcher, view, sleeps, polls } = harness([
+      [status({ phase: 'Creating' })],
+      [pending],
+      [pending],
+      [status({ phase: 'Running', node: 'n1' })],
+      [status({ phase: 'Running', node: 'n1' })]
+    ]);
+    await watcher.expect();
+    expect(view.log).toEqual([
+      'show k1: Creating the kernel’s pod…',
+      'show k1: Waiting for a GPU: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu',
+      'done k1 success: Running on node n1 (pod jk8s-kernel-k1)'
+    ]);
+    // The first poll waits for the grace; an unchanged status is not shown twice.
+    expect(sleeps[0]).toBe(500);
+    expect(polls()).toBe(4);
+    expect(watcher.polling).toBe(false);
+    expect(watcher.showing).toEqual([]);
+  });
+
+  it('shows nothing for a kernel that is up by the first poll', async () => {
+    const { watcher, view, polls } = harness([
+      [status({ phase: 'Running', node: 'n1' })]
+    ]);
+    await watcher.expect();
+    expect(view.log).toEqual([]);
+    // It looked until the linger time (3 s) passed: at 0.5, 1.5, 2.5 and 3.5 s.
+    expect(polls()).toBe(4);
+  });
+
+  it('reports a failed start as an error', async () => {
+    const { watcher, view } = harness([
+      [status({ phase: 'Starting', reason: 'ContainerCreating' })],
+      [
+        status({
+          phase: 'Failed',
+          reason: 'ErrImagePull',
+          message: 'not found'
+        })
+      ]
+    ]);
+    await watcher.expect();
+    expect(view.log).toEqual([
+      'show k1: Starting the kernel in its pod…',
+      'done k1 error: Failed: ErrImagePull: not found'
+    ]);
+  });
+
+  it('drops a kernel that vanished while starting', async () => {
+    const { watcher, view } = harness([[status()], []]);
+    await watcher.expect();
+    expect(view.log).toEqual([
+      'show k1: Waiting for the scheduler…',
+      'drop k1'
+    ]);
+  });
+
+  it('ignores kernels that were already running or failed', () => {
+    const { watcher, view } = harness([]);
+    watcher.update([
+      status({ kernel_id: 'a', phase: 'Running' }),
+      status({ kernel_id: 'b', phase: 'Failed' })
+    ]);
+    expect(view.log).toEqual([]);
+  });
+
+  it('shares one poll loop between concurrent starts', async () => {
+    const { watcher } = harness([[]]);
+    const first = watcher.expect();
+    const second = watcher.expect();
+    expect(second).toBe(first);
+    await first;
+  });
+
+  it('gives up after repeated errors, keeping what it showed', async () => {
+    let calls = 0;
+    const view = new FakeView();
+    const watcher = new KernelStartupWatcher({
+      fetch: async () => {
+        calls++;
+        if (calls === 1) {
+          return [status()];
+        }
+        throw new Error('server away');
+      },
+      view,
+      grace: 0,
+      sleep: async () => undefined
+    });
+    await watcher.expect();
+    expect(calls).toBe(6);
+    expect(watcher.showing).toEqual(['k1']);
+    watcher.dispose();
+    expect(view.log).toEqual([
+      'show k1: Waiting for the scheduler…',
+      'drop k1'
+    ]);
+  });
+});
