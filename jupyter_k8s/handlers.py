@@ -286,6 +286,15 @@ class JobLogsHandler(JobsBaseHandler):
         self.finish(set_content_type="text/plain; charset=utf-8")
 
 
+class JobEventsHandler(JobsBaseHandler):
+    """GET: the job's events (its Job's and its pods'), oldest first."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        self.write_json({"events": await self.jobs.timeline(job_id)})
+
+
 class JobOutputHandler(JobsBaseHandler):
     """GET: download the executed notebook. POST {"path"}: copy it to a path of the workspace."""
 
@@ -324,5 +333,6 @@ default_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/{API_PREFIX}/jobs/{_JOB}/cancel", JobCancelHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/rerun", JobRerunHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/logs", JobLogsHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}/events", JobEventsHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/output", JobOutputHandler),
 ]

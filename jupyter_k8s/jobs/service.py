@@ -56,6 +56,7 @@ from .objects import (
 )
 from .runlog import FRAME, MARKER, parse_marker, parse_runner_log, progress_of
 from .status import fail_fast_reason, job_info
+from .timeline import job_timeline
 
 log = logging.getLogger("jupyter_k8s.jobs")
 
@@ -242,6 +243,11 @@ class JobService:
 
     async def get(self, name: str) -> JobInfo:
         return self._info(await self._job(name))
+
+    async def timeline(self, name: str) -> list[dict[str, Any]]:
+        """The job's timeline: the events about its Job and its pods, oldest first."""
+        job = await self._job(name)
+        return job_timeline(self._events_of(name), job["metadata"].get("uid"))
 
     async def list(
         self,

@@ -182,6 +182,8 @@ export interface IJobEvent {
   /** The kind of the object the event is about: `Job` or `Pod`. */
   object: string;
   name: string;
+  /** The container a pod event is about (`Started`, `Killing`, ...), if any. */
+  container?: string | null;
   count: number;
 }
 

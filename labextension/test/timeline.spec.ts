@@ -50,6 +50,7 @@ describe('buildTimeline', () => {
     ]);
     expect(entries[0].detail).toBe('reports/report.ipynb with profile cpu');
     expect(entries[1].source).toBe('Pod/nb-report-abc123-x1');
+    expect(entries[2].source).toBe('Pod/nb-report-abc123-x1 (runner)');
     expect(entries[5].detail).toBe('Completed');
   });
 

@@ -350,3 +350,87 @@ async def test_active_deadline_and_oom(user: KubeClient, namespace: str):
     term = (await user.get("pods", hog, namespace))["status"]["containerStatuses"][0]["state"]
     assert term["terminated"]["reason"] == "OOMKilled"
     assert term["terminated"]["exitCode"] == 137
+
+
+async def _pod_events(client: KubeClient, ns: str, name: str) -> list[dict]:
+    listing = await client.list("events", ns, fieldSelector=f"involvedObject.name={name}")
+    return sorted(listing["items"], key=lambda e: int(e["metadata"]["resourceVersion"]))
+
+
+def _said(events: list[dict]) -> list[tuple[str | None, str, str]]:
+    """(container, reason, message) of the kubelet's events, in the order they were posted."""
+    out = []
+    for e in events:
+        if e["source"].get("component") == "kubelet":
+            path = e["involvedObject"].get("fieldPath") or ""
+            container = path[path.find("{") + 1 : -1] if "{" in path else None
+            out.append((container, e["reason"], e["message"]))
+    return out
+
+
+async def _started_twice(client: KubeClient, ns: str, name: str) -> list | None:
+    said = _said(await _pod_events(client, ns, name))
+    return said if sum(r == "Started" for _, r, _ in said) == 2 else None
+
+
+async def test_kubelet_events_start_and_stop(user: KubeClient, namespace: str):
+    name = _name("events")
+    p = pod(name, "import time; print('up', flush=True); time.sleep(600)")
+    p["spec"]["initContainers"] = [container("stage", "busybox:1.36", ["python", "-c", "pass"])]
+    await user.create("pods", p, namespace)
+    await wait_for(lambda: _is(pod_phase(user, namespace, name), "Running"), 30, what="Running")
+    started = await wait_for(
+        lambda: _started_twice(user, namespace, name), 10, what="the Started events"
+    )
+    present = "already present on machine and can be accessed by the pod"
+    assert started == [
+        ("stage", "Pulled", f'Container image "busybox:1.36" {present}'),
+        ("stage", "Created", "Container created"),
+        ("stage", "Started", "Container started"),
+        ("main", "Pulled", f'Container image "{IMAGE}" {present}'),
+        ("main", "Created", "Container created"),
+        ("main", "Started", "Container started"),
+    ]
+    events = await _pod_events(user, namespace, name)
+    assert any(e["reason"] == "Scheduled" for e in events)  # the scheduler's, as ever
+    kubelet = next(e for e in events if e["reason"] == "Started")
+    assert kubelet["type"] == "Normal" and kubelet["count"] == 1
+    assert kubelet["involvedObject"]["uid"] and kubelet["source"]["host"]
+
+    await user.delete("pods", name, namespace, grace_period=1)
+
+    async def killing() -> list | None:
+        said = _said(await _pod_events(user, namespace, name))
+        return said if ("main", "Killing", "Stopping container main") in said else None
+
+    said = await wait_for(killing, 20, what="a Killing event")
+    assert ("stage", "Killing", "Stopping container stage") not in said  # it had ended
+
+
+async def test_crash_loop_back_off_events(user: KubeClient, namespace: str):
+    name = _name("crashy")
+    await user.create(
+        "pods", pod(name, "import sys; sys.exit(3)", restartPolicy="Always"), namespace
+    )
+    p = await user.get("pods", name, namespace)
+    uid = p["metadata"]["uid"]
+
+    async def backed_off() -> dict | None:
+        events = await _pod_events(user, namespace, name)
+        started = next((e for e in events if e["reason"] == "Started"), None)
+        backoff = next((e for e in events if e["reason"] == "BackOff"), None)
+        return (
+            {"started": started, "backoff": backoff}
+            if started and backoff and (started["count"] >= 2)
+            else None
+        )
+
+    found = await wait_for(backed_off, 30, what="BackOff and a second Started")
+    backoff = found["backoff"]
+    assert backoff["type"] == "Warning"
+    assert backoff["message"] == (
+        f"Back-off restarting failed container main in pod {name}_{namespace}({uid})"
+    )
+    assert backoff["involvedObject"]["fieldPath"] == "spec.containers{main}"
+    assert found["started"]["lastTimestamp"] >= found["started"]["firstTimestamp"]
+    await user.delete("pods", name, namespace, grace_period=0)

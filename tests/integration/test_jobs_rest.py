@@ -42,6 +42,9 @@ PROFILES = [
 ]
 
 
+EVENT_FIELDS = {"time", "type", "reason", "message", "object", "name", "container", "count"}
+
+
 def finished(job: dict) -> bool:
     return job["phase"] in ("Succeeded", "Failed", "Cancelled") and job["output_state"] != (
         "pending"
@@ -119,6 +122,51 @@ async def test_failing_cell(server: ServerProcess, workspace: Path):
     assert texts[1] == ["before 40\n"]
     assert texts[2] == ["ValueError: bad row 17"]
     assert texts[3] == []  # never ran
+
+
+async def test_events_timeline(server: ServerProcess):
+    _, created = await server.call("POST", "/jobs", {"notebook": "params.ipynb"}, expect=201)
+    job_id = created["job"]["id"]
+    done = await server.wait_job(job_id, finished)
+    assert done["phase"] == "Succeeded", done
+
+    # The Job controller's Completed comes with (or just after) the Complete condition.
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while True:
+        _, answer = await server.call("GET", f"/jobs/{job_id}/events", expect=200)
+        events = answer["events"]
+        if any(e["reason"] == "Completed" for e in events) or loop.time() > deadline:
+            break
+        await asyncio.sleep(0.3)
+
+    def index(obj: str, reason: str) -> int:
+        found = [i for i, e in enumerate(events) if (e["object"], e["reason"]) == (obj, reason)]
+        assert found, f"no {reason} about a {obj} in {events}"
+        return found[0]
+
+    scheduled, started = index("Pod", "Scheduled"), index("Pod", "Started")
+    completed = index("Job", "Completed")
+    assert scheduled < started < completed, events
+    assert index("Pod", "Pulled") < index("Pod", "Created") < started
+    assert index("Job", "SuccessfulCreate") < started
+    (pod,) = {e["name"] for e in events if e["object"] == "Pod"}
+    assert pod.startswith(f"{job_id}-")
+    assert {e["name"] for e in events if e["object"] == "Job"} == {job_id}
+    by_reason = {e["reason"]: e for e in events}
+    assert by_reason["Created"]["container"] == "runner"
+    assert by_reason["Started"]["message"] == "Container started"
+    assert by_reason["Completed"]["message"] == "Job completed"
+    assert by_reason["SuccessfulCreate"]["message"] == f"Created pod: {pod}"
+    assert "Successfully assigned " in by_reason["Scheduled"]["message"]
+    for e in events:
+        assert set(e) == EVENT_FIELDS
+        assert e["type"] in ("Normal", "Warning") and e["count"] >= 1 and e["time"]
+    times = [e["time"] for e in events]
+    assert [t[:19] for t in times] == sorted(t[:19] for t in times)  # oldest first
+
+    status, body = await server.call("GET", "/jobs/nb-no-such-job-x1y2z3/events")
+    assert status == 404 and body["reason"] and "nb-no-such-job-x1y2z3" in body["message"]
 
 
 async def test_unschedulable_gpu_job_cancel_leaves_nothing(

@@ -80,6 +80,14 @@ async def test_cluster_is_asked_again_on_later_requests(jp_fetch, jp_serverapp):
         assert json.loads(response.body)["reachable"] is False
 
 
+async def test_job_events_of_an_unreachable_cluster_are_a_503(jp_fetch):
+    with pytest.raises(HTTPClientError) as err:
+        await jp_fetch("jupyter-k8s", "jobs", "nb-x-abc123", "events")
+    assert err.value.code == 503
+    body = json.loads(err.value.response.body)
+    assert body["reason"] == "Unreachable" and UNREACHABLE_SERVER in body["message"]
+
+
 async def test_wrong_token_is_refused(jp_fetch):
     with pytest.raises(HTTPClientError) as err:
         await jp_fetch("jupyter-k8s", "cluster", headers={"Authorization": "token wrong"})

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...k8s.client import Conflict, Gone, KubeClient, KubeError, NotFound, load_config
+from .events import EventRecorder, now
 from .logs import LogTarget, make_log_app, serve
-from .pods import PodRunner, now
+from .pods import PodRunner
 
 log = logging.getLogger("jupyter_k8s.devcluster.agent")
 
@@ -131,6 +132,7 @@ class NodeAgent:
         self.ips = IPAllocator()
         self.gpus = GPUAllocator(opts.gpus)
         self.pods: dict[str, PodRunner] = {}
+        self.recorder = EventRecorder(client, opts.node_name)
         self.isolate_mounts = mount_namespaces_work()
         self.use_cgroups = memory_cgroups_work()
         self.capacity = {
@@ -199,29 +201,11 @@ class NodeAgent:
                 log.warning("status of %s/%s not sent (%s); retrying", runner.ns, runner.name, exc)
                 await asyncio.sleep(min(0.2 * 2**attempt, 3))
 
-    async def event(self, pod: dict, kind: str, reason: str, message: str) -> None:
-        meta = pod["metadata"]
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"generateName": f"{meta['name']}.", "namespace": meta["namespace"]},
-            "involvedObject": {
-                "kind": "Pod",
-                "namespace": meta["namespace"],
-                "name": meta["name"],
-                "uid": meta["uid"],
-                "apiVersion": "v1",
-            },
-            "reason": reason,
-            "message": message,
-            "type": kind,
-            "source": {"component": "kubelet", "host": self.node_name},
-            "firstTimestamp": now(),
-            "lastTimestamp": now(),
-            "count": 1,
-        }
-        with contextlib.suppress(KubeError):
-            await self.client.create("events", body, meta["namespace"])
+    def event(
+        self, pod: dict, kind: str, reason: str, message: str, container: str | None = None
+    ) -> None:
+        """An event about a pod (or one of its containers), posted in the background."""
+        self.recorder.record(pod, kind, reason, message, container)
 
     # -- the Node and its lease --------------------------------------------------------------
 
@@ -457,6 +441,7 @@ class NodeAgent:
         for t in running:
             t.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+        await self.recorder.flush(2)
         await runner.cleanup()
 
     def stop(self) -> None:

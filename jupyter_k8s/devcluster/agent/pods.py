@@ -4,7 +4,8 @@ Each pod bound to the node gets one `PodRunner` task: it prepares volumes, runs 
 containers in order and then the containers, restarts them as restartPolicy says, enforces
 activeDeadlineSeconds, honours deletion with its grace period (SIGTERM, then SIGKILL) and
 reports every change as real pod status (phase, conditions, container states with exit
-codes and reasons) through the pods/status subresource.
+codes and reasons) through the pods/status subresource, and as the kubelet's events (Pulled,
+Created, Started, Killing, BackOff...; see events.py), which never hold the pod up.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 from ...k8s.client import KubeError, NotFound
 from ...k8s.quantity import bytes_of
+from . import events
 from .envvars import ContainerConfigError, container_env, expand_command
+from .events import NORMAL, WARNING, now
 from .logs import LogWriter
 from .runtime import ContainerProcess, start_process
 from .volumes import VolumeError, container_mounts, prepare_volumes, read_only_volumes
@@ -43,10 +46,6 @@ _PATH_RE = re.compile(
     r"(?::[\w][\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$"
 )
 _HOST_RE = re.compile(r"^[a-zA-Z0-9.-]+(?::[0-9]+)?$")
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def image_problem(image: str | None) -> tuple[str, str] | None:
@@ -154,6 +153,10 @@ class PodRunner:
         self.gone = True
         self.deleting.set()
 
+    def event(self, kind: str, reason: str, message: str, run: ContainerRun | None = None) -> None:
+        """Record an event about this pod (or one of its containers); returns at once."""
+        self.agent.event(self.pod, kind, reason, message, run.name if run else None)
+
     def find(self, container: str) -> ContainerRun | None:
         return next((r for r in [*self.init_runs, *self.runs] if r.name == container), None)
 
@@ -195,8 +198,10 @@ class PodRunner:
         else:
             # Stop the containers and let the body record how each ended (exit code, reason),
             # so status and log followers see them terminated, as a kubelet reports them.
+            if timer is not None and timer in done:
+                self.event(NORMAL, "DeadlineExceeded", events.DEADLINE)
             self.stopping = True
-            await self._kill_all(self._grace())
+            await self._kill_all(self._grace(), announce=True)
             try:
                 await asyncio.wait_for(asyncio.shield(body), 10)
             except TimeoutError:
@@ -240,6 +245,7 @@ class PodRunner:
         for run in [*self.init_runs, *self.runs]:
             if problem := image_problem(run.spec.get("image")):
                 run.state = {"waiting": {"reason": problem[0], "message": problem[1]}}
+                self._image_problem_events(run, *problem)
         if any(
             "waiting" in r.state and r.state["waiting"]["reason"] != "ContainerCreating"
             for r in [*self.init_runs, *self.runs]
@@ -257,18 +263,26 @@ class PodRunner:
         results = await asyncio.gather(*(self._run_main(r, volume_paths) for r in self.runs))
         self.phase = "Succeeded" if all(results) else "Failed"
 
+    def _image_problem_events(self, run: ContainerRun, reason: str, message: str) -> None:
+        # What kubelet's image manager and startContainer say (images/image_manager.go).
+        image = run.spec.get("image", "")
+        if reason == "ErrImagePull":
+            self.event(NORMAL, "Pulling", f'Pulling image "{image}"', run)
+            self.event(WARNING, "Failed", f'Failed to pull image "{image}": {message}', run)
+        else:
+            self.event(WARNING, "InspectFailed", message, run)
+        self.event(WARNING, "Failed", f"Error: {reason}", run)
+
     async def _image_backoff(self) -> None:
         """ErrImagePull turns into ImagePullBackOff, as the kubelet reports it, until deleted."""
         await asyncio.sleep(2)
         for run in [*self.init_runs, *self.runs]:
             waiting = run.state.get("waiting", {})
             if waiting.get("reason") == "ErrImagePull":
-                run.state = {
-                    "waiting": {
-                        "reason": "ImagePullBackOff",
-                        "message": f'Back-off pulling image "{run.spec["image"]}"',
-                    }
-                }
+                message = f'Back-off pulling image "{run.spec["image"]}"'
+                run.state = {"waiting": {"reason": "ImagePullBackOff", "message": message}}
+                self.event(NORMAL, "BackOff", message, run)
+                self.event(WARNING, "Failed", "Error: ImagePullBackOff", run)
         await self._report()
         await asyncio.Event().wait()
 
@@ -286,7 +300,7 @@ class PodRunner:
                 for run in [*self.init_runs, *self.runs]:
                     run.state = {"waiting": {"reason": "ContainerCreating"}}
                 self.message = str(exc)
-                await self.agent.event(self.pod, "Warning", exc.reason, str(exc))
+                self.event(WARNING, exc.reason, str(exc))
                 await self._report()
                 await asyncio.sleep(2)
 
@@ -322,6 +336,7 @@ class PodRunner:
                 "message": f"back-off {backoff:.0f}s restarting failed container",
             }
         }
+        self.event(WARNING, "BackOff", events.restart_backoff(run.name, self.pod), run)
         await self._report()
         await asyncio.sleep(backoff)
         return min(backoff * 2, MAX_BACKOFF)
@@ -330,6 +345,8 @@ class PodRunner:
         """Start the container, wait for it, record its end; returns its exit code."""
         spec = run.spec
         while True:
+            if not self.stopping:  # kubelet: the image first, then the container's config
+                self.event(NORMAL, "Pulled", events.image_present(spec.get("image", "")), run)
             try:
                 env = await container_env(
                     self.pod_view(),
@@ -343,11 +360,13 @@ class PodRunner:
                 run.state = {
                     "waiting": {"reason": "CreateContainerConfigError", "message": str(exc)}
                 }
+                self.event(WARNING, "Failed", f"Error: {exc}", run)
                 await self._report()
                 await asyncio.sleep(2)
         argv = expand_command([*spec.get("command", []), *spec.get("args", [])], env)
         if self.stopping:
             return 137  # deleted before it started: start nothing
+        self.event(NORMAL, "Created", events.CREATED, run)
         if not spec.get("command"):
             return await self._start_failed(
                 run,
@@ -382,6 +401,7 @@ class PodRunner:
         (cdir / "pid").write_text(str(proc.pid))
         started = now()
         run.state = {"running": {"startedAt": started}}
+        self.event(NORMAL, "Started", events.STARTED, run)
         if self.phase == "Pending" and self.initialized:
             self.phase = "Running"
         await self._report()
@@ -410,6 +430,7 @@ class PodRunner:
 
     async def _start_failed(self, run: ContainerRun, message: str) -> int:
         # What the kubelet reports when the runtime can't start the process (exit code 128).
+        self.event(WARNING, "Failed", f"Error: {message}", run)
         run.state = {
             "terminated": {
                 "exitCode": 128,
@@ -447,12 +468,17 @@ class PodRunner:
 
     # -- stopping -----------------------------------------------------------------------------
 
-    async def _kill_all(self, grace: int) -> None:
-        procs = [
-            r.process
+    async def _kill_all(self, grace: int, announce: bool = False) -> None:
+        """SIGTERM, SIGKILL after `grace` s; `announce`: with the kubelet's Killing events."""
+        live = [
+            r
             for r in [*self.init_runs, *self.runs]
             if r.process is not None and r.process.process.returncode is None
         ]
+        if announce:
+            for r in live:
+                self.event(NORMAL, "Killing", events.stopping(r.name), r)
+        procs = [r.process for r in live if r.process is not None]
         for p in procs:
             p.signal(signal.SIGTERM)
         if procs:
@@ -481,7 +507,7 @@ class PodRunner:
 
     async def _finish_deletion(self) -> None:
         if not self.terminal:
-            await self._kill_all(self._grace())
+            await self._kill_all(self._grace(), announce=True)
             self._set_phase_after_kill()
             await self._report()
         if not self.gone:
@@ -498,6 +524,7 @@ class PodRunner:
         self.cleanup()
 
     def cleanup(self) -> None:
+        self.agent.recorder.forget(self.uid)
         self.agent.gpus.release(self.uid)
         self.agent.ips.release(self.uid)
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -47,7 +47,7 @@ export function buildTimeline(
       tone: event.type === 'Warning' ? 'warning' : 'info',
       title: event.reason,
       detail: event.message,
-      source: event.object && event.name ? `${event.object}/${event.name}` : '',
+      source: eventSource(event),
       count: event.count || 1
     });
   }
@@ -63,6 +63,15 @@ export function buildTimeline(
     );
   }
   return sortByTime(entries);
+}
+
+/** `Pod/nb-x-abc12 (runner)`: the object, and the container when the event names one. */
+function eventSource(event: IJobEvent): string {
+  if (!event.object || !event.name) {
+    return '';
+  }
+  const container = event.container ? ` (${event.container})` : '';
+  return `${event.object}/${event.name}${container}`;
 }
 
 function milestone(
