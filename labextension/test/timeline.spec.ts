@@ -35,7 +35,8 @@ describe('buildTimeline', () => {
         event({
           time: '2026-01-01T10:00:02Z',
           reason: 'Started',
-          message: 'Started container notebook'
+          message: 'Container started',
+          container: 'runner'
         }),
         event({})
       ]
