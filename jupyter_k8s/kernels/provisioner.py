@@ -323,12 +323,39 @@ class K8sPodProvisioner(KernelProvisionerBase):
             reason = getattr(exc, "reason", type(exc).__name__)
             svc.set_status(self.kernel_id, phase="Failed", reason=reason, message=str(exc))
             await self._release()
+            self._forget_failed_start()
             raise
         self._adopt_pod = None
         self._launched = True
         self._recreate = False
         self.connection_info = info
         return info
+
+    def _forget_failed_start(self) -> None:
+        """Work around jupyter_client's bookkeeping of a kernel whose start failed.
+
+        MultiKernelManager keeps such a kernel in `_pending_kernels` for good (its
+        `_add_kernel_when_ready` only logs the error), so `shutdown_all` later asks
+        jupyter_server to shut down a kernel it does not know: the 404 it raises aborts the
+        server's stop, and the server no longer exits on SIGTERM or Ctrl-C. Remote starts fail
+        more often than local ones (a GPU that never frees up, a bad image), so the entry is
+        dropped once the pending task has finished.
+        """
+        kernel_id = self.kernel_id
+        multi = getattr(self.parent, "parent", None)
+        pending = getattr(multi, "_pending_kernels", None)
+        if not isinstance(pending, dict) or kernel_id not in pending:
+            return
+        task = pending[kernel_id]
+
+        def forget(_: object = None) -> None:
+            if pending.get(kernel_id) is task and kernel_id not in getattr(multi, "_kernels", {}):
+                pending.pop(kernel_id, None)
+
+        if isinstance(task, asyncio.Future):
+            task.add_done_callback(forget)
+        else:
+            forget()
 
     def _ip(self) -> str:
         pod = self.service.pod(self.pod_name or "")

@@ -20,7 +20,16 @@ lab_pid=""
 cleanup() {
   status=$?
   if [ -n "$lab_pid" ]; then
+    # SIGTERM, then SIGKILL if JupyterLab has not exited within 15 s.
     kill "$lab_pid" 2>/dev/null || true
+    for _ in $(seq 1 30); do
+      kill -0 "$lab_pid" 2>/dev/null || break
+      sleep 0.5
+    done
+    if kill -0 "$lab_pid" 2>/dev/null; then
+      echo "==> JupyterLab did not stop on SIGTERM within 15 s: killing it"
+      kill -9 "$lab_pid" 2>/dev/null || true
+    fi
     wait "$lab_pid" 2>/dev/null || true
   fi
   python -m jupyter_k8s.cli dev-cluster --state-dir "$state" down >/dev/null 2>&1 || true
@@ -57,6 +66,7 @@ JUPYTER_CONFIG_DIR="$work/config" \
   jupyter lab --allow-root --no-browser --ip 127.0.0.1 --port "$port" \
   --ServerApp.token="$token" --ServerApp.root_dir="$work/root" \
   --JupyterK8s.default_image=python:3.11-slim \
+  --JupyterK8s.kernel_start_timeout=20 \
   >"$work/lab.log" 2>&1 &
 lab_pid=$!
 for _ in $(seq 1 120); do

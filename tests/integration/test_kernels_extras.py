@@ -152,3 +152,37 @@ async def test_unreachable_cluster_is_503(make_server, dev_cluster, tmp_path):
     status, body = await api(server, "POST", "/api/kernels", {"name": "k8s-cpu"})
     assert status == 503, body
     assert "cannot reach the Kubernetes API" in body["message"], body
+
+
+async def test_server_stops_after_a_failed_kernel_start(
+    make_server, admin: KubeClient, namespace: str
+):
+    """jupyter_client keeps a kernel whose start failed among its pending kernels; without
+    the provisioner's workaround the server's shutdown then trips over it (404) and the
+    process no longer exits on SIGTERM."""
+    server = await asyncio.to_thread(
+        make_server,
+        "failedstart",
+        {"profiles": [{"name": "bad", "image": "registry.invalid/nothing:1", "default": True}]},
+    )
+    # As JupyterLab's kernel picker does it: a session with a local kernel, then a change
+    # of its kernel to the remote one (PATCH), which fails.
+    _, session = await api(
+        server,
+        "POST",
+        "/api/sessions",
+        {"path": "a.ipynb", "name": "a.ipynb", "type": "notebook", "kernel": {"name": "python3"}},
+        expect=201,
+    )
+    status, body = await api(
+        server, "PATCH", f"/api/sessions/{session['id']}", {"kernel": {"name": "k8s-bad"}}
+    )
+    assert status >= 500, body
+    assert "ErrImagePull" in json.dumps(body) or "ImagePullBackOff" in json.dumps(body), body
+    await wait_no_kernel_pods(admin, namespace)
+    assert server.proc is not None
+    server.proc.terminate()
+    rc = await asyncio.to_thread(server.proc.wait, 20)
+    assert rc == 0, server.log_path.read_text()[-3000:] if server.log_path else rc
+    log = server.log_path.read_text() if server.log_path else ""
+    assert "Kernel does not exist" not in log, log[-3000:]

@@ -225,6 +225,19 @@ test('submit with a changed parameter, follow it to Succeeded, open the output',
   await expect(detail.locator('.jp-k8s-JobDetail-logStatus')).toHaveText(
     'End of the log.'
   );
+  // The events timeline: the milestones and the Kubernetes events, oldest first.
+  const timeline = detail.locator('.jp-k8s-Timeline');
+  for (const title of ['Submitted', 'Scheduled', 'Started', 'Succeeded']) {
+    await expect(
+      timeline.locator('.jp-k8s-Timeline-title', { hasText: title }).first()
+    ).toBeVisible();
+  }
+  const titles = await timeline
+    .locator('.jp-k8s-Timeline-title')
+    .allTextContents();
+  expect(titles[0]).toBe('Submitted');
+  expect(titles[titles.length - 1]).toBe('Succeeded');
+  expect(titles.indexOf('Scheduled')).toBeLessThan(titles.indexOf('Started'));
   // No toast over the screenshot.
   const hide = await page.addStyleTag({
     content: '.Toastify { display: none !important; }'
@@ -350,6 +363,11 @@ test('a GPU job that cannot be scheduled shows the reason; cancel it; delete it'
   await expect(detail.locator('.jp-k8s-JobDetail-reason')).toContainText(
     'Insufficient nvidia.com/gpu'
   );
+  await expect(
+    detail.locator('.jp-k8s-Timeline-entry.jp-mod-warning', {
+      hasText: 'FailedScheduling'
+    })
+  ).toContainText('Insufficient nvidia.com/gpu');
   await detail.locator('button', { hasText: 'Cancel' }).click();
   await page.locator('.jp-Dialog button', { hasText: 'Cancel job' }).click();
   await expect(chip).toHaveText(/^Cancelled/, { timeout: 30_000 });
@@ -358,6 +376,34 @@ test('a GPU job that cannot be scheduled shows the reason; cancel it; delete it'
   await page.locator('.jp-Dialog button', { hasText: 'Delete' }).click();
   await expect(row(page, id)).toHaveCount(0);
   await expect(detail).toHaveCount(0);
+});
+
+test('at idle the UI asks the server less than once a second, mostly 304s', async ({
+  page
+}) => {
+  await openLab(page, '/lab');
+  await expect(page.locator('.jp-k8s-JobRow').first()).toBeVisible();
+  // Let the first polls and any finishing job settle, then count.
+  await page.waitForTimeout(5000);
+  const seen: number[] = [];
+  page.on('response', response => {
+    if (new URL(response.url()).pathname.includes('/jupyter-k8s/')) {
+      seen.push(response.status());
+    }
+  });
+  const seconds = 45;
+  await page.waitForTimeout(seconds * 1000);
+  const perSecond = seen.length / seconds;
+  const notModified = seen.filter(s => s === 304).length;
+  saveTiming('idle_requests', {
+    seconds,
+    requests: seen.length,
+    per_second: Number(perSecond.toFixed(3)),
+    not_modified: notModified
+  });
+  expect(perSecond).toBeLessThan(1);
+  expect(seen.length).toBeGreaterThan(0);
+  expect(notModified).toBeGreaterThan(0);
 });
 
 test('1,000 jobs: filter, render and scroll the windowed list', async ({
