@@ -90,6 +90,22 @@ describe('describeKernelStatus', () => {
     ).toEqual({ text: 'Failed: ErrImagePull: no such image', tone: 'error' });
   });
 
+  it('says briefly why a start timed out while unschedulable', () => {
+    const s = status({
+      phase: 'Failed',
+      reason: 'StartTimeout',
+      message:
+        'kernel pod kernel-0d2ee984-xmj2o did not start within 20 s (Pending: ' +
+        `Unschedulable: ${GPU_MESSAGE}); the pod was deleted`
+    });
+    const text = describeKernelStatus(s);
+    expect(text).toEqual({
+      text: 'Gave up waiting for a GPU: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu',
+      tone: 'error'
+    });
+    expect(`${kernelTitle(s)}: ${text.text}`.length).toBeLessThanOrEqual(140);
+  });
+
   it('knows which phases are still starting', () => {
     expect(
       ['Creating', 'Pending', 'Starting'].map(p =>
@@ -108,9 +124,9 @@ describe('describeKernelStatus', () => {
   });
 
   it('titles a kernel by profile and notebook', () => {
-    expect(kernelTitle(status())).toBe('Remote kernel “gpu” for train.ipynb');
+    expect(kernelTitle(status())).toBe('Kernel “gpu” for train.ipynb');
     expect(kernelTitle(status({ profile: null, notebook: null }))).toBe(
-      'Remote kernel “k8s-gpu”'
+      'Kernel “k8s-gpu”'
     );
   });
 });

@@ -99,3 +99,42 @@ describe('buildTimeline', () => {
     expect(timelineTime('2026-01-01T10:00:01Z')).toMatch(/\d{2}:\d{2}:\d{2}/);
   });
 });
+
+describe('buildTimeline ordering', () => {
+  it('leaves out how jupyter-k8s makes a job (suspended, then resumed)', () => {
+    const entries = buildTimeline(job(), [
+      event({ object: 'Job', reason: 'Suspended', message: 'Job suspended' }),
+      event({
+        object: 'Job',
+        reason: 'SuccessfulCreate',
+        message: 'Created pod: p'
+      }),
+      event({ object: 'Job', reason: 'Resumed', message: 'Job resumed' })
+    ]);
+    expect(entries.map(e => e.title)).toEqual([
+      'Submitted',
+      'SuccessfulCreate'
+    ]);
+  });
+
+  it('keeps the server’s order within a second (whole-second kubelet stamps)', () => {
+    const entries = buildTimeline(
+      job({
+        created: '2026-01-01T10:00:01.200Z',
+        started: '2026-01-01T10:00:02Z'
+      }),
+      [
+        event({ time: '2026-01-01T10:00:01.600Z', reason: 'Scheduled' }),
+        event({ time: '2026-01-01T10:00:01Z', reason: 'Pulled' }),
+        event({ time: '2026-01-01T10:00:01Z', reason: 'Started' })
+      ]
+    );
+    expect(entries.map(e => e.title)).toEqual([
+      'Submitted',
+      'Scheduled',
+      'Pulled',
+      'Started',
+      'Running'
+    ]);
+  });
+});

@@ -106,11 +106,22 @@ export function describeKernelStatus(status: IKernelStatus): IKernelStatusText {
           : 'Running',
         tone: 'success'
       };
-    case 'Failed':
+    case 'Failed': {
+      // A start that timed out while unschedulable: the scheduler's words, short enough for
+      // a notification (JupyterLab cuts them at 140 characters).
+      const scheduler = /\d+\/\d+ nodes are available:[^;)]*/.exec(message);
+      if (reason === 'StartTimeout' && scheduler) {
+        const summary = schedulerSummary(scheduler[0]);
+        return {
+          text: `Gave up waiting for ${missingResource(summary) ?? 'a node'}: ${summary}`,
+          tone: 'error'
+        };
+      }
       return {
         text: `Failed: ${[reason, message].filter(Boolean).join(': ') || 'the kernel did not start'}`,
         tone: 'error'
       };
+    }
     default:
       return {
         text: [phase, reason, message].filter(Boolean).join(': '),
@@ -119,11 +130,14 @@ export function describeKernelStatus(status: IKernelStatus): IKernelStatusText {
   }
 }
 
-/** The kernel's name for a person: its profile, else its kernelspec. */
+/**
+ * The kernel's name for a person: its profile (else its kernelspec) and its notebook. Short,
+ * because a notification shows 140 characters and the reason matters more.
+ */
 export function kernelTitle(status: IKernelStatus): string {
   const name = status.profile || status.kernel_name || status.kernel_id;
   const where = status.notebook ? ` for ${baseName(status.notebook)}` : '';
-  return `Remote kernel “${name}”${where}`;
+  return `Kernel “${name}”${where}`;
 }
 
 /** Where the watcher shows what it sees. */

@@ -23,46 +23,77 @@ export interface ITimelineEntry {
   count: number;
 }
 
+/**
+ * Job events that tell how jupyter-k8s makes a job, not what happens to it: the Job is
+ * created suspended and resumed once its notebook's ConfigMap exists (so nothing is left
+ * half-made), which says nothing to the user.
+ */
+const HIDDEN_JOB_EVENTS = new Set(['Suspended', 'Resumed']);
+
 const FINISHED_TONE: Record<string, ITimelineEntry['tone']> = {
   Succeeded: 'success',
   Failed: 'error',
   Cancelled: 'cancelled'
 };
 
-/** The job's timeline, oldest first (entries without a time keep their place at the end). */
+/**
+ * The job's timeline, oldest first. The server answers the events in the order the API
+ * server stored them, which is the true order: the kubelet and the Job controller stamp
+ * whole seconds while the scheduler stamps microseconds, so their times alone would put a
+ * pod's `Started` before its `Scheduled`. The milestones are placed by the second: the
+ * submission before the events of its second, the start and the end after them.
+ */
 export function buildTimeline(
   job: IJobInfo,
   events: readonly IJobEvent[]
 ): ITimelineEntry[] {
-  const entries: ITimelineEntry[] = [];
+  const keyed: { entry: ITimelineEntry; second: number; rank: number }[] = [];
+  const add = (entry: ITimelineEntry, rank: number) => {
+    const t = parseTime(entry.time);
+    keyed.push({
+      entry,
+      second: t === null ? Infinity : Math.floor(t / 1000),
+      rank
+    });
+  };
   if (job.created) {
     const profile = job.profile ? ` with profile ${job.profile}` : '';
-    entries.push(
-      milestone(job.created, 'info', 'Submitted', `${job.notebook}${profile}`)
+    add(
+      milestone(job.created, 'info', 'Submitted', `${job.notebook}${profile}`),
+      0
     );
   }
   for (const event of events) {
-    entries.push({
-      time: event.time,
-      tone: event.type === 'Warning' ? 'warning' : 'info',
-      title: event.reason,
-      detail: event.message,
-      source: eventSource(event),
-      count: event.count || 1
-    });
+    if (event.object === 'Job' && HIDDEN_JOB_EVENTS.has(event.reason)) {
+      continue;
+    }
+    add(
+      {
+        time: event.time,
+        tone: event.type === 'Warning' ? 'warning' : 'info',
+        title: event.reason,
+        detail: event.message,
+        source: eventSource(event),
+        count: event.count || 1
+      },
+      1
+    );
   }
   if (job.started) {
-    entries.push(
-      milestone(job.started, 'info', 'Running', 'the notebook started')
-    );
+    add(milestone(job.started, 'info', 'Running', 'the notebook started'), 2);
   }
   if (job.finished && FINISHED_TONE[job.phase]) {
     const detail = [job.reason, job.message].filter(Boolean).join(': ');
-    entries.push(
-      milestone(job.finished, FINISHED_TONE[job.phase], job.phase, detail)
+    add(
+      milestone(job.finished, FINISHED_TONE[job.phase], job.phase, detail),
+      3
     );
   }
-  return sortByTime(entries);
+  // A stable sort: events keep the server's order within their second.
+  return keyed
+    .map((k, index) => ({ ...k, index }))
+    .sort((a, b) => a.second - b.second || a.rank - b.rank || a.index - b.index)
+    .map(k => k.entry);
 }
 
 /** `Pod/nb-x-abc12 (runner)`: the object, and the container when the event names one. */
@@ -81,15 +112,6 @@ function milestone(
   detail: string
 ): ITimelineEntry {
   return { time, tone, title, detail, source: '', count: 1 };
-}
-
-/** Stable sort by time; entries without one go last in their given order. */
-function sortByTime(entries: ITimelineEntry[]): ITimelineEntry[] {
-  const at = (e: ITimelineEntry) => parseTime(e.time) ?? Infinity;
-  return entries
-    .map((entry, index) => ({ entry, index, t: at(entry) }))
-    .sort((a, b) => a.t - b.t || a.index - b.index)
-    .map(x => x.entry);
 }
 
 /** The time of an entry as the timeline shows it (local time, seconds). */

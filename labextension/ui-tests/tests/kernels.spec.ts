@@ -177,7 +177,7 @@ test('a GPU kernel that cannot be scheduled says why while it waits', async ({
 
   // A notification tells what the pod waits for, in the scheduler's words.
   const toast = page.locator('.Toastify__toast', {
-    hasText: 'Remote kernel “two-gpus” for ui-gpu-kernel.ipynb'
+    hasText: 'Kernel “two-gpus” for ui-gpu-kernel.ipynb'
   });
   await expect(toast).toContainText(
     'Waiting for a GPU: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu',
@@ -187,8 +187,10 @@ test('a GPU kernel that cannot be scheduled says why while it waits', async ({
 
   // The start gives up after the server's kernel_start_timeout (short in run.sh): the
   // notification and JupyterLab's error dialog both carry the reason.
-  await expect(toast).toContainText('Failed', { timeout: 60_000 });
-  await expect(toast).toContainText('Insufficient nvidia.com/gpu');
+  await expect(toast).toContainText(
+    'Gave up waiting for a GPU: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu',
+    { timeout: 60_000 }
+  );
   const dialog = page.locator('.jp-Dialog', { hasText: 'Insufficient' });
   await expect(dialog).toBeVisible({ timeout: 30_000 });
   await dialog.locator('button').last().click();
