@@ -339,6 +339,52 @@ test('live log while running, then the log streams to its end', async ({
   await expect(log).toContainText('streamed 7');
 });
 
+test('cancel a running job: it stops, its notebook is kept as far as it got', async ({
+  page,
+  request
+}) => {
+  await openLab(page, '/lab');
+  const res = await request.post('/jupyter-k8s/jobs', {
+    headers: AUTH,
+    data: { notebook: NOTEBOOK, parameters: { n: 120, label: 'to-cancel' } }
+  });
+  expect(res.status()).toBe(201);
+  const id = (await res.json()).job.id as string;
+  await page.getByTitle('Refresh the job list').click();
+  await row(page, id).click();
+  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  const chip = detail.locator('.jp-k8s-JobDetail-header .jp-k8s-Chip');
+  // Running, and already printing: the cancel interrupts real work.
+  await expect(detail.locator('.jp-k8s-JobDetail-log')).toContainText(
+    'to-cancel 1',
+    { timeout: 60_000 }
+  );
+  await expect(chip).toContainText('Running');
+
+  await detail.locator('button', { hasText: 'Cancel' }).click();
+  await page.locator('.jp-Dialog button', { hasText: 'Cancel job' }).click();
+  await expect(chip).toHaveText(/^Cancelled/, { timeout: 60_000 });
+  await expect(row(page, id).locator('.jp-k8s-Chip')).toHaveText(/^Cancelled/);
+  await expect(detail.locator('button', { hasText: 'Cancel' })).toBeDisabled();
+  // The partial notebook comes back and opens; the timeline ends with the cancel.
+  await expect(
+    detail.locator('button', { hasText: 'Open output' })
+  ).toBeEnabled({ timeout: 60_000 });
+  await expect(detail.locator('.jp-k8s-Timeline-entry').last()).toContainText(
+    'Cancelled'
+  );
+  const job = await (
+    await request.get(`/jupyter-k8s/jobs/${id}`, { headers: AUTH })
+  ).json();
+  expect(job.phase).toBe('Cancelled');
+  expect(job.output_state).toBe('ready');
+  const output = await request.get(`/api/contents/${job.output_path}`, {
+    headers: AUTH
+  });
+  expect(output.ok()).toBeTruthy();
+  expect(JSON.stringify((await output.json()).content)).toContain('to-cancel');
+});
+
 test('a GPU job that cannot be scheduled shows the reason; cancel it; delete it', async ({
   page,
   request
