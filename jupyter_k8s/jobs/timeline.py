@@ -3,8 +3,12 @@ kubelet said about the Job and its pods, oldest first.
 
 Core/v1 event times have whole seconds (firstTimestamp, lastTimestamp), events.k8s.io ones
 (the scheduler's Scheduled) microseconds: within one second the two can't be compared by
-time, so events of the same second keep the order the API server stored them in (their
-resourceVersion, an etcd revision), which is the order they were posted in.
+time. Within one second, the steps of a pod's start go in the order they happen (the Job
+controller creates the pod, the scheduler places it, the kubelet pulls, creates, starts),
+whatever order their posters got them stored in: the Job controller's recorder posts its
+SuccessfulCreate in the background, often after a fast pod has started. Other events of
+the same second keep the order the API server stored them in (their resourceVersion, an
+etcd revision).
 """
 
 from __future__ import annotations
@@ -39,11 +43,29 @@ def timeline_entry(event: Obj) -> dict[str, Any]:
     }
 
 
+#: The causal order of a job's start, for events stamped within the same second (jobs are
+#: created suspended and resumed once their notebook is stored).
+_START_STEPS = {
+    ("Job", "Suspended"): 0,
+    ("Job", "Resumed"): 1,
+    ("Job", "SuccessfulCreate"): 2,
+    ("Pod", "Scheduled"): 3,
+    ("Pod", "Pulling"): 4,
+    ("Pod", "Pulled"): 5,
+    ("Pod", "Created"): 6,
+    ("Pod", "Started"): 7,
+}
+
+
 def _order(event: Obj) -> tuple:
     when = parse_time(event_time(event)) or _NEVER
     rv = str((event.get("metadata") or {}).get("resourceVersion") or "")
+    ref = event.get("involvedObject") or event.get("regarding") or {}
+    step = _START_STEPS.get((ref.get("kind") or "", event.get("reason") or ""))
     return (
         when.replace(microsecond=0),
+        # Start steps in their order; anything else after them, in stored order.
+        (0, step) if step is not None else (1, 0),
         int(rv) if rv.isdigit() else 0,
         when,
         (event.get("metadata") or {}).get("name") or "",

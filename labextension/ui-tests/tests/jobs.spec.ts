@@ -8,7 +8,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 
-import { expect, Page, test } from '@playwright/test';
+import { APIRequestContext, expect, Page, test } from '@playwright/test';
 
 const TOKEN = process.env.K8S_UI_TOKEN ?? 't';
 const IMAGES = path.resolve(__dirname, '../../../docs/images');
@@ -93,6 +93,26 @@ function runButton(page: Page) {
 
 function row(page: Page, id: string) {
   return page.locator(`#jp-k8s-job-${id}`);
+}
+
+/**
+ * Submit through the REST API (a job started elsewhere: CLI, magic) and show it in the
+ * panel at once with the refresh button; the job's id.
+ */
+async function submitElsewhere(
+  page: Page,
+  request: APIRequestContext,
+  data: Record<string, unknown>
+): Promise<string> {
+  const res = await request.post('/jupyter-k8s/jobs', {
+    headers: AUTH,
+    data: { notebook: NOTEBOOK, ...data }
+  });
+  expect(res.status()).toBe(201);
+  const id = (await res.json()).job.id as string;
+  await page.getByTitle('Refresh the job list').click();
+  await expect(row(page, id)).toBeVisible();
+  return id;
 }
 
 test.beforeAll(async ({ request }) => {
@@ -313,15 +333,9 @@ test('live log while running, then the log streams to its end', async ({
   request
 }) => {
   await openLab(page, '/lab');
-  const res = await request.post('/jupyter-k8s/jobs', {
-    headers: AUTH,
-    data: { notebook: NOTEBOOK, parameters: { n: 8, label: 'streamed' } }
+  const id = await submitElsewhere(page, request, {
+    parameters: { n: 8, label: 'streamed' }
   });
-  expect(res.status()).toBe(201);
-  const id = (await res.json()).job.id as string;
-  // Started elsewhere (here: the REST API): the refresh button shows it at once.
-  await page.getByTitle('Refresh the job list').click();
-  await expect(row(page, id)).toBeVisible();
   await row(page, id).click();
   const detail = page.locator(`#jupyter-k8s-job-${id}`);
   const log = detail.locator('.jp-k8s-JobDetail-log');
@@ -344,13 +358,9 @@ test('cancel a running job: it stops, its notebook is kept as far as it got', as
   request
 }) => {
   await openLab(page, '/lab');
-  const res = await request.post('/jupyter-k8s/jobs', {
-    headers: AUTH,
-    data: { notebook: NOTEBOOK, parameters: { n: 120, label: 'to-cancel' } }
+  const id = await submitElsewhere(page, request, {
+    parameters: { n: 120, label: 'to-cancel' }
   });
-  expect(res.status()).toBe(201);
-  const id = (await res.json()).job.id as string;
-  await page.getByTitle('Refresh the job list').click();
   await row(page, id).click();
   const detail = page.locator(`#jupyter-k8s-job-${id}`);
   const chip = detail.locator('.jp-k8s-JobDetail-header .jp-k8s-Chip');
@@ -390,13 +400,7 @@ test('a GPU job that cannot be scheduled shows the reason; cancel it; delete it'
   request
 }) => {
   await openLab(page, '/lab');
-  const res = await request.post('/jupyter-k8s/jobs', {
-    headers: AUTH,
-    data: { notebook: NOTEBOOK, profile: 'two-gpus' }
-  });
-  expect(res.status()).toBe(201);
-  const id = (await res.json()).job.id as string;
-  await page.getByTitle('Refresh the job list').click();
+  const id = await submitElsewhere(page, request, { profile: 'two-gpus' });
   const chip = row(page, id).locator('.jp-k8s-Chip');
   await expect(chip).toHaveText('Pending · Unschedulable', { timeout: 60_000 });
   await expect(row(page, id)).toContainText('Insufficient nvidia.com/gpu');
@@ -655,12 +659,9 @@ test('rerun with changed parameters from a job’s view', async ({
   request
 }) => {
   await openLab(page, '/lab');
-  const res = await request.post('/jupyter-k8s/jobs', {
-    headers: AUTH,
-    data: { notebook: NOTEBOOK, parameters: { n: 1, label: 'first' } }
+  const first = await submitElsewhere(page, request, {
+    parameters: { n: 1, label: 'first' }
   });
-  const first = (await res.json()).job.id as string;
-  await page.getByTitle('Refresh the job list').click();
   await row(page, first).click();
   const detail = page.locator(`#jupyter-k8s-job-${first}`);
   await detail.locator('button', { hasText: 'Rerun with changes…' }).click();
