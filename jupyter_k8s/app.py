@@ -341,6 +341,9 @@ def make_kernel_service(conf: JupyterK8s, get_client):
     from .profiles import default_image, load_profiles
 
     image = conf.default_image or default_image()
+    # As jupyter_server has it: the kernels' cwd and JPY_SESSION_NAME are under it.
+    root_dir = conf.serverapp.root_dir if conf.serverapp is not None else None
+    shared = conf.staging == "shared" and bool(conf.shared_volume)
     return KernelService(
         get_client,
         load_profiles(conf.profiles, image),
@@ -351,7 +354,11 @@ def make_kernel_service(conf: JupyterK8s, get_client):
             default_image=image,
             start_timeout=conf.kernel_start_timeout,
             restart_max_backoff=conf.kernel_restart_max_backoff,
-            root_dir=conf.serverapp.root_dir if conf.serverapp is not None else None,
+            root_dir=root_dir,
+            shared_volume=conf.shared_volume if shared else None,
+            shared_mount_path=(conf.shared_mount_path or str(Path(root_dir).resolve()))
+            if shared and root_dir
+            else None,
         ),
         logger=conf.log,
     )

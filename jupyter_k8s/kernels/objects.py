@@ -21,9 +21,11 @@ same IP from the pod's status and connects straight to it.
 from __future__ import annotations
 
 import base64
+import copy
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import PurePosixPath
 from typing import Any
 
 from ..jobs.objects import deep_merge
@@ -99,6 +101,11 @@ class KernelPodBuild:
     client: str = "server"
     run_as_user: int = 1000
     gated: bool = True
+    #: The server's files in the pod (shared staging): a pod volume source mounted at
+    #: `shared_mount_path`, and the kernel's working directory, the notebook's folder in it.
+    shared_volume: Mapping[str, Any] | None = None
+    shared_mount_path: str | None = None
+    working_dir: str | None = None
 
     def __post_init__(self) -> None:
         if set(self.ports) != set(PORT_NAMES):
@@ -109,6 +116,28 @@ class KernelPodBuild:
             raise ValueError("the kernel command (argv) is empty")
         if self.client not in ("server", "standalone"):
             raise ValueError(f"unknown client kind {self.client!r}")
+        if bool(self.shared_volume) != bool(self.shared_mount_path):
+            raise ValueError("shared_volume and shared_mount_path go together")
+        if self.working_dir is not None:
+            root = (self.shared_mount_path or "").rstrip("/") + "/"
+            if not self.shared_mount_path or not (self.working_dir + "/").startswith(root):
+                raise ValueError("working_dir must lie in the shared volume")
+
+
+def working_dir_for(cwd: str | None, root_dir: str | None, mount_path: str) -> str:
+    """The kernel's working directory in the pod: the notebook's folder (jupyter_server's
+    `cwd`, under the server's root) at the same place under the shared volume's mount path;
+    the mount path itself when `cwd` is not under the root (nothing outside it is shared).
+    """
+    if not cwd or not root_dir:
+        return mount_path
+    try:
+        rel = PurePosixPath(cwd).relative_to(PurePosixPath(root_dir))
+    except ValueError:
+        return mount_path
+    if ".." in rel.parts:
+        return mount_path
+    return str(PurePosixPath(mount_path) / rel)
 
 
 def labels(build: KernelPodBuild) -> dict[str, str]:
@@ -259,6 +288,18 @@ def make_pod(build: KernelPodBuild) -> dict[str, Any]:
         ],
         terminationMessagePolicy="FallbackToLogsOnError",
     )
+    volumes: list[dict[str, Any]] = [
+        {
+            "name": "connection",
+            "secret": {"secretName": build.name, "defaultMode": SECRET_MODE},
+        },
+        {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+    ]
+    if build.shared_volume:
+        volumes.append({"name": "shared", **copy.deepcopy(dict(build.shared_volume))})
+        kernel["volumeMounts"].append({"name": "shared", "mountPath": build.shared_mount_path})
+        # The notebook's folder: relative paths in the notebook mean what they mean locally.
+        kernel["workingDir"] = build.working_dir or build.shared_mount_path
     resources = profile.resources()
     if resources:
         kernel["resources"] = resources
@@ -276,13 +317,7 @@ def make_pod(build: KernelPodBuild) -> dict[str, Any]:
         restartPolicy="Always",
         enableServiceLinks=False,
         terminationGracePeriodSeconds=GRACE_SECONDS,
-        volumes=[
-            {
-                "name": "connection",
-                "secret": {"secretName": build.name, "defaultMode": SECRET_MODE},
-            },
-            {"name": "run", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
-        ],
+        volumes=volumes,
     )
     if build.gated:
         spec["schedulingGates"] = [{"name": SCHEDULING_GATE}]

@@ -43,7 +43,13 @@ from traitlets import Dict, Float, Unicode
 from ..errors import ValidationProblem
 from ..names import random_suffix
 from ..profiles import Profile, ProfileError, load_profiles
-from .objects import GRACE_SECONDS, PASSED_ENV, KernelPodBuild, make_connection_info
+from .objects import (
+    GRACE_SECONDS,
+    PASSED_ENV,
+    KernelPodBuild,
+    make_connection_info,
+    working_dir_for,
+)
 from .objects import read_connection_secret as _read_secret
 from .service import (
     KernelsConfig,
@@ -311,7 +317,9 @@ class K8sPodProvisioner(KernelProvisionerBase):
             elif self.pod_name and not self._recreate and await self._restart_in_place(deadline):
                 info = self._connection(self._ip())
             else:
-                info = await self._new_pod(cmd, kwargs.get("env") or {}, deadline)
+                info = await self._new_pod(
+                    cmd, kwargs.get("env") or {}, deadline, kwargs.get("cwd")
+                )
         except BaseException as exc:
             self._adopt_pod = None
             if self.pod_name:
@@ -330,6 +338,17 @@ class K8sPodProvisioner(KernelProvisionerBase):
         self._recreate = False
         self.connection_info = info
         return info
+
+    def _shared_files(self, cwd: str | None) -> dict[str, Any]:
+        """The shared volume and the notebook's folder in it, when the server shares its files."""
+        conf = self.service.config
+        if not conf.shared_volume or not conf.shared_mount_path:
+            return {}
+        return {
+            "shared_volume": conf.shared_volume,
+            "shared_mount_path": conf.shared_mount_path,
+            "working_dir": working_dir_for(cwd, conf.root_dir, conf.shared_mount_path),
+        }
 
     def _forget_failed_start(self) -> None:
         """Work around jupyter_client's bookkeeping of a kernel whose start failed.
@@ -381,7 +400,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
         return out
 
     async def _new_pod(
-        self, cmd: list[str], env: dict[str, str], deadline: float
+        self, cmd: list[str], env: dict[str, str], deadline: float, cwd: str | None = None
     ) -> KernelConnectionInfo:
         svc = self.service
         km = self.parent
@@ -404,6 +423,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             ports=svc.config.ports,
             client=svc.config.client,
             run_as_user=svc.config.run_as_user,
+            **self._shared_files(cwd),
         )
         connection = make_connection_info(
             build.ports,

@@ -89,6 +89,10 @@ class KernelsConfig:
     restart_timeout: float = 30.0
     #: The server's root directory: statuses name a kernel's notebook relative to it.
     root_dir: str | None = None
+    #: Shared staging (c.JupyterK8s.staging = "shared"): kernel pods mount the server's files
+    #: too, and start in their notebook's folder.
+    shared_volume: dict[str, Any] | None = None
+    shared_mount_path: str | None = None
 
 
 def launcher_source() -> str:

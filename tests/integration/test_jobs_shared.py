@@ -1,4 +1,5 @@
-"""Shared-volume staging: the job pod mounts the server's root (a PVC) at the same path."""
+"""Shared-volume staging: job pods and kernel pods mount the server's root (a PVC) at the same
+path; jobs and kernels run in their notebook's folder."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from jobs_support import ServerProcess, notebook, outputs_text, user_kubeconfig, write_notebook
+from kernels_support import Channels, api, wait_no_kernel_pods
 
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
 
@@ -123,3 +125,42 @@ async def test_shared_volume_relative_paths_and_output_in_place(
     assert outputs_text(executed)[2] == ["30\n"]  # read data/rows.csv by its relative path
     # The job wrote next to the notebook, in the user's files.
     assert (shared_root / "project" / "written-by-job.txt").read_text() == "hello from the pod"
+
+
+async def test_kernel_starts_in_its_notebooks_folder_with_the_users_files(
+    server: ServerProcess, shared_root: Path, admin, namespace: str
+):
+    # As JupyterLab opens a notebook with a remote kernel: a session for its path.
+    _, session = await api(
+        server,
+        "POST",
+        "/api/sessions",
+        {
+            "path": "project/analysis.ipynb",
+            "name": "analysis.ipynb",
+            "type": "notebook",
+            "kernel": {"name": "k8s-small"},
+        },
+        expect=201,
+    )
+    kernel_id = session["kernel"]["id"]
+    try:
+        _, status = await api(server, "GET", f"/jupyter-k8s/kernels/{kernel_id}", expect=200)
+        assert status["notebook"] == "project/analysis.ipynb", status
+        async with Channels(server, kernel_id) as ch:
+            out = await ch.execute(
+                "import os\n"
+                "print(os.getcwd())\n"
+                "print(len(open('data/rows.csv').read().splitlines()))\n"
+                "open('written-by-kernel.txt', 'w').write('hello from the kernel pod')"
+            )
+        assert out["status"] == "ok", out
+        cwd, rows = out["stdout"].split()
+        assert cwd == str(shared_root.resolve() / "project"), out  # noqa: ASYNC240
+        assert rows == "3"
+        # Written next to the notebook, in the user's files.
+        written = shared_root / "project" / "written-by-kernel.txt"
+        assert written.read_text() == "hello from the kernel pod"
+    finally:
+        await api(server, "DELETE", f"/api/sessions/{session['id']}", expect=204)
+    await wait_no_kernel_pods(admin, namespace)

@@ -30,6 +30,7 @@ from jupyter_k8s.kernels.objects import (
     read_connection_secret,
     set_owner,
     ungate_patch,
+    working_dir_for,
 )
 from jupyter_k8s.names import is_label, is_label_value
 from jupyter_k8s.profiles import load_profiles
@@ -204,6 +205,14 @@ def test_connection_info_shape():
         {"ports": dict.fromkeys(DEFAULT_PORTS, 5)},
         {"argv": ()},
         {"client": "robot"},
+        {"shared_volume": {"persistentVolumeClaim": {"claimName": "home"}}},
+        {"shared_mount_path": "/home/jovyan"},
+        {"working_dir": "/elsewhere"},
+        {
+            "shared_volume": {"persistentVolumeClaim": {"claimName": "home"}},
+            "shared_mount_path": "/home/jovyan",
+            "working_dir": "/home/jovyanother",
+        },
     ],
 )
 def test_bad_builds_are_refused(change):
@@ -222,3 +231,38 @@ def test_read_connection_secret_rejects_junk():
     bad = {"data": {CONNECTION_KEY: base64.b64encode(b"[1]").decode()}}
     with pytest.raises(ValueError):
         read_connection_secret(bad)
+
+
+def test_shared_files_are_mounted_and_the_kernel_starts_in_its_notebooks_folder():
+    build = replace(
+        GPU_BUILD,
+        shared_volume={"persistentVolumeClaim": {"claimName": "home"}},
+        shared_mount_path="/home/jovyan",
+        working_dir="/home/jovyan/project/a",
+    )
+    pod = make_pod(build)
+    (kernel,) = pod["spec"]["containers"]
+    assert kernel["workingDir"] == "/home/jovyan/project/a"
+    assert {"name": "shared", "mountPath": "/home/jovyan"} in kernel["volumeMounts"]
+    assert {"name": "shared", "persistentVolumeClaim": {"claimName": "home"}} in pod["spec"][
+        "volumes"
+    ]
+    # Without shared files: no mount, the image's working directory.
+    plain = make_pod(GPU_BUILD)
+    assert "workingDir" not in plain["spec"]["containers"][0]
+    assert all(v["name"] != "shared" for v in plain["spec"]["volumes"])
+
+
+@pytest.mark.parametrize(
+    ("cwd", "root", "expected"),
+    [
+        ("/srv/root/project/a", "/srv/root", "/home/jovyan/project/a"),
+        ("/srv/root", "/srv/root", "/home/jovyan"),
+        ("/elsewhere/x", "/srv/root", "/home/jovyan"),
+        ("/srv/root/../etc", "/srv/root", "/home/jovyan"),
+        (None, "/srv/root", "/home/jovyan"),
+        ("/srv/root/a", None, "/home/jovyan"),
+    ],
+)
+def test_working_dir_follows_the_notebook_inside_the_root_only(cwd, root, expected):
+    assert working_dir_for(cwd, root, "/home/jovyan") == expected
