@@ -222,6 +222,7 @@ class JupyterK8s(ExtensionApp):
     jobs = None  # the JobService
     kernels = None  # the KernelService
     _culler = None
+    _collector = None
 
     def initialize_settings(self) -> None:
         # Nothing talks to the cluster here: the client is created on first use, so the server
@@ -276,6 +277,7 @@ class JupyterK8s(ExtensionApp):
         import asyncio
 
         asyncio.ensure_future(self._reattach(serverapp))
+        self._collector = asyncio.ensure_future(self._collect_stale_standalone())
         if self.gpu_kernel_idle_timeout > 0:
             self._culler = asyncio.ensure_future(self._cull_gpu_kernels(serverapp))
 
@@ -294,6 +296,19 @@ class JupyterK8s(ExtensionApp):
             return
         if any(done.values()):
             self.log.info("jupyter-k8s: kernel pods at start: %s", done)
+
+    async def _collect_stale_standalone(self) -> None:
+        """Every minute: delete this user's kernel pods whose standalone client (papermill…)
+        was killed (its heartbeat stopped)."""
+        import asyncio
+
+        while True:
+            try:
+                await self.kernels.start()
+                await self.kernels.collect_stale_standalone()
+            except Exception as exc:  # noqa: BLE001 - the cluster may be down: try again
+                self.log.debug("jupyter-k8s: stale standalone kernel pods not checked: %s", exc)
+            await asyncio.sleep(60)
 
     async def _cull_gpu_kernels(self, serverapp) -> None:
         import asyncio
@@ -316,6 +331,8 @@ class JupyterK8s(ExtensionApp):
 
         if self._culler is not None:
             self._culler.cancel()
+        if self._collector is not None:
+            self._collector.cancel()
         km = getattr(self.serverapp, "kernel_manager", None) if self.serverapp else None
         if self.kernels is not None:
             if km is not None:

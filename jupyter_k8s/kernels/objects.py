@@ -46,6 +46,9 @@ ANN_PROFILE = "jupyter-k8s.io/profile"
 ANN_USERNAME = "jupyter-k8s.io/username"  # the exact name; the owner label may be hashed
 ANN_CLIENT = "jupyter-k8s.io/client"  # "server" (a Jupyter server) or "standalone" (papermill…)
 ANN_PORTS = "jupyter-k8s.io/ports"  # the five ports, for people reading the pod
+#: When a standalone client (papermill…) last said it is alive: renewed while it runs, so a
+#: pod whose client was killed can be told from one whose client still works.
+ANN_HEARTBEAT = "jupyter-k8s.io/client-heartbeat"
 
 #: Select every kernel pod (add the owner label to select one user's).
 KERNEL_SELECTOR = f"{LABEL_MANAGED_BY}=jupyter-k8s,{LABEL_COMPONENT}={COMPONENT}"
@@ -138,6 +141,11 @@ def working_dir_for(cwd: str | None, root_dir: str | None, mount_path: str) -> s
     if ".." in rel.parts:
         return mount_path
     return str(PurePosixPath(mount_path) / rel)
+
+
+def heartbeat_patch(now_iso: str) -> dict[str, Any]:
+    """The merge patch a standalone client renews on its kernel's pod."""
+    return {"metadata": {"annotations": {ANN_HEARTBEAT: now_iso}}}
 
 
 def labels(build: KernelPodBuild) -> dict[str, str]:

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import getpass
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import zmq
@@ -47,6 +48,7 @@ from .objects import (
     GRACE_SECONDS,
     PASSED_ENV,
     KernelPodBuild,
+    heartbeat_patch,
     make_connection_info,
     working_dir_for,
 )
@@ -152,6 +154,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
     _launched = False  # a kernel instance runs (has_process)
     _restarts = 0  # the container restartCount of the instance we launched
     _notebook: str | None = None  # the session's notebook, for the REST API's statuses
+    _heartbeat: asyncio.Future | None = None  # a standalone client's heartbeat renewal
     _recreate = False  # the next launch makes a new pod
     _exit: KernelExit | None = None
     _held = False  # counted in service.users
@@ -273,6 +276,11 @@ class K8sPodProvisioner(KernelProvisionerBase):
         except KernelStartError:
             await self._release()
             raise
+        if svc.config.client == "standalone" and not svc.collected_stale:
+            # A killed papermill left its pod (and maybe a GPU): this client cleans up.
+            svc.collected_stale = True
+            with contextlib.suppress(Exception):
+                await svc.collect_stale_standalone()
         if self.kernel_id in svc.adoptable:
             self._adopt_pod = svc.adoptable.pop(self.kernel_id)
         self._notebook = session_notebook(kwargs.get("env"), svc.config.root_dir)
@@ -337,7 +345,24 @@ class K8sPodProvisioner(KernelProvisionerBase):
         self._launched = True
         self._recreate = False
         self.connection_info = info
+        if svc.config.client == "standalone" and self._heartbeat is None:
+            self._heartbeat = asyncio.ensure_future(self._beat())
         return info
+
+    async def _beat(self) -> None:
+        """Renew the pod's heartbeat while this (standalone) client runs: when the client is
+        killed, the beats stop and the next jupyter-k8s to look deletes the pod."""
+        svc = self.service
+        while True:
+            name = self.pod_name
+            if name and self._launched:
+                now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+                try:
+                    client = await svc.client()
+                    await client.patch("pods", name, heartbeat_patch(now), svc.namespace)
+                except Exception as exc:  # noqa: BLE001 - a missed beat is not an error yet
+                    self.log.debug("jupyter-k8s: heartbeat of pod %s not renewed: %s", name, exc)
+            await asyncio.sleep(svc.config.heartbeat_seconds)
 
     def _shared_files(self, cwd: str | None) -> dict[str, Any]:
         """The shared volume and the notebook's folder in it, when the server shares its files."""
@@ -692,6 +717,9 @@ class K8sPodProvisioner(KernelProvisionerBase):
         await self._release()
 
     async def _release(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
         svc = self._service
         if svc is not None and self._held:
             self._held = False

@@ -19,7 +19,11 @@ cluster does: every kernel pod carries its kernel id (label), kernelspec name an
   previous server of this user left behind (killed server, crashed machine) is deleted.
 
 Pods made by standalone clients (papermill, nbclient: annotation client=standalone) are
-never touched: their client may still run.
+not reattached: their client may still run. It renews a heartbeat annotation on its pod
+while it does; a pod whose heartbeat is older than `standalone_stale_seconds` lost its
+client (killed with SIGKILL, a crashed machine) and is deleted by the next jupyter-k8s of
+that user to look: a Jupyter server (at start, then every minute) or another standalone
+client (when it starts); see `KernelService.collect_stale_standalone`.
 """
 
 from __future__ import annotations

@@ -37,7 +37,7 @@ from .objects import (
     set_owner,
     ungate_patch,
 )
-from .status import pod_events
+from .status import pod_events, stale_standalone
 
 log = logging.getLogger("jupyter_k8s.kernels")
 
@@ -89,6 +89,10 @@ class KernelsConfig:
     restart_timeout: float = 30.0
     #: The server's root directory: statuses name a kernel's notebook relative to it.
     root_dir: str | None = None
+    #: A standalone client renews its pod's heartbeat this often (s); a pod whose heartbeat is
+    #: older than `standalone_stale_seconds` lost its client and is deleted (see reattach.py).
+    heartbeat_seconds: float = 30.0
+    standalone_stale_seconds: float = 300.0
     #: Shared staging (c.JupyterK8s.staging = "shared"): kernel pods mount the server's files
     #: too, and start in their notebook's folder.
     shared_volume: dict[str, Any] | None = None
@@ -113,6 +117,8 @@ class KernelService:
         self.profiles = profiles
         self.config = config
         self.log = logger or log
+        #: Whether this (standalone) service already deleted the pods of killed clients.
+        self.collected_stale = False
         self.pods: Reflector | None = None
         self.events: Reflector | None = None
         #: kernel id -> what the kernel does now (public: the REST API shows it)
@@ -218,6 +224,21 @@ class KernelService:
         return sorted(self.statuses.values(), key=lambda s: s.get("since") or "")
 
     # -- writing ------------------------------------------------------------------------------
+
+    async def collect_stale_standalone(self) -> list[str]:
+        """Delete this user's standalone kernel pods whose client is gone (see reattach.py);
+        their names."""
+        names = stale_standalone(
+            self.kernel_pods(), datetime.now(UTC), self.config.standalone_stale_seconds
+        )
+        for name in names:
+            self.log.warning(
+                "jupyter-k8s: deleting kernel pod %s: its standalone client stopped renewing "
+                "its heartbeat (killed?)",
+                name,
+            )
+            await self.delete(name, grace=0)
+        return names
 
     def _launcher_source(self) -> str:
         if self._launcher is None:

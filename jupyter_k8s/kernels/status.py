@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from ..jobs.status import parse_time
 from ..k8s.objects import condition, event_message, events_about
-from .objects import CONTAINER, SCHEDULING_GATE
+from .objects import ANN_CLIENT, ANN_HEARTBEAT, CONTAINER, SCHEDULING_GATE
 
 Obj = dict[str, Any]
 
@@ -281,3 +283,18 @@ def session_notebook(env: dict[str, str] | None, root_dir: str | None) -> str | 
         except ValueError:
             pass
     return path.name
+
+
+def stale_standalone(pods: list[Obj], now: datetime, stale_seconds: float) -> list[str]:
+    """The names of the standalone kernel pods whose client stopped renewing its heartbeat
+    (a pod without one counts from its creation)."""
+    stale = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        ann = meta.get("annotations") or {}
+        if ann.get(ANN_CLIENT) != "standalone" or meta.get("deletionTimestamp"):
+            continue
+        seen = parse_time(ann.get(ANN_HEARTBEAT)) or parse_time(meta.get("creationTimestamp"))
+        if seen is not None and (now - seen).total_seconds() > stale_seconds:
+            stale.append(meta["name"])
+    return stale

@@ -80,3 +80,105 @@ def test_papermill_runs_a_notebook_on_a_remote_kernel(
             await wait_no_kernel_pods(admin, namespace)
 
     asyncio.run(no_pods())
+
+
+def test_a_killed_papermill_leaves_no_pod_behind(dev_cluster, admin_config, namespace, tmp_path):
+    """papermill killed with SIGKILL can't delete its kernel's pod; the pod's heartbeat stops,
+    and the next jupyter-k8s of that user to look (here: a standalone service, as the next
+    papermill run has) deletes it."""
+    import getpass
+    import signal
+    import time
+
+    from jupyter_k8s.k8s.cluster import ClusterService
+    from jupyter_k8s.kernels.objects import ANN_HEARTBEAT, owner_selector
+    from jupyter_k8s.kernels.service import KernelsConfig, KernelService
+
+    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "user.kubeconfig")
+    env = dict(
+        os.environ,
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_PATH=str(tmp_path / "empty"),
+    )
+    env.pop("KUBECONFIG", None)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_k8s.cli",
+            "kernelspec",
+            "install",
+            "--profile",
+            "cpu",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--namespace",
+            namespace,
+            "--image",
+            IMAGE,
+        ],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
+    nb = notebook("import time\ntime.sleep(600)")
+    nb["metadata"]["kernelspec"] = {"name": "k8s-cpu", "language": "python", "display_name": "x"}
+    src = write_notebook(tmp_path / "long.ipynb", nb)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "papermill", "-k", "k8s-cpu", str(src), str(tmp_path / "o.ipynb")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    owner = getpass.getuser()
+
+    async def scenario() -> None:
+        async with KubeClient(admin_config) as admin:
+            selector = owner_selector(owner)
+            pod = None
+            for _ in range(300):
+                pods = (await admin.list("pods", namespace, labelSelector=selector))["items"]
+                beating = [p for p in pods if ANN_HEARTBEAT in p["metadata"].get("annotations", {})]
+                if beating:
+                    pod = beating[0]
+                    break
+                await asyncio.sleep(0.2)
+            assert pod is not None, "the kernel pod never got its client's heartbeat"
+            name = pod["metadata"]["name"]
+            run.send_signal(signal.SIGKILL)
+            run.wait(10)
+            # Nobody deleted it: the client died without a word.
+            await asyncio.sleep(1)
+            assert (await admin.get("pods", name, namespace))["metadata"]["name"] == name
+
+            cluster = ClusterService(str(kubeconfig), None, namespace)
+            later = KernelService(
+                cluster.get_client,
+                None,
+                KernelsConfig(
+                    namespace=namespace,
+                    owner=owner,
+                    client="standalone",
+                    standalone_stale_seconds=2,
+                ),
+            )
+            try:
+                await later.start()
+                # Fresh heartbeat: not stale yet.
+                assert await later.collect_stale_standalone() == []
+                t0 = time.monotonic()
+                while not (deleted := await later.collect_stale_standalone()):
+                    assert time.monotonic() - t0 < 10, "the stale pod was never collected"
+                    await asyncio.sleep(0.5)
+                assert deleted == [name]
+            finally:
+                await later.stop()
+                await cluster.close()
+            await wait_no_kernel_pods(admin, namespace)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        if run.poll() is None:
+            run.kill()

@@ -13,6 +13,7 @@ from jupyter_k8s.kernels.status import (
     kernel_exit,
     restart_count,
     session_notebook,
+    stale_standalone,
     startup_state,
 )
 
@@ -206,3 +207,25 @@ def test_small_readers():
 )
 def test_session_notebook_is_relative_to_the_root(env, root, expected):
     assert session_notebook(env, root) == expected
+
+
+def test_stale_standalone_pods_are_those_whose_heartbeat_stopped():
+    from datetime import UTC, datetime
+
+    def kernel_pod(name, client="standalone", heartbeat=None, created="2026-01-01T10:00:00Z"):
+        ann = {"jupyter-k8s.io/client": client}
+        if heartbeat:
+            ann["jupyter-k8s.io/client-heartbeat"] = heartbeat
+        return {"metadata": {"name": name, "annotations": ann, "creationTimestamp": created}}
+
+    now = datetime(2026, 1, 1, 10, 10, 0, tzinfo=UTC)
+    pods = [
+        kernel_pod("alive", heartbeat="2026-01-01T10:09:45Z"),
+        kernel_pod("killed", heartbeat="2026-01-01T10:02:00Z"),
+        kernel_pod("never-beat"),  # counts from its creation, 10 min ago
+        kernel_pod("young-never-beat", created="2026-01-01T10:09:00Z"),
+        kernel_pod("server-kernel", client="server"),
+        {**kernel_pod("deleting"), "metadata": {**kernel_pod("deleting")["metadata"]}},
+    ]
+    pods[-1]["metadata"]["deletionTimestamp"] = "2026-01-01T10:09:00Z"
+    assert stale_standalone(pods, now, 300) == ["killed", "never-beat"]
