@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
-from jobs_support import ServerProcess
+from jobs_support import IMAGE, ServerProcess, user_kubeconfig
 
 from jupyter_k8s.k8s.client import KubeClient
 
@@ -181,3 +185,41 @@ async def wait_no_kernel_pods(admin: KubeClient, namespace: str, timeout: float 
         await asyncio.sleep(0.2)
     left = [p["metadata"]["name"] for p in await kernel_pods(admin, namespace)]
     raise TimeoutError(f"kernel pods left: {left}")
+
+
+def install_cpu_kernelspec(
+    dev_cluster: Any, admin_config: Any, namespace: str, tmp_path: Path
+) -> tuple[dict[str, str], subprocess.CompletedProcess]:
+    """`jupyter k8s kernelspec install --profile cpu` for a standalone client (papermill,
+    jupyter_kernel_test) into a private Jupyter data dir under `tmp_path`, with the user's
+    kubeconfig; the environment such a client runs with, and the install's result."""
+    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "user.kubeconfig")
+    env = dict(
+        os.environ,
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_PATH=str(tmp_path / "empty"),
+    )
+    env.pop("KUBECONFIG", None)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_k8s.cli",
+            "kernelspec",
+            "install",
+            "--profile",
+            "cpu",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--namespace",
+            namespace,
+            "--image",
+            IMAGE,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return env, install

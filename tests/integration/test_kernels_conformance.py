@@ -7,14 +7,13 @@ kernel passes must pass remotely too.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-from jobs_support import IMAGE, user_kubeconfig
+from kernels_support import install_cpu_kernelspec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -59,33 +58,7 @@ def run_suite(kernel: str, env: dict[str, str], report: Path) -> dict[str, str]:
 def test_remote_kernel_passes_what_a_local_ipykernel_passes(
     dev_cluster, admin_config, namespace, tmp_path
 ):
-    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "user.kubeconfig")
-    env = dict(
-        os.environ,
-        JUPYTER_DATA_DIR=str(tmp_path / "data"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_PATH=str(tmp_path / "empty"),
-    )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_k8s.cli",
-            "kernelspec",
-            "install",
-            "--profile",
-            "cpu",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--namespace",
-            namespace,
-            "--image",
-            IMAGE,
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    env, _ = install_cpu_kernelspec(dev_cluster, admin_config, namespace, tmp_path)
     local = run_suite("python3", env, tmp_path / "local.xml")
     remote = run_suite("k8s-cpu", env, tmp_path / "remote.xml")
     print("local:", local)

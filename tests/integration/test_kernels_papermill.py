@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 
 import pytest
-from jobs_support import IMAGE, notebook, outputs_text, user_kubeconfig, write_notebook
-from kernels_support import wait_no_kernel_pods
+from jobs_support import notebook, outputs_text, write_notebook
+from kernels_support import install_cpu_kernelspec, wait_no_kernel_pods
 
 from jupyter_k8s.k8s.client import KubeClient
 
@@ -21,35 +20,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 def test_papermill_runs_a_notebook_on_a_remote_kernel(
     dev_cluster, admin_config, namespace, tmp_path
 ):
-    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "user.kubeconfig")
-    env = dict(
-        os.environ,
-        JUPYTER_DATA_DIR=str(tmp_path / "data"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_PATH=str(tmp_path / "empty"),
-    )
-    env.pop("KUBECONFIG", None)
-    install = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_k8s.cli",
-            "kernelspec",
-            "install",
-            "--profile",
-            "cpu",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--namespace",
-            namespace,
-            "--image",
-            IMAGE,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    env, install = install_cpu_kernelspec(dev_cluster, admin_config, namespace, tmp_path)
     assert install.stdout.startswith("k8s-cpu: "), install
     spec = json.loads((tmp_path / "data" / "kernels" / "k8s-cpu" / "kernel.json").read_text())
     assert spec["metadata"]["kernel_provisioner"]["config"]["namespace"] == namespace
@@ -94,34 +65,8 @@ def test_a_killed_papermill_leaves_no_pod_behind(dev_cluster, admin_config, name
     from jupyter_k8s.kernels.objects import ANN_HEARTBEAT, owner_selector
     from jupyter_k8s.kernels.service import KernelsConfig, KernelService
 
-    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "user.kubeconfig")
-    env = dict(
-        os.environ,
-        JUPYTER_DATA_DIR=str(tmp_path / "data"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-        JUPYTER_PATH=str(tmp_path / "empty"),
-    )
-    env.pop("KUBECONFIG", None)
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_k8s.cli",
-            "kernelspec",
-            "install",
-            "--profile",
-            "cpu",
-            "--kubeconfig",
-            str(kubeconfig),
-            "--namespace",
-            namespace,
-            "--image",
-            IMAGE,
-        ],
-        env=env,
-        capture_output=True,
-        check=True,
-    )
+    env, _ = install_cpu_kernelspec(dev_cluster, admin_config, namespace, tmp_path)
+    kubeconfig = tmp_path / "user.kubeconfig"
     nb = notebook("import time\ntime.sleep(600)")
     nb["metadata"]["kernelspec"] = {"name": "k8s-cpu", "language": "python", "display_name": "x"}
     src = write_notebook(tmp_path / "long.ipynb", nb)

@@ -157,6 +157,7 @@ export class JobDetail extends Widget {
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
     this._model.setViewVisible(this.id, true);
+    void this.refreshEvents();
   }
 
   protected onAfterAttach(msg: Message): void {
@@ -203,8 +204,9 @@ export class JobDetail extends Widget {
 
   /**
    * Ask the server for the job's events and show the timeline. Called when the detail
-   * opens, whenever the job changes, and every `EVENTS_INTERVAL_MS` while it is unfinished
-   * (a pending pod's FailedScheduling repeats without the job changing). Answers that did
+   * opens or is shown again, whenever the job changes, and every `EVENTS_INTERVAL_MS` while
+   * it is unfinished and visible (a pending pod's FailedScheduling repeats without the job
+   * changing). Answers that did
    * not change cost a 304 (ETag) and no re-render.
    */
   async refreshEvents(): Promise<void> {
@@ -225,9 +227,10 @@ export class JobDetail extends Widget {
       this._renderTimeline();
     })().finally(() => {
       this._eventsInflight = null;
+      // Only while someone can see it: a hidden tab asks again when it is shown.
       if (
         !this.isDisposed &&
-        this.isAttached &&
+        this.isVisible &&
         this._job &&
         isUnfinished(this._job) &&
         !this._gone
