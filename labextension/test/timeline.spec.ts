@@ -101,6 +101,30 @@ describe('buildTimeline', () => {
 });
 
 describe('buildTimeline ordering', () => {
+  it('ends with the finish, also when the last event is stamped a second later', () => {
+    const entries = buildTimeline(
+      job({
+        phase: 'Succeeded',
+        started: '2026-01-01T10:00:02Z',
+        finished: '2026-01-01T10:00:09Z'
+      }),
+      [
+        event({
+          time: '2026-01-01T10:00:10Z',
+          reason: 'Completed',
+          object: 'Job',
+          name: 'nb-report-abc123'
+        })
+      ]
+    );
+    expect(entries.map(e => e.title)).toEqual([
+      'Submitted',
+      'Running',
+      'Completed',
+      'Succeeded'
+    ]);
+  });
+
   it('leaves out how jupyter-k8s makes a job (suspended, then resumed)', () => {
     const entries = buildTimeline(job(), [
       event({ object: 'Job', reason: 'Suspended', message: 'Job suspended' }),

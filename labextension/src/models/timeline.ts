@@ -88,6 +88,15 @@ export function buildTimeline(
       milestone(job.finished, FINISHED_TONE[job.phase], job.phase, detail),
       3
     );
+    // The end is the last line: the Job controller's own Completed (or a pod's Killing) can
+    // be stamped a second after the job's finish time.
+    const end = keyed[keyed.length - 1];
+    const latest = Math.max(
+      ...keyed.map(k => (Number.isFinite(k.second) ? k.second : -Infinity))
+    );
+    if (Number.isFinite(latest) && latest > end.second) {
+      end.second = latest;
+    }
   }
   // A stable sort: events keep the server's order within their second.
   return keyed
