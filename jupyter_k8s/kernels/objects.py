@@ -127,20 +127,24 @@ class KernelPodBuild:
                 raise ValueError("working_dir must lie in the shared volume")
 
 
+def path_in_root(path: str | None, root_dir: str | None) -> PurePosixPath | None:
+    """`path` relative to the server's root when it lies under it (no `..`), else None."""
+    if not path or not root_dir:
+        return None
+    try:
+        rel = PurePosixPath(path).relative_to(PurePosixPath(root_dir))
+    except ValueError:
+        return None
+    return None if ".." in rel.parts else rel
+
+
 def working_dir_for(cwd: str | None, root_dir: str | None, mount_path: str) -> str:
     """The kernel's working directory in the pod: the notebook's folder (jupyter_server's
     `cwd`, under the server's root) at the same place under the shared volume's mount path;
     the mount path itself when `cwd` is not under the root (nothing outside it is shared).
     """
-    if not cwd or not root_dir:
-        return mount_path
-    try:
-        rel = PurePosixPath(cwd).relative_to(PurePosixPath(root_dir))
-    except ValueError:
-        return mount_path
-    if ".." in rel.parts:
-        return mount_path
-    return str(PurePosixPath(mount_path) / rel)
+    rel = path_in_root(cwd, root_dir)
+    return mount_path if rel is None else str(PurePosixPath(mount_path) / rel)
 
 
 def heartbeat_patch(now_iso: str) -> dict[str, Any]:

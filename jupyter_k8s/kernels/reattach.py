@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from ..k8s.client import Obj
@@ -115,18 +116,26 @@ async def reattach_or_clean(
     return done
 
 
-async def detach_all(kernel_manager: Any, logger: Any = None) -> list[str]:
-    """At server stop: let go of every pod kernel without stopping it; returns their ids."""
-    logger = logger or log
-    detached = []
+def _pod_kernels(
+    kernel_manager: Any, *, launched: bool
+) -> Iterator[tuple[str, Any, K8sPodProvisioner]]:
+    """The kernel manager's kernels in pods: (id, kernel manager, provisioner); with
+    `launched`, only those whose pod kernel runs. Kernels gone meanwhile are skipped."""
     for kernel_id in list(kernel_manager.list_kernel_ids()):
         try:
             km = kernel_manager.get_kernel(kernel_id)
         except KeyError:
             continue
         prov = getattr(km, "provisioner", None)
-        if not isinstance(prov, K8sPodProvisioner) or not prov.has_process:
-            continue
+        if isinstance(prov, K8sPodProvisioner) and (prov.has_process or not launched):
+            yield kernel_id, km, prov
+
+
+async def detach_all(kernel_manager: Any, logger: Any = None) -> list[str]:
+    """At server stop: let go of every pod kernel without stopping it; returns their ids."""
+    logger = logger or log
+    detached = []
+    for kernel_id, km, prov in _pod_kernels(kernel_manager, launched=True):
         with contextlib.suppress(Exception):
             km.stop_restarter()
         with contextlib.suppress(Exception):
@@ -148,11 +157,7 @@ async def detach_all(kernel_manager: Any, logger: Any = None) -> list[str]:
 async def shutdown_all(kernel_manager: Any, logger: Any = None) -> list[str]:
     """At server stop with reattach off: shut down the pod kernels while the cluster client
     still works (jupyter_server would do it after the extension stopped)."""
-    ids = []
-    for kernel_id in list(kernel_manager.list_kernel_ids()):
-        km = kernel_manager.get_kernel(kernel_id)
-        if isinstance(getattr(km, "provisioner", None), K8sPodProvisioner):
-            ids.append(kernel_id)
+    ids = [kernel_id for kernel_id, _, _ in _pod_kernels(kernel_manager, launched=False)]
     results = await asyncio.gather(
         *(kernel_manager.shutdown_kernel(k) for k in ids), return_exceptions=True
     )
@@ -171,14 +176,7 @@ async def cull_idle_gpu_kernels(
 
     culled = []
     now = datetime.now(UTC)
-    for kernel_id in list(kernel_manager.list_kernel_ids()):
-        try:
-            km = kernel_manager.get_kernel(kernel_id)
-        except KeyError:
-            continue
-        prov = getattr(km, "provisioner", None)
-        if not isinstance(prov, K8sPodProvisioner) or not prov.has_process:
-            continue
+    for kernel_id, km, prov in _pod_kernels(kernel_manager, launched=True):
         if not (prov._profile and prov._profile.gpus):
             continue
         last = getattr(km, "last_activity", None)

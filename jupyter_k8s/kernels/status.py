@@ -20,7 +20,7 @@ from typing import Any
 
 from ..jobs.status import parse_time
 from ..k8s.objects import condition, event_message, events_about
-from .objects import ANN_CLIENT, ANN_HEARTBEAT, CONTAINER, SCHEDULING_GATE
+from .objects import ANN_CLIENT, ANN_HEARTBEAT, CONTAINER, SCHEDULING_GATE, path_in_root
 
 Obj = dict[str, Any]
 
@@ -277,12 +277,8 @@ def session_notebook(env: dict[str, str] | None, root_dir: str | None) -> str | 
     path = PurePosixPath(name)
     if not path.is_absolute():
         return str(path)
-    if root_dir:
-        try:
-            return str(path.relative_to(PurePosixPath(root_dir)))
-        except ValueError:
-            pass
-    return path.name
+    rel = path_in_root(name, root_dir)
+    return path.name if rel is None else str(rel)
 
 
 def stale_standalone(pods: list[Obj], now: datetime, stale_seconds: float) -> list[str]:

@@ -34,9 +34,6 @@ const answers = new Map<string, { etag: string; text: string }>();
 /** The most GET answers kept for revalidation (a few lists and the open details). */
 const MAX_ANSWERS = 50;
 
-/** How many GETs were answered 304 and how many in all (for benchmarks and tests). */
-export const revalidation = { requests: 0, notModified: 0 };
-
 function remember(url: string, etag: string, text: string): void {
   answers.delete(url);
   answers.set(url, { etag, text });
@@ -74,13 +71,9 @@ export async function requestAPI<T>(
   } catch (error) {
     throw new ServerConnection.NetworkError(error as TypeError);
   }
-  if (isGet) {
-    revalidation.requests++;
-  }
 
   let text: string;
   if (response.status === 304 && known) {
-    revalidation.notModified++;
     text = known.text;
   } else {
     text = await response.text();

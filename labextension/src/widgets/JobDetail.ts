@@ -148,7 +148,7 @@ export class JobDetail extends Widget {
       return;
     }
     this._stopLogs();
-    this._stopEvents();
+    this._clearEventsTimer();
     this._model.setViewVisible(this.id, false);
     this._model.changed.disconnect(this._onChanged, this);
     super.dispose();
@@ -168,7 +168,7 @@ export class JobDetail extends Widget {
   }
 
   protected onBeforeDetach(msg: Message): void {
-    this._stopEvents();
+    this._clearEventsTimer();
     super.onBeforeDetach(msg);
   }
 
@@ -257,10 +257,6 @@ export class JobDetail extends Widget {
       this._eventsError ?? (entries.length === 0 ? 'No events yet.' : '');
     this._eventsStatus.textContent = status;
     this._eventsStatus.style.display = status ? '' : 'none';
-  }
-
-  private _stopEvents(): void {
-    this._clearEventsTimer();
   }
 
   private _clearEventsTimer(): void {

@@ -95,6 +95,14 @@ function row(page: Page, id: string) {
   return page.locator(`#jp-k8s-job-${id}`);
 }
 
+/** Open a job's view from its row in the panel; the view. */
+async function openJobView(page: Page, id: string) {
+  await row(page, id).click();
+  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  await expect(detail).toBeVisible();
+  return detail;
+}
+
 /**
  * Submit through the REST API (a job started elsewhere: CLI, magic) and show it in the
  * panel at once with the refresh button; the job's id.
@@ -227,9 +235,7 @@ test('submit with a changed parameter, follow it to Succeeded, open the output',
   ).toBeVisible();
 
   // The job's detail: parameters, profile, the complete log.
-  await row(page, id).click();
-  const detail = page.locator(`#jupyter-k8s-job-${id}`);
-  await expect(detail).toBeVisible();
+  const detail = await openJobView(page, id);
   await expect(
     detail.locator('.jp-k8s-JobDetail-header .jp-k8s-Chip')
   ).toHaveText('Succeeded');
@@ -336,8 +342,7 @@ test('live log while running, then the log streams to its end', async ({
   const id = await submitElsewhere(page, request, {
     parameters: { n: 8, label: 'streamed' }
   });
-  await row(page, id).click();
-  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  const detail = await openJobView(page, id);
   const log = detail.locator('.jp-k8s-JobDetail-log');
   // A line printed while the job still runs reaches the page before the job ends.
   await expect(log).toContainText('streamed 1', { timeout: 60_000 });
@@ -361,8 +366,7 @@ test('cancel a running job: it stops, its notebook is kept as far as it got', as
   const id = await submitElsewhere(page, request, {
     parameters: { n: 120, label: 'to-cancel' }
   });
-  await row(page, id).click();
-  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  const detail = await openJobView(page, id);
   const chip = detail.locator('.jp-k8s-JobDetail-header .jp-k8s-Chip');
   // Running, and already printing: the cancel interrupts real work.
   await expect(detail.locator('.jp-k8s-JobDetail-log')).toContainText(
@@ -408,8 +412,7 @@ test('a GPU job that cannot be scheduled shows the reason; cancel it; delete it'
     path: path.join(IMAGES, 'sidebar.png')
   });
 
-  await row(page, id).click();
-  const detail = page.locator(`#jupyter-k8s-job-${id}`);
+  const detail = await openJobView(page, id);
   await expect(detail.locator('.jp-k8s-JobDetail-reason')).toContainText(
     'Insufficient nvidia.com/gpu'
   );
@@ -662,8 +665,7 @@ test('rerun with changed parameters from a job’s view', async ({
   const first = await submitElsewhere(page, request, {
     parameters: { n: 1, label: 'first' }
   });
-  await row(page, first).click();
-  const detail = page.locator(`#jupyter-k8s-job-${first}`);
+  const detail = await openJobView(page, first);
   await detail.locator('button', { hasText: 'Rerun with changes…' }).click();
   const form = page.locator('.jp-k8s-SubmitForm');
   const value = (name: string) =>
