@@ -49,7 +49,6 @@ def start_server(
                 "--ServerApp.jpserver_extensions=jupyter_k8s=True",
                 f"--JupyterK8s.kubeconfig={kubeconfig}",
                 f"--JupyterK8s.namespace={namespace}",
-                "--JupyterK8s.default_image=python:3.11-slim",
                 "--JupyterK8s.owner=bench",
             ],
             stdout=out,

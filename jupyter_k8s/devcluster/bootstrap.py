@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import yaml
 
 from ..k8s.client import ClusterConfig, Conflict, KubeClient, load_config
+from ..k8s.cluster_defaults import defaults_objects
 from .pki import kubeconfig
 
 if TYPE_CHECKING:
@@ -24,12 +25,32 @@ POD_SECURITY_LABELS = {
     f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")
 }
 TOKEN_SECONDS = 365 * 24 * 3600
+# The default image the local cluster advertises (kube-public/jupyter-k8s-defaults), so that
+# jobs and kernels need no option. The process node runs pods with its own Python, which has
+# papermill and ipykernel; the name says so, and no registry is ever asked for it.
+DEFAULT_IMAGE = "localhost/jupyter-k8s/notebook:process-node"
 
 _KIND_TO_RESOURCE = {
     "ServiceAccount": "serviceaccounts",
     "Role": "roles",
     "RoleBinding": "rolebindings",
+    "ConfigMap": "configmaps",
 }
+
+
+async def _apply(client: KubeClient, obj: dict, namespace: str) -> None:
+    resource = _KIND_TO_RESOURCE[obj["kind"]]
+    try:
+        await client.create(resource, obj, namespace)
+    except Conflict:
+        if resource != "serviceaccounts":  # a ServiceAccount has nothing to update
+            await client.replace(resource, obj["metadata"]["name"], obj, namespace)
+
+
+async def advertise_defaults(client: KubeClient, image: str = DEFAULT_IMAGE) -> None:
+    """What every client of this cluster uses when nothing else names an image."""
+    for obj in defaults_objects(image):
+        await _apply(client, obj, obj["metadata"]["namespace"])
 
 
 def shipped_rbac() -> list[dict]:
@@ -40,7 +61,6 @@ def shipped_rbac() -> list[dict]:
 async def apply_rbac(client: KubeClient, namespace: str, subject_name: str | None = None) -> None:
     """Create (or replace) the shipped ServiceAccount, Role and RoleBinding in `namespace`."""
     for obj in shipped_rbac():
-        resource = _KIND_TO_RESOURCE[obj["kind"]]
         obj["metadata"]["namespace"] = namespace
         for subject in obj.get("subjects", []):
             subject["namespace"] = namespace
@@ -48,11 +68,7 @@ async def apply_rbac(client: KubeClient, namespace: str, subject_name: str | Non
                 subject["name"] = subject_name
         if subject_name and obj["kind"] == "ServiceAccount":
             obj["metadata"]["name"] = subject_name
-        try:
-            await client.create(resource, obj, namespace)
-        except Conflict:
-            if resource != "serviceaccounts":  # a ServiceAccount has nothing to update
-                await client.replace(resource, obj["metadata"]["name"], obj, namespace)
+        await _apply(client, obj, namespace)
 
 
 async def create_namespace(
@@ -89,6 +105,7 @@ async def _bootstrap(cluster: DevCluster, st: ClusterState) -> None:
     async with KubeClient(config) as client:
         await create_namespace(client, st.namespace)
         await apply_rbac(client, st.namespace)
+        await advertise_defaults(client)
         token = await service_account_token(client, st.namespace, "jupyter-k8s")
     cfg = kubeconfig(
         config.host, cluster.pki.ca.cert, "jupyter-k8s", token=token, namespace=st.namespace

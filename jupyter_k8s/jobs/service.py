@@ -29,6 +29,7 @@ from typing import Any
 
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
 from ..k8s.client import KubeClient, KubeError, NotFound, Obj
+from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
 from ..k8s.watch import Reflector, any_change, probe
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
@@ -129,11 +130,18 @@ class JobService:
         self._progress: dict[str, dict[str, Any] | None] = {}
         self._started = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
+        self.cluster_defaults = ClusterDefaults()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def client(self) -> KubeClient:
         return await self._get_client()
+
+    async def default_image(self) -> str | None:
+        """The configured default image, else the one the cluster advertises (cached)."""
+        if self.config.default_image:
+            return self.config.default_image
+        return await self.cluster_defaults.image(await self.client())
 
     async def start(self) -> None:
         """Start the watch caches (idempotent); raises Unreachable when the API can't be had."""
@@ -364,11 +372,11 @@ class JobService:
         await self.start()
         cfg = self.config
         profile = self.profiles.get(req.profile)
-        image = req.image or profile.image or cfg.default_image
+        image = req.image or profile.image or await self.default_image()
         if not image:
             raise ValidationProblem(
-                "no image: the profile has none and no default image is configured "
-                "(c.JupyterK8s.default_image)",
+                f"no image: profile {profile.name!r} names none, and neither the server nor "
+                f"the cluster gives a default; {NO_IMAGE_HINT}",
                 field="image",
             )
         if req.image:

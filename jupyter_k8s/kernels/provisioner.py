@@ -42,6 +42,7 @@ from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Dict, Float, Unicode
 
 from ..errors import ValidationProblem
+from ..k8s.cluster_defaults import NO_IMAGE_HINT
 from ..names import random_suffix
 from ..profiles import Profile, ProfileError, load_profiles
 from .objects import (
@@ -303,13 +304,13 @@ class K8sPodProvisioner(KernelProvisionerBase):
         if supported and km.curve_publickey is None:
             km.curve_publickey, km.curve_secretkey = zmq.curve_keypair()
 
-    def _image(self) -> str:
+    async def _image(self) -> str:
         assert self._profile is not None
-        image = self.image or self._profile.image or self.service.config.default_image
+        image = self.image or self._profile.image or await self.service.default_image()
         if not image:
             raise KernelStartError(
-                f"profile {self._profile.name!r} has no image and no default image is "
-                "configured (c.JupyterK8s.default_image)",
+                f"no image: profile {self._profile.name!r} names none, and neither the server "
+                f"nor the cluster gives a default; {NO_IMAGE_HINT}",
                 "NoImage",
             )
         return image
@@ -442,7 +443,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             kernel_name=self._kernel_name(),
             owner=svc.config.owner,
             profile=self._profile,  # type: ignore[arg-type]
-            image=self._image(),
+            image=await self._image(),
             argv=tuple(cmd),
             env=kernel_env,
             ports=svc.config.ports,

@@ -26,6 +26,7 @@ from typing import Any
 from tornado.web import HTTPError
 
 from ..k8s.client import KubeClient, KubeError, Obj, Unreachable
+from ..k8s.cluster_defaults import ClusterDefaults
 from ..k8s.watch import Reflector, any_change, probe
 from ..profiles import ProfileSet
 from .objects import (
@@ -129,11 +130,18 @@ class KernelService:
         self._changed_at: dict[str, float] = {}
         self._started = asyncio.Lock()
         self._launcher: str | None = None
+        self.cluster_defaults = ClusterDefaults()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     async def client(self) -> KubeClient:
         return await self._get_client()
+
+    async def default_image(self) -> str | None:
+        """The configured default image, else the one the cluster advertises (cached)."""
+        if self.config.default_image:
+            return self.config.default_image
+        return await self.cluster_defaults.image(await self.client())
 
     @property
     def namespace(self) -> str:

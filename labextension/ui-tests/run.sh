@@ -65,7 +65,6 @@ JUPYTER_CONFIG_DIR="$work/config" \
   JUPYTERLAB_WORKSPACES_DIR="$work/workspaces" \
   jupyter lab --allow-root --no-browser --ip 127.0.0.1 --port "$port" \
   --ServerApp.token="$token" --ServerApp.root_dir="$work/root" \
-  --JupyterK8s.default_image=python:3.11-slim \
   --JupyterK8s.kernel_start_timeout=20 \
   >"$work/lab.log" 2>&1 &
 lab_pid=$!

@@ -21,8 +21,6 @@ from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.devcluster.pki import kubeconfig
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
 
-IMAGE = "python:3.11-slim"
-
 
 def notebook(*sources: str, parameters: str | None = None) -> dict[str, Any]:
     cells = []
@@ -147,7 +145,6 @@ class ServerProcess:
             "--ServerApp.jpserver_extensions=jupyter_k8s=True",
             f"--JupyterK8s.kubeconfig={self.kubeconfig}",
             f"--JupyterK8s.namespace={self.namespace}",
-            f"--JupyterK8s.default_image={IMAGE}",
             f"--JupyterK8s.owner={self.owner}",
             *self.extra,
         ]

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from jobs_support import IMAGE, ServerProcess, user_kubeconfig
+from jobs_support import ServerProcess, user_kubeconfig
 
 from jupyter_k8s.k8s.client import KubeClient
 
@@ -214,8 +214,6 @@ def install_cpu_kernelspec(
             str(kubeconfig),
             "--namespace",
             namespace,
-            "--image",
-            IMAGE,
         ],
         env=env,
         capture_output=True,

@@ -26,8 +26,6 @@ from jupyter_k8s.k8s.client import KubeClient
 
 pytestmark = [pytest.mark.integration]
 
-IMAGE = "python:3.11-slim"  # recorded, not pulled: the node runs this environment's python
-
 
 def notebook(*cells: str, parameters: str | None = None) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
@@ -82,7 +80,7 @@ def env(kubeconfig_file, tmp_path_factory) -> dict[str, str]:
     """The environment of the CLI and the kernel: the kubeconfig and a Jupyter config dir."""
     config_dir = tmp_path_factory.mktemp("jupyter-config")
     (config_dir / "jupyter_server_config.json").write_text(
-        json.dumps({"JupyterK8s": {"default_image": IMAGE}})
+        json.dumps({"JupyterK8s": {}})  # a newcomer's configuration: nothing set
     )
     return {
         **os.environ,

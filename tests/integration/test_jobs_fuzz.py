@@ -36,7 +36,6 @@ from jupyter_k8s.k8s.client import ClusterConfig, KubeClient  # noqa: E402
 pytestmark = [pytest.mark.integration]
 
 SPEC = Path(__file__).parents[2] / "docs" / "openapi.yaml"
-IMAGE = "python:3.11-slim"
 MAX_EXAMPLES = 25
 PROFILES = [
     {
@@ -123,7 +122,6 @@ def jupyter_server(
                 "JupyterK8s": {
                     "kubeconfig": str(kubeconfig),
                     "namespace": namespace,
-                    "default_image": IMAGE,
                     "profiles": PROFILES,
                     "owner": "fuzzer",
                 },
