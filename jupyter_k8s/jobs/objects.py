@@ -152,7 +152,9 @@ def labels(build: JobBuild) -> dict[str, str]:
 
 
 def _parameters_json(parameters: Mapping[str, Any]) -> str:
-    text = json.dumps(dict(parameters), sort_keys=True, separators=(",", ":"))
+    # Never sort_keys: the order is the user's (`-p msg x -p a 3.5` injects msg, then a, as
+    # papermill does), and a rerun reads the parameters back from this annotation.
+    text = json.dumps(dict(parameters), separators=(",", ":"))
     if len(text.encode()) > MAX_PARAMETERS_BYTES:
         raise TooLargeProblem(
             f"the parameters are {len(text.encode())} bytes of JSON, over the limit of "
@@ -224,9 +226,9 @@ def make_input_configmap(
     binary: dict[str, bytes] = {NOTEBOOK_KEY: gzip.compress(notebook_bytes, 1, mtime=0)}
     if runner_source is not None:
         data[RUNNER_KEY] = runner_source
-    data[CONFIG_KEY] = (
-        job_json if isinstance(job_json, str) else json.dumps(job_json, indent=1, sort_keys=True)
-    )
+    # Not sort_keys: that would sort the parameters too, and the runner injects them in this
+    # order. The builder's own key order is fixed, so the text stays deterministic.
+    data[CONFIG_KEY] = job_json if isinstance(job_json, str) else json.dumps(job_json, indent=1)
     for key, value in (extra_files or {}).items():
         if not re.fullmatch(r"[-._a-zA-Z0-9]+", key) or key in data:
             raise ValueError(f"invalid or duplicate ConfigMap key {key!r}")

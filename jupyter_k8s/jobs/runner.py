@@ -1,8 +1,8 @@
 """The jupyter-k8s notebook runner: the program that runs INSIDE a notebook job's pod.
 
-It imports only the standard library, papermill and nbformat, because the image needs
-papermill and a kernel but not jupyter_k8s: the server ships this file's source in the job's
-ConfigMap and the pod runs
+It imports only the standard library, papermill and nbformat (and jupyter_client, which
+papermill runs kernels with), because the image needs papermill and a kernel but not
+jupyter_k8s: the server ships this file's source in the job's ConfigMap and the pod runs
 
     python /var/run/jupyter-k8s/job/runner.py --config /var/run/jupyter-k8s/job/job.json
 
@@ -13,7 +13,10 @@ job.json: {"input", "output", "parameters", "kernel_name", "language", "cwd",
 What the server reads back, all on stdout (the pod log):
 
 * one marker line per event: `##jupyter-k8s## {"event": "cell", "index": i, "total": n}`
-  (also "start", and one final "succeeded" | "failed" | "cancelled");
+  (also "start", and one final "succeeded" | "failed" | "cancelled"); a "failed" marker of
+  the runner's own making may carry a "reason" for the job status, e.g. "MissingPackage"
+  when the image lacks papermill, nbformat or the kernel's ipykernel (checked before
+  anything runs, so such an image fails the job at once, with the package named);
 * in output_mode "log" (no shared volume), the executed notebook framed after execution:
   `##jupyter-k8s-output## begin <bytes> <sha256>`, gzip+base64 lines of 76 characters,
   `##jupyter-k8s-output## end`. The final marker comes after the frame, so the tail of the log
@@ -22,6 +25,9 @@ What the server reads back, all on stdout (the pod log):
 It must keep running on the older Pythons user images have (3.8 and up): new-style
 annotations are fine (never evaluated, thanks to `from __future__ import annotations`), new
 syntax and library calls are not; a unit test parses it with the 3.8 grammar.
+
+The kernel runs over IPC (unix sockets in a private dir), not TCP: it is local to the pod,
+and ipykernel >= 7.4 warns in every log about TCP without encryption.
 
 Exit codes: 0 success, 1 the notebook (or the runner's setup) failed, 143 cancelled by
 SIGTERM. The Job's podFailurePolicy fails the Job at once on 1 and 143: a failing notebook or
@@ -34,9 +40,11 @@ import argparse
 import base64
 import gzip
 import hashlib
+import importlib.util
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
 import tarfile
@@ -45,12 +53,21 @@ import threading
 import time
 from typing import Any
 
-import nbformat
-import papermill
-from papermill.clientwrap import PapermillNotebookClient
-from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
-from papermill.exceptions import PapermillExecutionError
-from papermill.utils import merge_kwargs, remove_args
+try:
+    import nbformat
+    import papermill
+    from papermill.clientwrap import PapermillNotebookClient
+    from papermill.engines import NBClientEngine, NotebookExecutionManager, papermill_engines
+    from papermill.exceptions import PapermillExecutionError
+    from papermill.utils import merge_kwargs, remove_args
+except Exception as exc:  # noqa: BLE001 - ImportError mostly; any broken install alike
+    # An image without papermill must fail the job at once with the package named, not with
+    # a traceback: main() reports it (MissingPackage). The placeholders only let this module
+    # finish loading; nothing below runs a notebook without the real classes.
+    _IMPORT_ERROR: Exception | None = exc
+    PapermillNotebookClient = NBClientEngine = NotebookExecutionManager = object  # type: ignore
+else:
+    _IMPORT_ERROR = None
 
 MARKER = "##jupyter-k8s##"
 FRAME = "##jupyter-k8s-output##"
@@ -60,6 +77,14 @@ ENGINE = "jupyter-k8s"
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CANCELLED = 143  # 128 + SIGTERM, what a shell would report
+
+MISSING_PACKAGE = "MissingPackage"  # the failure's reason, also the job status's
+NEEDS = (
+    "the runner needs Python >= 3.8 with papermill and ipykernel (pip install papermill ipykernel)"
+)
+# Unix socket paths must fit sun_path (108 bytes with the NUL); keep a margin.
+MAX_SOCKET_PATH = 100
+IPC_PREFIX = "k"  # the kernel's sockets: <kernel dir>/k-1 ... k-5
 
 DEFAULT_MAX_OUTPUT = 5 * 1024 * 1024  # stays well under the kubelet's 10 MiB log rotation
 DEFAULT_CANCEL_GRACE = 20.0  # under the pod's terminationGracePeriodSeconds (30)
@@ -83,6 +108,7 @@ class _State:
     def __init__(self) -> None:
         self.manager: NotebookExecutionManager | None = None
         self.client: PapermillNotebookClient | None = None
+        self.kernel_dir: str | None = None  # private dir of the kernel's connection file
         self.executing = False
         self.cancelled = False
         self.finishing = threading.Lock()
@@ -226,12 +252,120 @@ class ReportingEngine(NBClientEngine):
             stdout_file=stdout_file,
             stderr_file=stderr_file,
         )
-        client = PapermillNotebookClient(nb_man, **final_kwargs)
+        client = ReportingClient(nb_man, **final_kwargs)
         STATE.client = client
         return client.execute()
 
 
-papermill_engines.register(ENGINE, ReportingEngine)
+class ReportingClient(PapermillNotebookClient):
+    """papermill's notebook client, starting its kernel over IPC (unix sockets), not TCP.
+
+    The kernel runs next to the runner in the same pod, so TCP buys nothing, and ipykernel
+    >= 7.4 prints "Kernel is running over TCP without encryption" at the top of every job
+    log. IPC sockets are files in the runner's private (0700) kernel dir: only the pod's user
+    reaches them, so there is nothing to encrypt against.
+    """
+
+    def create_kernel_manager(self) -> Any:
+        km = super().create_kernel_manager()
+        use_ipc(km, STATE.kernel_dir)
+        return km
+
+
+def ipc_prefix(kernel_dir: str | None) -> str | None:
+    """The IPC path prefix in kernel_dir, or None when its sockets' paths would be too long."""
+    if not kernel_dir:
+        return None
+    prefix = os.path.join(kernel_dir, IPC_PREFIX)
+    # jupyter_client numbers the sockets prefix-1, prefix-2, ...: five of them, one digit.
+    if len(os.fsencode(prefix)) + len("-9") > MAX_SOCKET_PATH:
+        return None
+    return prefix
+
+
+def use_ipc(km: Any, kernel_dir: str | None) -> None:
+    """Set a (not yet started) jupyter_client KernelManager to IPC in kernel_dir.
+
+    Without a short enough dir the kernel stays on TCP: it works, only with the warning.
+    """
+    prefix = ipc_prefix(kernel_dir)
+    if prefix is None or kernel_dir is None:
+        return
+    km.transport = "ipc"
+    # Explicitly, not from the defaults: a standalone KernelManager's default ip would be
+    # "kernel-ipc" relative to the notebook's cwd, and its connection file a mkstemp in
+    # /tmp; its port cache (on by default for TCP) would try to bind the path as a host.
+    km.ip = prefix
+    km.connection_file = os.path.join(kernel_dir, "kernel.json")
+    km.cache_ports = False
+
+
+if _IMPORT_ERROR is None:
+    papermill_engines.register(ENGINE, ReportingEngine)
+
+
+# -- the image's packages -----------------------------------------------------------------------
+
+
+def _has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _runs_this_python(argv: list[str]) -> bool:
+    """Whether a kernelspec's argv starts ipykernel with the interpreter running the runner."""
+    if not argv or not any(arg.startswith("ipykernel") for arg in argv[1:]):
+        return False
+    # jupyter_client's format_kernel_cmd starts these names as sys.executable itself.
+    major, minor = sys.version_info[:2]
+    if argv[0] in ("python", f"python{major}", f"python{major}.{minor}"):
+        return True
+    program = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])
+    if not program:
+        return False
+    try:
+        return os.path.samefile(program, sys.executable)
+    except OSError:
+        return False
+
+
+def _kernel_problem(kernel_name: str | None) -> str | None:
+    """The message when the kernel to start is this Python's ipykernel and it is missing.
+
+    Without the check, a kernelspec pointing at this interpreter starts a process that dies
+    at once ("No module named ipykernel_launcher") and the log says little more; other
+    kernels (R, another Python) are not ours to judge: papermill reports what goes wrong.
+    """
+    if not kernel_name or _has_module("ipykernel"):
+        return None
+    message = f"the image has no ipykernel for the {kernel_name} kernel: {NEEDS}"
+    try:
+        # papermill runs kernels with jupyter_client (its dependency via nbclient): the same
+        # lookup papermill does next, without starting anything.
+        from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+    except ImportError:
+        return None
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        # jupyter_client offers python3 (its native kernel) only where ipykernel imports.
+        return message if kernel_name == "python3" else None
+    except Exception:  # noqa: BLE001 - a broken kernelspec: papermill will say what it is
+        return None
+    return message if _runs_this_python(list(spec.argv or [])) else None
+
+
+def missing_package(config: dict[str, Any]) -> str | None:
+    """Why this image cannot run the notebook for lack of a package; None when it can."""
+    if _IMPORT_ERROR is not None:
+        for name in ("papermill", "nbformat"):
+            if not _has_module(name):
+                return f"the image has no {name}: {NEEDS}"
+        # Installed but broken, e.g. one of papermill's own dependencies is missing.
+        return f"papermill cannot be imported in the image ({_IMPORT_ERROR}): {NEEDS}"
+    return _kernel_problem(config.get("kernel_name") or None)
 
 
 # -- cancel -------------------------------------------------------------------------------------
@@ -338,16 +472,30 @@ def _prepare(config: dict[str, Any]) -> None:
     cwd = config.get("cwd")
     if cwd:
         os.makedirs(cwd, exist_ok=True)
+    # The image's home may not be writable for the pod's user; the kernel's connection file
+    # and IPC sockets need a writable place of their own.
+    work = config.get("work_dir") or None
+    if work:
+        os.makedirs(work, exist_ok=True)
+    STATE.kernel_dir = _make_kernel_dir(work)
     if not os.environ.get("JUPYTER_RUNTIME_DIR"):
-        # The image's home may not be writable for the pod's user; the kernel's connection
-        # file needs a writable place.
-        work = config.get("work_dir") or None
-        if work:
-            os.makedirs(work, exist_ok=True)
-        os.environ["JUPYTER_RUNTIME_DIR"] = tempfile.mkdtemp(prefix="jupyter-runtime-", dir=work)
+        os.environ["JUPYTER_RUNTIME_DIR"] = STATE.kernel_dir
     if config.get("unpack"):
         n = unpack(config["unpack"], cwd or os.getcwd())
         log.info("unpacked %d files of the notebook's folder into %s", n, cwd or os.getcwd())
+
+
+def _make_kernel_dir(work: str | None) -> str:
+    """A private (0700) dir for the kernel's files, short enough for its IPC sockets.
+
+    Under work_dir (the pod's scratch emptyDir) when the socket paths fit there, else in
+    the temp dir (a deep work_dir, or a long TMPDIR in tests).
+    """
+    path = tempfile.mkdtemp(prefix="jupyter-runtime-", dir=work)
+    if work and ipc_prefix(path) is None:
+        os.rmdir(path)
+        path = tempfile.mkdtemp(prefix="jupyter-runtime-")
+    return path
 
 
 def execute(config: dict[str, Any]) -> None:
@@ -480,6 +628,16 @@ def main(argv: list[str] | None = None) -> int:
         _termination_message(line, {})
         return EXIT_FAILED
     _config = config
+    problem = missing_package(config)
+    if problem is not None:
+        # Exit 1 fails the Job at once (podFailurePolicy); the marker's reason becomes the
+        # job status's reason, its evalue the message (see jobs/status.py).
+        _write_line(f"jupyter-k8s runner: {problem}")
+        line = emit(
+            "failed", reason=MISSING_PACKAGE, ename=MISSING_PACKAGE, evalue=problem, cell=None
+        )
+        _termination_message(line, config)
+        return EXIT_FAILED
     _cancel_grace = float(config.get("cancel_grace_seconds") or DEFAULT_CANCEL_GRACE)
     _write_line(
         f"jupyter-k8s runner: executing {config['input']} with kernel "

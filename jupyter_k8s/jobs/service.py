@@ -658,6 +658,12 @@ class JobService:
                 "\n".join(kept), max_output_bytes=self.config.max_output_bytes
             )
             if parsed.output is None:
+                final = parsed.final or {}
+                if final.get("event") == "failed" and final.get("reason") and not final.get("cell"):
+                    # The runner refused before running anything (MissingPackage): there is
+                    # no executed notebook to lose; the job's status says why.
+                    await self._mark_output(name, "none", None)
+                    return
                 await self._mark_output(
                     name, "error", parsed.output_error or "the runner wrote no executed notebook"
                 )

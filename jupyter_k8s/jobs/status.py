@@ -154,6 +154,10 @@ def _pod_failure(pod: Obj, progress: Obj | None) -> tuple[str, str] | None:
         return None
     final = runner_event(details.get("message")) or ((progress or {}).get("final") or None)
     if code == 1 and final and final.get("event") == "failed":
+        if final.get("reason"):
+            # The runner's own failure, named (e.g. MissingPackage: an image without
+            # papermill); its evalue is already a sentence for a person.
+            return str(final["reason"]), str(final.get("evalue") or final["reason"])
         return _notebook_failure(final)
     if code == 143:
         return "Terminated", "the notebook was stopped (SIGTERM) before it finished"

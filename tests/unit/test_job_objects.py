@@ -71,7 +71,8 @@ GPU_BUILD = JobBuild(
     namespace="team",
     owner="alice@example.com",
     notebook_path="reports/analysis.ipynb",
-    parameters={"alpha": 0.5, "n": 3},
+    # Not in sorted order: the golden annotation and job.json pin that the user's order stays.
+    parameters={"n": 3, "alpha": 0.5},
     profile=PROFILES.get("a100"),
     image="img:gpu",
     output_path=output_path_for("reports/analysis.ipynb", "abc123"),
@@ -137,7 +138,7 @@ def test_runner_config_in_both_stagings():
     assert make_runner_config(GPU_BUILD) == {
         "input": "/var/run/jupyter-k8s/job/notebook.ipynb.gz",
         "output": "/var/run/jupyter-k8s/work/output/analysis.abc123.ipynb",
-        "parameters": {"alpha": 0.5, "n": 3},
+        "parameters": {"n": 3, "alpha": 0.5},
         "kernel_name": "python3",
         "language": "python",
         "cwd": "/var/run/jupyter-k8s/work/cwd",
@@ -191,6 +192,19 @@ def test_optional_job_fields_left_out():
     assert "ttlSecondsAfterFinished" not in job["spec"]
     assert "suspend" not in job["spec"]
     assert "envFrom" not in job["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_parameters_keep_the_users_order():
+    # papermill injects in the order given; the job must not sort them on the way.
+    build = replace(GPU_BUILD, parameters={"msg": "x", "a": 3.5, "B": [2, 1]})
+    annotation = make_job(build)["metadata"]["annotations"]["jupyter-k8s.io/parameters"]
+    assert annotation == '{"msg":"x","a":3.5,"B":[2,1]}'
+    config = make_runner_config(build)
+    assert list(config["parameters"]) == ["msg", "a", "B"]
+    configmap = make_input_configmap(build, b"{}", None, config)
+    job_json = json.loads(configmap["data"]["job.json"])
+    assert list(job_json["parameters"]) == ["msg", "a", "B"]
+    assert list(job_json)[:3] == ["input", "output", "parameters"]  # the builder's order
 
 
 def test_parameters_too_large_for_an_annotation():

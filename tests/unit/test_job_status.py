@@ -128,6 +128,12 @@ def test_fields_come_from_the_job():
     assert info.output_state == "pending"
 
 
+def test_parameters_read_back_in_the_users_order():
+    # A rerun resubmits what status reads from the annotation: the order must survive.
+    info = job_info(job(parameters={"msg": "x", "a": 3.5}), [], [])
+    assert list(info.parameters.items()) == [("msg", "x"), ("a", 3.5)]
+
+
 def test_bad_parameters_annotation_is_ignored():
     info = job_info(job(annotations={"jupyter-k8s.io/parameters": "{oops"}), [], [])
     assert info.parameters == {}
@@ -401,6 +407,46 @@ def test_terminated_without_cancel_and_other_exit_codes():
     assert info.reason == "Error"
     assert info.message.startswith("the runner exited with code 2")
     assert "ImportError: no papermill" in info.message
+
+
+MISSING_MARKER = (
+    '##jupyter-k8s## {"event": "failed", "reason": "MissingPackage", "ename": "MissingPackage", '
+    '"evalue": "the image has no papermill: the runner needs Python >= 3.8 with papermill and '
+    'ipykernel (pip install papermill ipykernel)", "cell": null}'
+)
+MISSING_MESSAGE = (
+    "the image has no papermill: the runner needs Python >= 3.8 with papermill and ipykernel "
+    "(pip install papermill ipykernel)"
+)
+
+
+def test_image_without_papermill_from_termination_message():
+    # What the runner writes to /dev/termination-log (and last to its log), exit code 1.
+    status = {
+        "failed": 1,
+        "conditions": [
+            condition("FailureTarget", "PodFailurePolicy", "exit code 1 matching FailJob"),
+            condition("Failed", "PodFailurePolicy", "exit code 1 matching FailJob"),
+        ],
+    }
+    failed = pod("Failed", terminated(1, "Error", MISSING_MARKER + "\n"))
+    info = job_info(job(status=status), [failed], [])
+    assert info.phase == JobPhase.FAILED
+    assert (info.reason, info.message) == ("MissingPackage", MISSING_MESSAGE)
+
+
+def test_image_without_papermill_from_runner_log_and_before_the_job_fails():
+    # The termination message was lost: the final marker read from the pod log says it.
+    status = {"conditions": [condition("Failed", "PodFailurePolicy", "exit code 1")]}
+    failed = pod("Failed", terminated(1, "Error", ""))
+    final = {"event": "failed", "reason": "MissingPackage", "evalue": MISSING_MESSAGE}
+    progress = {"index": None, "total": None, "final": final}
+    info = job_info(job(status=status), [failed], [], progress)
+    assert (info.reason, info.message) == ("MissingPackage", MISSING_MESSAGE)
+    # The pod ended with exit 1 but the Job controller has not said so yet: still Running,
+    # then Failed at once (podFailurePolicy), never a retry nor a wait for the deadline.
+    info = job_info(job(status={"active": 1}), [failed], [], progress)
+    assert info.phase == JobPhase.RUNNING
 
 
 def test_image_without_python():

@@ -22,8 +22,10 @@ import nbformat
 import papermill
 import pytest
 
-from jupyter_k8s.jobs import runlog, runner
+from jupyter_k8s.jobs import runlog, runner, status
+from jupyter_k8s.jobs.objects import JobBuild, make_input_configmap, make_runner_config
 from jupyter_k8s.jobs.runlog import parse_marker, parse_runner_log, progress_of
+from jupyter_k8s.profiles import load_profiles
 
 RUNNER = Path(runner.__file__)
 TIMEOUT = 120
@@ -256,6 +258,186 @@ def test_missing_kernel_fails_clearly(tmp_path):
     assert final["event"] == "failed" and final["ename"] == "NoSuchKernel"
 
 
+def test_parameters_are_injected_in_the_users_order(tmp_path):
+    # End to end from the server's builders: job.json as the ConfigMap carries it, then the
+    # runner's injected cell. papermill injects `-p msg x -p a 3.5` as msg, then a.
+    build = JobBuild(
+        name="nb-in-abc123",
+        namespace="team",
+        owner="alice",
+        notebook_path="in.ipynb",
+        parameters={"msg": "x", "a": 3.5, "Z": [2, 1]},
+        profile=load_profiles([{"name": "cpu"}], None).default,
+        image="img:1",
+        output_path="in.abc123.ipynb",
+    )
+    configmap = make_input_configmap(build, b"{}", None, make_runner_config(build))
+    shipped = json.loads(configmap["data"]["job.json"])
+    nb = make_notebook(tmp_path / "in.ipynb", "print(msg, a, Z)")
+    config = write_config(tmp_path, nb, parameters=shipped["parameters"])
+    proc = run_runner(config)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    executed = nbformat.read(tmp_path / "out" / "executed.ipynb", as_version=4)
+    assert executed.cells[1].source == '# Parameters\nmsg = "x"\na = 3.5\nZ = [2, 1]\n'
+    assert executed.cells[2].outputs[0]["text"] == "x 3.5 [2, 1]\n"
+
+
+def test_kernel_runs_over_ipc_without_the_tcp_warning(tmp_path):
+    nb = make_notebook(
+        tmp_path / "in.ipynb",
+        "from ipykernel.kernelapp import IPKernelApp\n"
+        "app = IPKernelApp.instance()\n"
+        "print(app.transport, app.ip, app.connection_file)",
+    )
+    proc = run_runner(write_config(tmp_path, nb))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    both = proc.stdout + proc.stderr
+    # ipykernel >= 7.4 prints this at the top of the log of a kernel on plain TCP.
+    assert "without encryption" not in both and "over TCP" not in both
+    assert "WARNING" not in both, both
+
+    executed = nbformat.read(tmp_path / "out" / "executed.ipynb", as_version=4)
+    transport, ip, connection_file = executed.cells[2].outputs[0]["text"].split()
+    assert transport == "ipc"
+    kernel_dir = Path(ip).parent
+    assert connection_file == str(kernel_dir / "kernel.json")
+    assert kernel_dir.parent == tmp_path / "work"  # the pod's writable scratch dir
+    assert len(ip.encode()) + len("-5") <= runner.MAX_SOCKET_PATH
+    assert kernel_dir.stat().st_mode & 0o077 == 0  # private: the sockets are the kernel's
+    assert not list(tmp_path.glob("kernel-ipc*"))  # nothing in the notebook's cwd
+
+
+def test_kernel_dir_falls_back_when_sockets_would_be_too_long(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    kernel_dir = runner._make_kernel_dir(str(deep))
+    assert not Path(kernel_dir).is_relative_to(deep) and not list(deep.iterdir())
+    assert runner.ipc_prefix(kernel_dir) is not None
+    assert runner.ipc_prefix("/" + "x" * 100) is None  # then the kernel stays on TCP
+    Path(kernel_dir).rmdir()
+
+
+def test_use_ipc_sets_the_kernel_manager(tmp_path):
+    from jupyter_client.manager import AsyncKernelManager
+
+    km = AsyncKernelManager(kernel_name="python3")
+    runner.use_ipc(km, str(tmp_path))
+    assert (km.transport, km.ip) == ("ipc", str(tmp_path / "k"))
+    assert km.connection_file == str(tmp_path / "kernel.json") and not km.cache_ports
+    tcp = AsyncKernelManager(kernel_name="python3")
+    runner.use_ipc(tcp, "/" + "x" * 100)
+    assert tcp.transport == "tcp"
+
+
+# -- an image without the packages --------------------------------------------------------------
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def _lacks(python: str, module: str) -> bool:
+    if not Path(python).exists():
+        return False
+    probe = subprocess.run([python, "-c", f"import {module}"], capture_output=True)
+    return probe.returncode != 0
+
+
+def _failed_job_status(termination_message: str):
+    """What status.job_info makes of a runner pod that exited 1 with that message."""
+    job = {
+        "metadata": {"name": "nb-x-abc123", "annotations": {}},
+        "status": {"conditions": [{"type": "Failed", "status": "True"}]},
+    }
+    state = {"terminated": {"exitCode": 1, "reason": "Error", "message": termination_message}}
+    pod = {
+        "metadata": {"name": "nb-x-abc123-p", "creationTimestamp": "2024-05-01T10:00:01Z"},
+        "status": {"phase": "Failed", "containerStatuses": [{"name": "runner", "state": state}]},
+    }
+    return status.job_info(job, [pod], [])
+
+
+@pytest.mark.skipif(
+    not _lacks(SYSTEM_PYTHON, "papermill"), reason=f"needs {SYSTEM_PYTHON} without papermill"
+)
+def test_image_without_papermill_fails_fast_with_the_package_named(tmp_path):
+    nb = make_notebook(tmp_path / "in.ipynb", "print('never')")
+    (tmp_path / "termination-log").write_text("")
+    started = time.monotonic()
+    proc = subprocess.run(
+        [SYSTEM_PYTHON, str(RUNNER), "--config", str(write_config(tmp_path, nb))],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert time.monotonic() - started < 10
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    message = (
+        "the image has no papermill: the runner needs Python >= 3.8 with papermill and "
+        "ipykernel (pip install papermill ipykernel)"
+    )
+    final = events_of(proc.stdout)[-1]
+    assert final == {
+        "event": "failed",
+        "reason": "MissingPackage",
+        "ename": "MissingPackage",
+        "evalue": message,
+        "cell": None,
+    }
+    last_line = proc.stdout.rstrip().splitlines()[-1]
+    termination = (tmp_path / "termination-log").read_text()
+    assert termination == last_line + "\n"
+    assert not (tmp_path / "out" / "executed.ipynb").exists()
+
+    info = _failed_job_status(termination)
+    assert (info.reason, info.message) == ("MissingPackage", message)
+
+
+def test_python_without_ipykernel_fails_fast_with_the_package_named(tmp_path):
+    # This interpreter with ipykernel hidden: the python3 kernelspec (the venv's, argv
+    # `python -m ipykernel_launcher`) would start this very Python and die at once.
+    nb = make_notebook(tmp_path / "in.ipynb", "print('never')")
+    config = write_config(tmp_path, nb)
+    (tmp_path / "termination-log").write_text("")
+    shim = (
+        "import runpy, sys; sys.modules['ipykernel'] = None; "
+        f"sys.argv = ['runner.py', '--config', {str(config)!r}]; "
+        f"runpy.run_path({str(RUNNER)!r}, run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", shim], capture_output=True, text=True, timeout=TIMEOUT
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    final = events_of(proc.stdout)[-1]
+    assert final["reason"] == "MissingPackage"
+    assert final["evalue"].startswith("the image has no ipykernel for the python3 kernel: ")
+    assert "pip install papermill ipykernel" in final["evalue"]
+    termination = (tmp_path / "termination-log").read_text()
+    assert _failed_job_status(termination).reason == "MissingPackage"
+
+
+def test_missing_ipykernel_judged_only_for_this_python(tmp_path, monkeypatch):
+    kernels = tmp_path / "kernels"
+    for name, argv in {
+        "this-py": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "other-py": ["/opt/other/bin/python", "-m", "ipykernel_launcher", "-f", "{c}"],
+        "r": ["R", "--slave", "-e", "IRkernel::main()", "--args", "{connection_file}"],
+    }.items():
+        (kernels / name).mkdir(parents=True)
+        spec = {"argv": argv, "display_name": name, "language": "python"}
+        (kernels / name / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setattr(runner, "_has_module", lambda name: name != "ipykernel")
+    assert "no ipykernel for the this-py kernel" in runner.missing_package(
+        {"kernel_name": "this-py"}
+    )
+    assert runner.missing_package({"kernel_name": "other-py"}) is None
+    assert runner.missing_package({"kernel_name": "r"}) is None
+    assert runner.missing_package({"kernel_name": "no-such"}) is None  # papermill says it
+    assert runner.missing_package({}) is None
+    monkeypatch.undo()
+    assert runner.missing_package({"kernel_name": "python3"}) is None  # all there
+
+
 def test_unpack_ships_the_folder(tmp_path):
     archive = tmp_path / "folder.tar.gz"
     with tarfile.open(archive, "w:gz") as tar:
@@ -291,7 +473,8 @@ def test_runner_imports_only_stdlib_papermill_and_nbformat():
             modules.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             modules.add(node.module.split(".")[0])
-    outside = modules - set(sys.stdlib_module_names) - {"papermill", "nbformat"}
+    # jupyter_client: papermill's own dependency (via nbclient), which runs the kernels.
+    outside = modules - set(sys.stdlib_module_names) - {"papermill", "nbformat", "jupyter_client"}
     assert not outside, f"the runner may not import {outside}"
 
 
