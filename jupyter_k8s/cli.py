@@ -111,13 +111,43 @@ def parse_value(text: str) -> Any:
         return text
 
 
+class RawValue(str):
+    """A -r VALUE: kept the string as given, never parsed (see `parse_parameters`)."""
+
+
+class _RawParameter(argparse.Action):
+    """-r NAME VALUE: joins the -p list where it was given, its value marked RawValue.
+
+    One list for both keeps the order of the command line (`-p a 1 -r b x -p c 2` injects a,
+    b, c), which papermill's own CLI loses by putting every -r after every -p.
+    """
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
+        name, value = values
+        items = list(getattr(namespace, "parameters", None) or [])
+        items.append([name, RawValue(value)])
+        namespace.parameters = items
+
+
 def parse_parameters(
     pairs: list[list[str]] | None, raw_pairs: list[list[str]] | None = None
 ) -> dict[str, Any]:
-    """-p NAME VALUE (parsed) and -r NAME VALUE (kept a string), in order; the last one wins."""
+    """-p NAME VALUE (parsed) and -r NAME VALUE (kept a string) -> the parameters, in order.
+
+    The order is the user's: the runner injects them in it, as papermill does. A name given
+    twice keeps its first place and its last value (a dict's update, as in papermill).
+    `pairs` may hold RawValue values (-r as parsed by `add_parameter_options`); `raw_pairs`
+    come after all of `pairs`.
+    """
     params: dict[str, Any] = {}
     for name, value in pairs or []:
-        params[name] = parse_value(value)
+        params[name] = str(value) if isinstance(value, RawValue) else parse_value(value)
     for name, value in raw_pairs or []:
         params[name] = value
     return params
@@ -181,8 +211,10 @@ def add_parameter_options(parser: argparse.ArgumentParser) -> None:
         "-r",
         "--parameters-raw",
         nargs=2,
-        action="append",
+        action=_RawParameter,
         metavar=("NAME", "VALUE"),
+        # Stored in args.parameters with the -p ones, in the order given; this dest stays
+        # None (callers still pass it to parse_parameters).
         dest="parameters_raw",
         help="a parameter whose VALUE is kept a string as given (repeatable)",
     )
@@ -600,11 +632,17 @@ async def cmd_profiles(rt: Any, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(profiles, indent=2))
         return EXIT_OK
+    from .k8s.client import KubeError
+
     rows = [["NAME", "CPU", "MEMORY", "GPUS", "IMAGE", "DESCRIPTION"]]
+    try:  # the configured default, else the cluster's (the profiles list works offline too)
+        default = await rt.service.default_image()
+    except KubeError:
+        default = rt.service.config.default_image
     for p in profiles:
         gpus = f"{p['gpus']} {p['gpu_resource']}" if p["gpus"] else "-"
         name = p["name"] + (" (default)" if p["default"] else "")
-        image = p["image"] or rt.service.config.default_image or "-"
+        image = p["image"] or default or "-"
         rows.append(
             [name, p["cpu"] or "-", p["memory"] or "-", gpus, image, p["description"] or ""]
         )
@@ -795,6 +833,74 @@ def _add_kernelspec_parser(sub: Any) -> None:
     inst.set_defaults(func=cmd_kernelspec_install)
 
 
+# -- doctor: a checklist for real clusters --------------------------------------------------------
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check what jupyter-k8s needs from the cluster; exit 1 when something required fails."""
+    import dataclasses
+
+    from .doctor import format_report, run_doctor, settings_from_app
+    from .errors import JupyterK8sError
+    from .jobs.runtime_config import load_settings
+
+    if "rfc3987_syntax" not in sys.modules:  # see run_job_command
+        sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
+    _setup_logging(args.verbose)
+    try:
+        conf = load_settings(
+            args.kubeconfig, args.context, args.namespace, warn=lambda m: _err(f"warning: {m}")
+        )
+    except JupyterK8sError as exc:
+        _err(f"error: {exc}")
+        return EXIT_USAGE
+    origins = {
+        name: f"--{name}" for name in ("kubeconfig", "context", "namespace") if getattr(args, name)
+    }
+    settings = dataclasses.replace(
+        settings_from_app(conf, origins), probe_timeout=float(args.timeout)
+    )
+    try:
+        report = asyncio.run(
+            run_doctor(settings, probes=not args.no_probes, progress=lambda m: _err(m))
+        )
+    except KeyboardInterrupt:
+        return 130
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(format_report(report))
+    return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _add_doctor_parser(sub: Any) -> None:
+    help = "check what jupyter-k8s needs from the cluster, with the fix for each problem"
+    p = sub.add_parser(
+        "doctor",
+        help=help,
+        description=help[0].upper() + help[1:] + ": kubeconfig, API server, every permission "
+        "of the shipped Role, Pod Security, ResourceQuotas, the default image (with a probe "
+        "pod) and whether this machine reaches pod IPs on the kernel ports. Exit 0 when every "
+        "required check passes (warnings don't count), 1 otherwise. See docs/doctor.md.",
+    )
+    add_connection_options(p)
+    p.add_argument("--json", action="store_true", help="the checklist as JSON")
+    p.add_argument(
+        "--no-probes", action="store_true", help="don't start the probe pod (image, network)"
+    )
+    p.add_argument(
+        "--timeout",
+        type=parse_duration,
+        default=60,
+        metavar="S",
+        help="how long the probe pod may take to start (default 60 s)",
+    )
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log what happens (twice: more)"
+    )
+    p.set_defaults(func=cmd_doctor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter k8s", description="Run notebooks and kernels on Kubernetes."
@@ -802,6 +908,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_job_parsers(sub)
     _add_kernelspec_parser(sub)
+    _add_doctor_parser(sub)
 
     dev = sub.add_parser("dev-cluster", help="a local Kubernetes cluster to try and test with")
     dev.add_argument(

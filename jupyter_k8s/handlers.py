@@ -17,7 +17,7 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from .errors import JupyterK8sError, ValidationProblem
+from .errors import ForbiddenProblem, JupyterK8sError, ValidationProblem
 from .jobs.models import SubmitRequest
 from .jobs.service import JobService
 from .k8s.client import Conflict, Forbidden, Gone, KubeError, NotFound, Unreachable
@@ -145,6 +145,37 @@ class ClusterHandler(K8sAPIHandler):
     @authorized
     async def get(self) -> None:
         self.write_json(await self.cluster.info())
+
+
+class DoctorHandler(K8sAPIHandler):
+    """GET: the `jupyter k8s doctor` checklist for this server's cluster configuration.
+
+    ?probes=0 skips the probe pod (image and pod-network checks); the probes need the
+    "write" permission, since they create a pod. Cluster trouble is a finding in the answer
+    (200), never an error status.
+    """
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        from .doctor import run_doctor, settings_from_app
+
+        raw = (self.get_query_argument("probes", "1") or "1").lower()
+        if raw not in ("0", "1", "true", "false", "yes", "no"):
+            raise ValidationProblem(f"probes must be 0 or 1, not {raw!r}", field="probes")
+        probes = raw in ("1", "true", "yes")
+        # The probes create a pod: a GET, but only for whoever may change things here.
+        if probes and not self.authorizer.is_authorized(
+            self, self.current_user, "write", self.auth_resource
+        ):
+            raise ForbiddenProblem("the doctor's probes create a pod; ask with ?probes=0")
+        report = await run_doctor(
+            settings_from_app(self.extensionapp),
+            get_client=self.cluster.get_client,
+            probes=probes,
+            progress=lambda message: self.log.debug("jupyter-k8s doctor: %s", message),
+        )
+        self.write_json(report.to_json())
 
 
 class JobsBaseHandler(K8sAPIHandler):
@@ -327,6 +358,7 @@ _JOB = r"(?P<job_id>[a-z0-9][-a-z0-9]{0,62})"
 
 default_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/{API_PREFIX}/cluster", ClusterHandler),
+    (rf"/{API_PREFIX}/doctor", DoctorHandler),
     (rf"/{API_PREFIX}/profiles", ProfilesHandler),
     (rf"/{API_PREFIX}/jobs", JobsHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}", JobHandler),

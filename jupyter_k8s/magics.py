@@ -125,6 +125,26 @@ def session_notebook(env: dict[str, str] | None = None, cwd: Path | None = None)
 # -- the magic ----------------------------------------------------------------------------------
 
 
+def magic_argv(line: str) -> list[str]:
+    """The magic's arguments, as a shell splits them: a `#` that starts a word starts a comment
+    (`%k8s_submit --wait  # this notebook`), a quoted one is a value (`-p tag '#1'`)."""
+    quote: str | None = None
+    escaped = False
+    for i, ch in enumerate(line):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1].isspace()):
+            line = line[:i]
+            break
+    return shlex.split(line)
+
+
 class _Exit(Exception):
     pass
 
@@ -201,7 +221,7 @@ class K8sMagics(Magics):
     def k8s_submit(self, line: str) -> None:
         """Submit a notebook as a Kubernetes Job; see `%k8s_submit -h`."""
         try:
-            args = make_parser().parse_args(shlex.split(line))
+            args = make_parser().parse_args(magic_argv(line))
         except _Exit:
             return None
         except ValueError as exc:  # shlex: no closing quotation

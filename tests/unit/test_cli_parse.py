@@ -28,7 +28,7 @@ from jupyter_k8s.jobs.runtime_config import (
     status_line,
 )
 from jupyter_k8s.k8s.client import Conflict, Forbidden, KubeError, NotFound, Unreachable
-from jupyter_k8s.magics import make_parser, session_notebook
+from jupyter_k8s.magics import magic_argv, make_parser, session_notebook
 
 # -- values ---------------------------------------------------------------------------------------
 
@@ -71,6 +71,15 @@ def test_parse_parameters_last_wins_and_raw_stays_text():
     params = cli.parse_parameters([["a", "5"], ["b", '"y"'], ["a", "6"]], [["c", "5"]])
     assert params == {"a": 6, "b": "y", "c": "5"}
     assert cli.parse_parameters(None, None) == {}
+
+
+def test_parse_parameters_keep_the_users_order():
+    # Not sorted: papermill injects `-p msg x -p a 3.5` as msg, then a.
+    params = cli.parse_parameters([["msg", "x"], ["a", "3.5"], ["msg", "y"]])
+    assert list(params.items()) == [("msg", "y"), ("a", 3.5)]  # last value, first place
+    raw = cli.parse_parameters([["z", "1"], ["b", cli.RawValue("007")], ["a", "2"]])
+    assert list(raw.items()) == [("z", 1), ("b", "007"), ("a", 2)]
+    assert type(raw["b"]) is str  # the marker class stays out of the request
 
 
 def test_parse_env():
@@ -152,6 +161,20 @@ def test_submit_arguments_make_a_valid_request():
     assert (req.profile, req.image, req.timeout_seconds, req.retries) == ("gpu", "img:1", 1800, 2)
     assert req.env == {"A": "1", "B": "2"} and req.secrets == ["s3", "db"]
     assert req.ship_folder
+
+
+def test_submit_parameters_keep_the_command_lines_order():
+    args = parse("submit", "nb.ipynb", "-p", "msg", "x", "-r", "b", "007", "-p", "a", "3.5")
+    data = cli.submit_request_data(args, "nb.ipynb")
+    assert list(data["parameters"].items()) == [("msg", "x"), ("b", "007"), ("a", 3.5)]
+    # The REST body and the model keep it too (a JSON object's order is the user's).
+    req = SubmitRequest.from_json(json.loads(json.dumps(data)))
+    assert list(req.parameters) == ["msg", "b", "a"]
+    args = parse("rerun", "j", "-r", "z", "1", "-p", "y", "2")
+    assert list(cli.parse_parameters(args.parameters, args.parameters_raw).items()) == [
+        ("z", "1"),
+        ("y", 2),
+    ]
 
 
 def test_submit_defaults():
@@ -459,11 +482,24 @@ def test_magic_arguments():
     )
     assert args.notebook is None and args.wait and args.namespace == "team"
     assert cli.submit_request_data(args, "nb.ipynb")["parameters"] == {"a": 7}
+    args = make_parser().parse_args(["-p", "msg", "x", "-p", "a", "3.5", "-r", "c", "1"])
+    params = cli.submit_request_data(args, "nb.ipynb")["parameters"]
+    assert list(params.items()) == [("msg", "x"), ("a", 3.5), ("c", "1")]
     assert make_parser().parse_args(["other.ipynb"]).notebook == "other.ipynb"
     with pytest.raises(UsageError, match="%k8s_submit"):
         make_parser().parse_args(["--retries", "x"])
     with pytest.raises(UsageError):
         make_parser().parse_args(["--follow"])  # not a magic option
+
+
+def test_magic_lines_take_comments_as_a_shell_does():
+    assert magic_argv("-p alpha 0.5 --wait     # this notebook (save it first)") == [
+        "-p",
+        "alpha",
+        "0.5",
+        "--wait",
+    ]
+    assert magic_argv("-p tag '#1' -p c x#y") == ["-p", "tag", "#1", "-p", "c", "x#y"]
 
 
 def test_session_notebook(tmp_path):

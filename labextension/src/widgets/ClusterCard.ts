@@ -1,7 +1,9 @@
+import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { IDoctorReport, renderDoctorReport } from '../doctor';
 import { requestAPI } from '../request';
 import { IClusterInfo } from '../tokens';
 
@@ -23,6 +25,8 @@ export class ClusterCard extends Widget {
     this.title.caption = 'The Kubernetes cluster this server talks to';
     this._interval = options.interval ?? DEFAULT_INTERVAL;
     this._fetch = options.fetch ?? (() => requestAPI<IClusterInfo>('cluster'));
+    this._doctor =
+      options.doctor ?? (() => requestAPI<IDoctorReport>('doctor'));
 
     this.toolbar = new Toolbar();
     this.toolbar.addItem(
@@ -75,6 +79,42 @@ export class ClusterCard extends Widget {
         }
       });
     return this._pending;
+  }
+
+  /**
+   * Run the checks of `jupyter k8s doctor` on the server (a probe pod included, so it takes
+   * seconds) and show the checklist in a dialog.
+   */
+  async openDoctor(): Promise<void> {
+    const body = new Widget();
+    body.addClass('jp-k8s-DoctorDialog');
+    body.node.appendChild(
+      el(
+        'div',
+        'jp-k8s-ClusterCard-status',
+        'Running the checks… (a probe pod takes a few seconds)'
+      )
+    );
+    this._doctor()
+      .then(report => {
+        body.node.replaceChildren(renderDoctorReport(report));
+      })
+      .catch((reason: unknown) => {
+        const message =
+          reason instanceof Error ? reason.message : String(reason);
+        body.node.replaceChildren(
+          el(
+            'div',
+            'jp-k8s-ClusterCard-error',
+            `The checks did not run: ${message}`
+          )
+        );
+      });
+    await showDialog({
+      title: 'Kubernetes checks (jupyter k8s doctor)',
+      body,
+      buttons: [Dialog.okButton({ label: 'Close' })]
+    });
   }
 
   dispose(): void {
@@ -146,6 +186,7 @@ export class ClusterCard extends Widget {
       // The Jupyter server itself did not answer (or answered an error).
       children.push(statusLine('error', 'Jupyter server error'));
       children.push(el('div', 'jp-k8s-ClusterCard-error', this._error));
+      children.push(this._doctorLink());
     } else if (info) {
       children.push(
         info.reachable
@@ -154,6 +195,9 @@ export class ClusterCard extends Widget {
       );
       if (info.error) {
         children.push(el('div', 'jp-k8s-ClusterCard-error', info.error));
+      }
+      if (info.error || !info.reachable) {
+        children.push(this._doctorLink());
       }
     }
 
@@ -178,6 +222,24 @@ export class ClusterCard extends Widget {
     this._body.replaceChildren(...children);
   }
 
+  /** "Run checks (doctor)": shown under an error, opens the checklist. */
+  private _doctorLink(): HTMLElement {
+    const link = el('a', 'jp-k8s-ClusterCard-doctor', 'Run checks (doctor)');
+    link.href = '#';
+    link.setAttribute('role', 'button');
+    link.title =
+      'Check the kubeconfig, permissions, namespace, image and pod network, with the fix ' +
+      'for each problem (jupyter k8s doctor)';
+    link.style.display = 'inline-block';
+    link.style.margin = '4px 0';
+    link.style.color = 'var(--jp-content-link-color)';
+    link.addEventListener('click', (event: MouseEvent) => {
+      event.preventDefault();
+      void this.openDoctor();
+    });
+    return link;
+  }
+
   private _body: HTMLDivElement;
   private _info: IClusterInfo | null = null;
   private _error: string | null = null;
@@ -185,6 +247,7 @@ export class ClusterCard extends Widget {
   private _timer: number | null = null;
   private _interval: number;
   private _fetch: () => Promise<IClusterInfo>;
+  private _doctor: () => Promise<IDoctorReport>;
   private _onVisibility: () => void;
 }
 
@@ -194,6 +257,8 @@ export namespace ClusterCard {
     interval?: number;
     /** Where the information comes from (tests may pass their own). */
     fetch?: () => Promise<IClusterInfo>;
+    /** Where the doctor's checklist comes from (tests may pass their own). */
+    doctor?: () => Promise<IDoctorReport>;
   }
 }
 
