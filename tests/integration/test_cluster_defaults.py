@@ -22,10 +22,15 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 
 @pytest.fixture(scope="module")
-def server(dev_cluster, admin_config, namespace, tmp_path_factory) -> Iterator[ServerProcess]:
+def kubeconfig(dev_cluster, admin_config, namespace, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("defaults-kubeconfig") / "kubeconfig"
+    return user_kubeconfig(dev_cluster, admin_config, namespace, path)
+
+
+@pytest.fixture(scope="module")
+def server(kubeconfig, namespace, tmp_path_factory) -> Iterator[ServerProcess]:
     root = tmp_path_factory.mktemp("defaults") / "work"
     write_notebook(root / "hello.ipynb", notebook("print('hello', n)", parameters="n = 1"))
-    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, root.parent / "kubeconfig")
     srv = ServerProcess(root, kubeconfig, namespace)  # nothing configured but the cluster
     srv.start()
     yield srv
@@ -51,11 +56,10 @@ async def test_a_job_runs_with_no_image_configured(server: ServerProcess):
 
 
 async def test_without_an_advertised_image_the_error_names_the_line_to_add(
-    admin: KubeClient, dev_cluster, admin_config, namespace, tmp_path: Path
+    admin: KubeClient, kubeconfig: Path, namespace: str, tmp_path: Path
 ):
     root = tmp_path / "work"
     write_notebook(root / "hello.ipynb", notebook("print('hello')"))
-    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "kubeconfig")
     await admin.delete("configmaps", DEFAULTS_NAME, DEFAULTS_NAMESPACE)
     srv = ServerProcess(root, kubeconfig, namespace, owner="real-cluster-user")
     try:

@@ -5,103 +5,42 @@
  * a GPU job that cannot be scheduled shows the scheduler's reason and is cancelled; 1,000
  * jobs render and scroll. Screenshots go to docs/images/.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 
 import { APIRequestContext, expect, Page, test } from '@playwright/test';
 
-const TOKEN = process.env.K8S_UI_TOKEN ?? 't';
-const IMAGES = path.resolve(__dirname, '../../../docs/images');
-const TIMINGS = path.resolve(__dirname, '../test-results/timings.json');
-const AUTH = { Authorization: `token ${TOKEN}` };
+import {
+  AUTH,
+  clickSubmit,
+  codeCell,
+  followPhases,
+  IMAGES,
+  notebookJSON,
+  openJobView,
+  openLab,
+  openOutput,
+  openSubmitDialog,
+  paramValue,
+  putNotebook,
+  row,
+  runButton,
+  saveTiming
+} from './helpers';
 
 const NOTEBOOK = 'ui-test.ipynb';
 
-function notebookJSON(): unknown {
-  const code = (id: string, source: string, tags: string[] = []) => ({
-    cell_type: 'code',
-    execution_count: null,
-    id,
-    metadata: tags.length ? { tags } : {},
-    outputs: [],
-    source
-  });
-  return {
-    cells: [
-      code(
-        'params',
-        'n = 4  # seconds of work\nlabel = "default"\nrate = 0.5\nflags = [1, 2]\n',
-        ['parameters']
-      ),
-      code(
-        'work',
-        'import time\nfor i in range(n):\n    print(label, i, flush=True)\n    time.sleep(1)\n'
-      ),
-      code('done', "print('done', label, n * rate)\n")
-    ],
-    metadata: {
-      kernelspec: {
-        display_name: 'Python 3',
-        language: 'python',
-        name: 'python3'
-      },
-      language_info: { name: 'python' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  };
-}
-
-const timings: Record<string, unknown> = {};
-
-function saveTiming(name: string, value: unknown): void {
-  timings[name] = value;
-  fs.mkdirSync(path.dirname(TIMINGS), { recursive: true });
-  fs.writeFileSync(TIMINGS, JSON.stringify(timings, null, 2));
-  console.log(`TIMING ${name}: ${JSON.stringify(value)}`);
-}
-
-async function openLab(page: Page, urlPath: string): Promise<void> {
-  // `reset`: a fresh layout, not the workspace an earlier test left.
-  await page.goto(
-    `${urlPath}${urlPath.includes('?') ? '&' : '?'}reset&token=${TOKEN}`
-  );
-  await page.waitForSelector('#jupyter-k8s-sidebar', {
-    state: 'attached',
-    timeout: 90_000
-  });
-  // Wait for the layout to be restored (the splash screen goes), then show the Kubernetes
-  // panel: its tab toggles it, so click only while it is hidden.
-  await page.waitForSelector('#jupyterlab-splash', {
-    state: 'detached',
-    timeout: 90_000
-  });
-  const sidebar = page.locator('#jupyter-k8s-sidebar');
-  for (let i = 0; i < 5 && !(await sidebar.isVisible()); i++) {
-    await page.click('[data-id="jupyter-k8s-sidebar"]');
-    await page.waitForTimeout(300);
-  }
-  await expect(sidebar).toBeVisible();
-}
-
-/** The "Run on Kubernetes" button of the notebook in front. */
-function runButton(page: Page) {
-  return page.locator(
-    '.jp-NotebookPanel:not([aria-hidden="true"]) [data-jp-item-name="run-on-kubernetes"]'
-  );
-}
-
-function row(page: Page, id: string) {
-  return page.locator(`#jp-k8s-job-${id}`);
-}
-
-/** Open a job's view from its row in the panel; the view. */
-async function openJobView(page: Page, id: string) {
-  await row(page, id).click();
-  const detail = page.locator(`#jupyter-k8s-job-${id}`);
-  await expect(detail).toBeVisible();
-  return detail;
-}
+const CELLS = [
+  codeCell(
+    'params',
+    'n = 4  # seconds of work\nlabel = "default"\nrate = 0.5\nflags = [1, 2]\n',
+    ['parameters']
+  ),
+  codeCell(
+    'work',
+    'import time\nfor i in range(n):\n    print(label, i, flush=True)\n    time.sleep(1)\n'
+  ),
+  codeCell('done', "print('done', label, n * rate)\n")
+];
 
 /**
  * Submit through the REST API (a job started elsewhere: CLI, magic) and show it in the
@@ -124,11 +63,7 @@ async function submitElsewhere(
 }
 
 test.beforeAll(async ({ request }) => {
-  const put = await request.put(`/api/contents/${NOTEBOOK}`, {
-    headers: AUTH,
-    data: { type: 'notebook', format: 'json', content: notebookJSON() }
-  });
-  expect(put.ok()).toBeTruthy();
+  await putNotebook(request, NOTEBOOK, notebookJSON(CELLS));
 });
 
 test('submit with a changed parameter, follow it to Succeeded, open the output', async ({
@@ -138,24 +73,10 @@ test('submit with a changed parameter, follow it to Succeeded, open the output',
   const button = runButton(page);
   await expect(button).toBeVisible({ timeout: 60_000 });
   await expect(button).toContainText('Run on Kubernetes');
-  await button.click();
-
-  // A notebook JupyterLab just opened may count as modified: save first, if asked.
-  const form = page.locator('.jp-k8s-SubmitForm');
-  const save = page.locator('.jp-Dialog button', {
-    hasText: 'Save and continue'
-  });
-  await expect(form.or(save)).toBeVisible();
-  if (await save.isVisible()) {
-    await save.click();
-  }
-  await expect(form).toBeVisible();
+  const form = await openSubmitDialog(page);
 
   // The parameters form is typed from the parameters cell.
-  const value = (name: string) =>
-    form.locator(
-      `.jp-k8s-SubmitForm-paramRow[data-name="${name}"] .jp-k8s-SubmitForm-paramValue`
-    );
+  const value = (name: string) => paramValue(form, name);
   const kind = (name: string) =>
     form.locator(
       `.jp-k8s-SubmitForm-paramRow[data-name="${name}"] .jp-k8s-SubmitForm-paramKind`
@@ -182,45 +103,24 @@ test('submit with a changed parameter, follow it to Succeeded, open the output',
   });
 
   // Submit: the job is in the list as soon as the server answers.
-  const posted = page.waitForResponse(
-    r =>
-      new URL(r.url()).pathname.endsWith('/jupyter-k8s/jobs') &&
-      r.request().method() === 'POST'
-  );
-  const t0 = Date.now();
-  await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
-  const response = await posted;
-  expect(response.status()).toBe(201);
-  const body = await response.json();
-  const id: string = body.job.id;
+  const { body, clicked } = await clickSubmit(page);
+  const id = body.job.id as string;
   expect(body.job.parameters).toEqual({ label: 'from-the-ui' });
   await expect(row(page, id)).toBeVisible();
-  const submitToRow = Date.now() - t0;
-  saveTiming('submit_click_to_row_ms', submitToRow);
+  saveTiming('submit_click_to_row_ms', Date.now() - clicked);
 
   // Pending → Running → Succeeded, as the chip says.
-  const chip = row(page, id).locator('.jp-k8s-Chip');
-  const seen: string[] = [];
-  const t1 = Date.now();
   let sidebarShot = false;
-  while (Date.now() - t1 < 120_000) {
-    const text = (await chip.textContent()) ?? '';
-    const phase = text.split(' · ')[0];
-    if (seen[seen.length - 1] !== phase) {
-      seen.push(phase);
+  const seen = await followPhases(page, id, {
+    onTick: async text => {
+      if (text.startsWith('Running') && !sidebarShot && text.includes('cell')) {
+        sidebarShot = true;
+        await page.locator('#jupyter-k8s-sidebar').screenshot({
+          path: path.join(IMAGES, 'sidebar-running.png')
+        });
+      }
     }
-    if (phase === 'Running' && !sidebarShot && text.includes('cell')) {
-      sidebarShot = true;
-      await page.locator('#jupyter-k8s-sidebar').screenshot({
-        path: path.join(IMAGES, 'sidebar-running.png')
-      });
-    }
-    if (['Succeeded', 'Failed', 'Cancelled'].includes(phase)) {
-      break;
-    }
-    await page.waitForTimeout(100);
-  }
-  console.log(`phases seen: ${seen.join(' → ')}`);
+  });
   expect(seen[0]).toBe('Pending');
   expect(seen).toContain('Running');
   expect(seen[seen.length - 1]).toBe('Succeeded');
@@ -272,14 +172,11 @@ test('submit with a changed parameter, follow it to Succeeded, open the output',
   await hide.evaluate(node => node.remove());
 
   // Open the executed notebook: the injected parameter is in it.
-  await detail.locator('button', { hasText: 'Open output' }).click();
-  const outputName = body.job.output_path as string;
-  const tab = page.locator('.lm-DockPanel-tabBar .lm-TabBar-tab', {
-    hasText: path.basename(outputName)
-  });
-  await expect(tab).toBeVisible();
-  const panelId = await tab.getAttribute('data-id');
-  const notebook = page.locator(`#${panelId}`);
+  const notebook = await openOutput(
+    page,
+    detail,
+    body.job.output_path as string
+  );
   await expect(notebook).toContainText('label = "from-the-ui"');
   await expect(notebook).toContainText('done from-the-ui 2.0');
 });
@@ -289,37 +186,18 @@ test('submit latency: click Submit to the row in the list (5 runs)', async ({
   request
 }) => {
   await openLab(page, `/lab/tree/${NOTEBOOK}`);
-  const button = runButton(page);
   const samples: number[] = [];
   const ids: string[] = [];
   for (let i = 0; i < 5; i++) {
-    await button.click();
-    const save = page.locator('.jp-Dialog button', {
-      hasText: 'Save and continue'
-    });
-    const form = page.locator('.jp-k8s-SubmitForm');
-    await expect(form.or(save)).toBeVisible();
-    if (await save.isVisible()) {
-      await save.click();
-    }
+    const form = await openSubmitDialog(page);
     await expect(form.locator('select[data-field="profile"]')).toHaveValue(
       'small'
     );
-    await form
-      .locator(
-        '.jp-k8s-SubmitForm-paramRow[data-name="n"] .jp-k8s-SubmitForm-paramValue'
-      )
-      .fill('1');
-    const posted = page.waitForResponse(
-      r =>
-        new URL(r.url()).pathname.endsWith('/jupyter-k8s/jobs') &&
-        r.request().method() === 'POST'
-    );
-    const t0 = Date.now();
-    await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
-    const id = (await (await posted).json()).job.id as string;
+    await paramValue(form, 'n').fill('1');
+    const { body, clicked } = await clickSubmit(page);
+    const id = body.job.id as string;
     await expect(row(page, id)).toBeVisible();
-    samples.push(Date.now() - t0);
+    samples.push(Date.now() - clicked);
     ids.push(id);
   }
   const sorted = [...samples].sort((a, b) => a - b);
@@ -668,10 +546,7 @@ test('rerun with changed parameters from a job’s view', async ({
   const detail = await openJobView(page, first);
   await detail.locator('button', { hasText: 'Rerun with changes…' }).click();
   const form = page.locator('.jp-k8s-SubmitForm');
-  const value = (name: string) =>
-    form.locator(
-      `.jp-k8s-SubmitForm-paramRow[data-name="${name}"] .jp-k8s-SubmitForm-paramValue`
-    );
+  const value = (name: string) => paramValue(form, name);
   // Pre-filled with the job's values over the notebook's.
   await expect(value('n')).toHaveValue('1');
   await expect(value('label')).toHaveValue('first');

@@ -8,55 +8,25 @@ import * as path from 'path';
 
 import { APIRequestContext, expect, Page, test } from '@playwright/test';
 
-const TOKEN = process.env.K8S_UI_TOKEN ?? 't';
-const IMAGES = path.resolve(__dirname, '../../../docs/images');
-const AUTH = { Authorization: `token ${TOKEN}` };
+import {
+  AUTH,
+  codeCell,
+  gotoLab,
+  IMAGES,
+  notebookJSON,
+  putNotebook
+} from './helpers';
 
 const SMALL = 'Python 3 · Kubernetes · small';
 const TWO_GPUS = 'Python 3 · Kubernetes · two-gpus';
 
-function notebookJSON(): unknown {
-  return {
-    cells: [
-      {
-        cell_type: 'code',
-        execution_count: null,
-        id: 'where',
-        metadata: {},
-        outputs: [],
-        source: 'import os\nprint("pod:", os.environ["HOSTNAME"])\n'
-      }
-    ],
-    metadata: {
-      kernelspec: {
-        display_name: 'Python 3 (ipykernel)',
-        language: 'python',
-        name: 'python3'
-      },
-      language_info: { name: 'python' }
-    },
-    nbformat: 4,
-    nbformat_minor: 5
-  };
-}
-
-async function putNotebook(
-  request: APIRequestContext,
-  name: string
-): Promise<void> {
-  const put = await request.put(`/api/contents/${name}`, {
-    headers: AUTH,
-    data: { type: 'notebook', format: 'json', content: notebookJSON() }
-  });
-  expect(put.ok()).toBeTruthy();
-}
+const NOTEBOOK = notebookJSON(
+  [codeCell('where', 'import os\nprint("pod:", os.environ["HOSTNAME"])\n')],
+  'Python 3 (ipykernel)'
+);
 
 async function openNotebook(page: Page, name: string): Promise<void> {
-  await page.goto(`/lab/tree/${name}?reset&token=${TOKEN}`);
-  await page.waitForSelector('#jupyterlab-splash', {
-    state: 'detached',
-    timeout: 90_000
-  });
+  await gotoLab(page, `/lab/tree/${name}`);
   await expect(
     page.locator('.jp-NotebookPanel:not([aria-hidden="true"]) .jp-Cell')
   ).toHaveCount(1, { timeout: 60_000 });
@@ -91,11 +61,7 @@ async function sessionOf(
 }
 
 test('the launcher lists the Kubernetes kernels', async ({ page }) => {
-  await page.goto(`/lab?reset&token=${TOKEN}`);
-  await page.waitForSelector('#jupyterlab-splash', {
-    state: 'detached',
-    timeout: 90_000
-  });
+  await gotoLab(page, '/lab');
   const launcher = page.locator('.jp-Launcher');
   await expect(launcher).toBeVisible({ timeout: 60_000 });
   await expect(
@@ -111,7 +77,7 @@ test('start a remote kernel from the picker and run a cell on it', async ({
   request
 }) => {
   const name = 'ui-kernel.ipynb';
-  await putNotebook(request, name);
+  await putNotebook(request, name, NOTEBOOK);
   await openNotebook(page, name);
   await pickKernel(page, SMALL);
 
@@ -171,7 +137,7 @@ test('a GPU kernel that cannot be scheduled says why while it waits', async ({
   request
 }) => {
   const name = 'ui-gpu-kernel.ipynb';
-  await putNotebook(request, name);
+  await putNotebook(request, name, NOTEBOOK);
   await openNotebook(page, name);
   await pickKernel(page, TWO_GPUS);
 
