@@ -107,12 +107,26 @@ def job_name(notebook_path: str, unique: str) -> str:
     return f"{stem}-{unique}"
 
 
+# Between the readable part and the hash of an owner label. A name kept as it is never
+# contains it, so a plain name can't pose as the hashed form of another (the kubespawner
+# CVE-2020-15110 class: "user-a@example.com" vs "user-a-example.com-<its hash>").
+OWNER_HASH_SEPARATOR = "--"
+
+
 def owner_label(username: str) -> str:
     """The value of the `jupyter-k8s.io/owner` label for a Jupyter user name.
 
-    Jobs are listed per user by this label, so it must be exact for valid names and
-    collision-free (hashed) for the rest, e.g. e-mail addresses.
+    A valid label value without "--" is kept as it is ("alice"); any other name becomes
+    `<readable part>--<hash>`, where the readable part has no "--" either. Two names give one
+    label only through a hash collision; even then the exact name, in the
+    `jupyter-k8s.io/username` annotation, tells them apart (the label is for finding).
     """
     if not username:
         raise ValueError("a job needs an owner: the user name is empty")
-    return label_value(username)
+    if is_label_value(username) and OWNER_HASH_SEPARATOR not in username:
+        return username
+    readable = re.sub(r"[^A-Za-z0-9]+", "-", username).strip("-")
+    digest = short_hash(username)
+    room = MAX_LABEL - len(OWNER_HASH_SEPARATOR) - HASH_LEN
+    readable = readable[:room].rstrip("-") or "u"  # a value starts with a letter or digit
+    return f"{readable}{OWNER_HASH_SEPARATOR}{digest}"

@@ -41,6 +41,9 @@ ANN_PROFILE = "jupyter-k8s.io/profile"
 ANN_OUTPUT = "jupyter-k8s.io/output"
 ANN_USERNAME = "jupyter-k8s.io/username"  # the exact name; the owner label may be hashed
 ANN_STAGING = "jupyter-k8s.io/staging"
+# The timeout the user asked for: cancel and fail-fast overwrite activeDeadlineSeconds (with 1),
+# so a rerun reads the user's value from here.
+ANN_TIMEOUT = "jupyter-k8s.io/timeout-seconds"
 ANN_CANCELLED = "jupyter-k8s.io/cancelled"  # set by the service on cancel: "true"
 ANN_OUTPUT_STATE = "jupyter-k8s.io/output-state"  # set by the service: pending|ready|error
 ANN_OUTPUT_ERROR = "jupyter-k8s.io/output-error"
@@ -164,7 +167,7 @@ def _parameters_json(parameters: Mapping[str, Any]) -> str:
 
 
 def annotations(build: JobBuild) -> dict[str, str]:
-    return {
+    ann = {
         ANN_NOTEBOOK: build.notebook_path,
         ANN_PARAMETERS: _parameters_json(build.parameters),
         ANN_PROFILE: build.profile.name,
@@ -172,6 +175,9 @@ def annotations(build: JobBuild) -> dict[str, str]:
         ANN_USERNAME: build.owner,
         ANN_STAGING: build.staging,
     }
+    if build.timeout_seconds:
+        ann[ANN_TIMEOUT] = str(build.timeout_seconds)
+    return ann
 
 
 # -- job.json and the input ConfigMap ------------------------------------------------------------
@@ -361,12 +367,7 @@ def make_pod_spec(build: JobBuild) -> dict[str, Any]:
         terminationGracePeriodSeconds=GRACE_SECONDS,
     )
     spec["volumes"] = volumes
-    if profile.node_selector:
-        spec["nodeSelector"] = dict(profile.node_selector)
-    if profile.tolerations:
-        spec["tolerations"] = [t.to_k8s() for t in profile.tolerations]
-    if profile.runtime_class_name:
-        spec["runtimeClassName"] = profile.runtime_class_name
+    spec.update(profile.placement())
     if profile.pod_overrides:  # last, as the operator's escape hatch (checked in profiles.py)
         spec = deep_merge(spec, profile.pod_overrides)
     return spec

@@ -39,10 +39,12 @@ from .objects import (
     ANN_CANCELLED,
     ANN_FAILURE_MESSAGE,
     ANN_FAILURE_REASON,
+    ANN_NOTEBOOK,
     ANN_OUTPUT,
     ANN_OUTPUT_ERROR,
     ANN_OUTPUT_STATE,
     ANN_STAGING,
+    ANN_TIMEOUT,
     ANN_USERNAME,
     CONTAINER,
     FOLDER_KEY,
@@ -198,6 +200,46 @@ class JobService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    # -- ownership: everything read from the cluster is untrusted ------------------------------
+
+    def is_mine(self, job: Obj) -> bool:
+        """Whether a Job is this owner's: its owner label (how it was found; hashed, so two
+        names may share it) and its exact user name annotation. In a shared namespace anyone
+        with the Role can write both: this keeps colliding names apart, not a forger out
+        (per-user namespaces do that; docs/operators.md#trust)."""
+        meta = job.get("metadata") or {}
+        return (meta.get("labels") or {}).get(LABEL_OWNER) == owner_label(self.config.owner) and (
+            meta.get("annotations") or {}
+        ).get(ANN_USERNAME) == self.config.owner
+
+    def _is_pod_of(self, pod: Obj, job: Obj) -> bool:
+        """A pod counts for a job only if the Job controller made it for that very Job."""
+        uid = (job.get("metadata") or {}).get("uid")
+        refs = (pod.get("metadata") or {}).get("ownerReferences") or []
+        return bool(uid) and any(
+            r.get("kind") == "Job" and r.get("uid") == uid and r.get("controller") for r in refs
+        )
+
+    def output_target(self, job: Obj) -> Path:
+        """Where this job's executed notebook goes: exactly the path the submit chose, under
+        the root. The path is read back from the Job's annotations, so it is checked again:
+        it must be `<notebook stem>.<job suffix>.ipynb` next to the notebook (or in
+        output_dir), never an arbitrary file such as a startup script."""
+        meta = job.get("metadata") or {}
+        ann = meta.get("annotations") or {}
+        notebook, output = ann.get(ANN_NOTEBOOK), ann.get(ANN_OUTPUT)
+        unique = str(meta.get("name", ""))[-6:]
+        if isinstance(notebook, str) and isinstance(output, str) and notebook.endswith(".ipynb"):
+            beside = output_path_for(notebook, unique)
+            allowed = {beside}
+            if self.config.output_dir:
+                allowed.add(str(PurePosixPath(self.config.output_dir) / PurePosixPath(beside).name))
+            if output in allowed:
+                return safe_path(self.config.root_dir, output)
+        raise ForbiddenProblem(
+            f"job {meta.get('name')!r} names an output path that is not its own; nothing is written"
+        )
+
     # -- reading ------------------------------------------------------------------------------
 
     def _index_pod(self, kind: str, pod: Obj) -> None:
@@ -210,7 +252,11 @@ class JobService:
         _index(self._events_by_object, (ref.get("kind", ""), ref.get("name", "")), kind, event)
 
     def _pods_of(self, name: str) -> list[Obj]:
-        return list(self._pods_by_job.get(name, {}).values())
+        pods = list(self._pods_by_job.get(name, {}).values())
+        job = self.jobs.get(name, self.config.namespace) if self.jobs is not None else None
+        if job is None:
+            return pods
+        return [p for p in pods if self._is_pod_of(p, job)]
 
     def _events_of(self, name: str) -> list[Obj]:
         found = list(self._events_by_object.get(("Job", name), {}).values())
@@ -237,11 +283,8 @@ class JobService:
         await self.start()
         assert self.jobs is not None
         job = self.jobs.get(name, self.config.namespace)
-        if job is not None and (job["metadata"].get("annotations") or {}).get(ANN_USERNAME) not in (
-            None,
-            self.config.owner,
-        ):
-            job = None  # a hashed owner label that collided: still not ours
+        if job is not None and not self.is_mine(job):
+            job = None  # a colliding owner label, or a Job someone else labelled: not ours
         if job is None:
             # Another user's job is "not found" too: their existence is not ours to tell.
             raise NotFoundProblem(
@@ -267,7 +310,7 @@ class JobService:
         """Newest first; returns (page, total matching)."""
         await self.start()
         assert self.jobs is not None
-        infos = [self._info(j) for j in self.jobs.items()]
+        infos = [self._info(j) for j in self.jobs.items() if self.is_mine(j)]
         if phase:
             wanted = {p.strip().lower() for p in phase.split(",")}
             infos = [i for i in infos if i.phase.value.lower() in wanted]
@@ -323,13 +366,14 @@ class JobService:
             try:
                 secret = await client.get("secrets", name, self.config.namespace)
             except NotFound:
+                secret = None
+            # One answer whether it is missing or someone else's: whether another user's
+            # Secret exists is not this user's to learn.
+            if secret is None or (secret["metadata"].get("labels") or {}).get(LABEL_OWNER) != mine:
                 raise ValidationProblem(
-                    f"secret {name!r} does not exist in namespace {self.config.namespace!r}",
+                    f"no secret {name!r} of yours in namespace {self.config.namespace!r}: "
+                    f"create it there with the label {LABEL_OWNER}={mine}",
                     field="secrets",
-                ) from None
-            if (secret["metadata"].get("labels") or {}).get(LABEL_OWNER) != mine:
-                raise ForbiddenProblem(
-                    f"secret {name!r} is not yours: label it {LABEL_OWNER}={mine} to use it"
                 )
 
     def _read_notebook(self, path: str) -> tuple[bytes, dict[str, Any]]:
@@ -459,16 +503,22 @@ class JobService:
             for e in container.get("env", [])
             if "value" in e and e["name"] != "PYTHONUNBUFFERED"
         }
+        ann = job["metadata"].get("annotations") or {}
+        # The image the profile (or the defaults) gave is no choice of the user's: passing it
+        # as one would meet allowed_images (which may allow none).
+        profile = self.profiles.get(old.profile)
+        default = profile.image or await self.default_image()
         req = SubmitRequest(
             notebook=old.notebook,
             parameters=old.parameters if parameters is None else parameters,
             profile=old.profile,
-            image=old.image if old.image else None,
+            image=old.image if old.image and old.image != default else None,
             env=env,
             secrets=[
                 e["secretRef"]["name"] for e in container.get("envFrom", []) if "secretRef" in e
             ],
-            timeout_seconds=job["spec"].get("activeDeadlineSeconds"),
+            # Not activeDeadlineSeconds: a cancel sets it to 1 (a rerun would die at once).
+            timeout_seconds=_positive_int(ann.get(ANN_TIMEOUT)),
             retries=job["spec"].get("backoffLimit", 0),
         )
         return await self.submit(req)
@@ -554,7 +604,7 @@ class JobService:
             raise NotFoundProblem(
                 f"the output of job {name} could not be collected: {info.output_error}"
             )
-        path = safe_path(self.config.root_dir, info.output_path)
+        path = self.output_target(await self._job(name))
         if not path.is_file():
             state = "is not ready yet" if info.output_state == "pending" else "is not there"
             raise NotFoundProblem(
@@ -576,6 +626,8 @@ class JobService:
             return
         if self.jobs is None:
             return  # the first listing, before every cache is ready: start() replays it
+        if not self.is_mine(job):
+            return
         name = job["metadata"]["name"]
         info = self._info(job)
         if info.phase.finished and info.output_state == "pending":
@@ -590,7 +642,7 @@ class JobService:
         if not name or self.jobs is None:
             return
         job = self.jobs.get(name, self.config.namespace)
-        if job is None:
+        if job is None or not self.is_mine(job) or not self._is_pod_of(pod, job):
             return
         info = self._info(job)
         if kind != "DELETED" and _container_started(pod):
@@ -668,12 +720,14 @@ class JobService:
                     name, "error", parsed.output_error or "the runner wrote no executed notebook"
                 )
                 return
-            target = safe_path(self.config.root_dir, ann.get(ANN_OUTPUT, ""))
+            if not self.is_mine(job):
+                return
+            target = self.output_target(job)
             await asyncio.to_thread(_write_atomic, target, parsed.output)
             await self._mark_output(name, "ready", None)
         except NotFound:
             return  # the job or pod was deleted: nothing to collect
-        except (KubeError, ValidationProblem, OSError) as exc:
+        except (KubeError, ValidationProblem, ForbiddenProblem, OSError) as exc:
             log.warning("output of job %s not collected: %s", name, exc)
             with contextlib.suppress(KubeError):
                 await self._mark_output(name, "error", str(exc))
@@ -785,3 +839,12 @@ def _write_atomic(target: Path, data: bytes) -> None:
     tmp = target.with_name(f".{target.name}.partial")
     tmp.write_bytes(data)
     tmp.replace(target)
+
+
+def _positive_int(value: Any) -> int | None:
+    """An annotation read back as a positive int (it is untrusted text), else None."""
+    try:
+        number = int(str(value))
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number <= 2**31 - 1 else None

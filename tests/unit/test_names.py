@@ -128,6 +128,19 @@ def test_notebook_stem():
     assert notebook_stem("noext") == "noext"
 
 
+def test_owner_labels_do_not_collide_with_plain_names():
+    # kubespawner CVE-2020-15110 class: a plain name equal to another's hashed form.
+    hashed = owner_label("user-a@example.com")
+    assert owner_label(hashed) != hashed
+    assert owner_label("user-a-example.com-42788843") != owner_label("user-a@example.com")
+    for name in ("user-a@example.com", "a--b", "@@@", "Ünïcødé", "x" * 80, "alice@corp.example"):
+        label = owner_label(name)
+        assert is_label_value(label) and label.count("--") == 1, (name, label)
+        assert owner_label(label) != label  # a plain name never takes a hashed form
+    for name in ("alice", "Bob_1", "a.b-c"):
+        assert owner_label(name) == name
+
+
 def test_owner_label():
     assert owner_label("alice") == "alice"
     assert owner_label("alice@corp.example") != owner_label("alice-corp.example")
