@@ -840,7 +840,9 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     """Check what jupyter-k8s needs from the cluster; exit 1 when something required fails."""
     import dataclasses
 
-    from .doctor import format_report, run_doctor, settings_from_app
+    from .doctor.checks import format_report
+    from .doctor.config import settings_from_app
+    from .doctor.run import run_doctor
     from .errors import JupyterK8sError
     from .jobs.runtime_config import load_settings
 

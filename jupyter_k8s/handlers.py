@@ -158,7 +158,8 @@ class DoctorHandler(K8sAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        from .doctor import run_doctor, settings_from_app
+        from .doctor.config import settings_from_app
+        from .doctor.run import run_doctor
 
         raw = (self.get_query_argument("probes", "1") or "1").lower()
         if raw not in ("0", "1", "true", "false", "yes", "no"):

@@ -198,6 +198,17 @@ class Profile(BaseModel):
             limits[self.gpu_resource] = str(self.gpus)
         return {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
 
+    def placement(self) -> dict[str, Any]:
+        """Where its pods go: the pod spec's nodeSelector, tolerations and runtimeClassName."""
+        placement: dict[str, Any] = {}
+        if self.node_selector:
+            placement["nodeSelector"] = dict(self.node_selector)
+        if self.tolerations:
+            placement["tolerations"] = [t.to_k8s() for t in self.tolerations]
+        if self.runtime_class_name:
+            placement["runtimeClassName"] = self.runtime_class_name
+        return placement
+
     def public(self) -> dict[str, Any]:
         """The profile as the REST API shows it to users (no overrides, env or placement)."""
         return {

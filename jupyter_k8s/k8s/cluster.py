@@ -120,6 +120,16 @@ def gpus_in_use(pods: Iterable[Obj]) -> dict[str, int]:
     return total
 
 
+async def whoami(client: KubeClient, timeout: float) -> str | None:
+    """Who the API server says this client is (a SelfSubjectReview); raises KubeError."""
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+    review = await client.request(
+        "POST", resource_path("selfsubjectreviews"), body=body, timeout=timeout
+    )
+    user = ((review or {}).get("status") or {}).get("userInfo") or {}
+    return user.get("username")
+
+
 class ClusterService:
     """The Kubernetes client of one Jupyter server, and a summary of its cluster."""
 
@@ -287,21 +297,13 @@ class ClusterService:
         return info
 
     async def _identity(self, client: KubeClient) -> str | None:
-        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
         try:
-            review = await client.request(
-                "POST",
-                resource_path("selfsubjectreviews"),
-                body=body,
-                timeout=self.request_timeout,
-            )
+            return await whoami(client, self.request_timeout)
         except (Forbidden, NotFound):
             return None
         except KubeError as exc:
             self.log.debug("jupyter-k8s: SelfSubjectReview failed: %s", exc)
             return None
-        user = ((review or {}).get("status") or {}).get("userInfo") or {}
-        return user.get("username")
 
     async def _list_all(self, client: KubeClient, resource: str, **params: Any) -> list[Obj]:
         """List a resource over the whole cluster, page by page."""

@@ -333,12 +333,7 @@ def make_pod(build: KernelPodBuild) -> dict[str, Any]:
     )
     if build.gated:
         spec["schedulingGates"] = [{"name": SCHEDULING_GATE}]
-    if profile.node_selector:
-        spec["nodeSelector"] = dict(profile.node_selector)
-    if profile.tolerations:
-        spec["tolerations"] = [t.to_k8s() for t in profile.tolerations]
-    if profile.runtime_class_name:
-        spec["runtimeClassName"] = profile.runtime_class_name
+    spec.update(profile.placement())
     if profile.pod_overrides:  # last, as the operator's escape hatch (checked in profiles.py)
         spec = deep_merge(spec, _for_kernel(profile.pod_overrides))
     return {

@@ -25,7 +25,7 @@ from jobs_support import user_kubeconfig
 from tornado.httpclient import HTTPClientError
 
 from jupyter_k8s.devcluster.bootstrap import DEFAULT_IMAGE, shipped_rbac
-from jupyter_k8s.doctor import PROBE_SELECTOR
+from jupyter_k8s.doctor.probe import PROBE_SELECTOR
 from jupyter_k8s.k8s.client import KubeClient
 
 pytestmark = [pytest.mark.integration]

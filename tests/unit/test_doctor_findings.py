@@ -10,41 +10,39 @@ import pytest
 import yaml
 
 from jupyter_k8s import cli
-from jupyter_k8s.doctor import (
+from jupyter_k8s.doctor.api import api_findings
+from jupyter_k8s.doctor.checks import Check, DoctorReport, exit_code, format_report
+from jupyter_k8s.doctor.config import DoctorSettings, config_findings, kubeconfig_choice
+from jupyter_k8s.doctor.gpus import gpu_findings
+from jupyter_k8s.doctor.image import image_finding, resolve_image
+from jupyter_k8s.doctor.namespace import (
+    format_amount,
+    pod_security_finding,
+    profile_needs,
+    quota_findings,
+)
+from jupyter_k8s.doctor.permissions import (
+    RBAC_PATH,
+    Permission,
+    binding_subject,
+    kueue_finding,
+    nodes_finding,
+    permission_findings,
+    required_permissions,
+)
+from jupyter_k8s.doctor.probe import (
     KERNEL_PORT,
     PROBE_COMPONENT,
     PROBE_SCRIPT,
     PROBE_SELECTOR,
-    RBAC_PATH,
-    Check,
-    DoctorReport,
-    DoctorSettings,
-    Permission,
     ProbeResult,
     ProbeState,
-    api_findings,
-    binding_subject,
-    config_findings,
-    exit_code,
-    format_amount,
-    format_report,
-    gpu_findings,
-    image_finding,
-    kubeconfig_choice,
-    kueue_finding,
-    nodes_finding,
     parse_probe_log,
-    permission_findings,
-    pod_security_finding,
     probe_findings,
     probe_pod,
     probe_state,
-    profile_needs,
-    quota_findings,
-    required_permissions,
-    resolve_image,
-    run_doctor,
 )
+from jupyter_k8s.doctor.run import run_doctor
 from jupyter_k8s.k8s.client import Forbidden, KubeError, NotFound, Unreachable
 from jupyter_k8s.k8s.cluster_defaults import NO_IMAGE_HINT
 from jupyter_k8s.profiles import Profile, load_profiles
