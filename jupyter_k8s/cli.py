@@ -606,7 +606,7 @@ async def cmd_fetch(rt: Any, args: argparse.Namespace) -> int:
     if info.output_state == "error":
         _err(f"error: the executed notebook of job {args.job} was lost: {info.output_error}")
         return EXIT_FAILED
-    collected = rt.root_dir / info.output_path
+    collected = await svc.output_file(args.job)  # the job's own path under the root, checked
     data = collected.read_bytes() if collected.is_file() else await rt.output_from_log(args.job)
     if args.output == "-":
         sys.stdout.buffer.write(data)

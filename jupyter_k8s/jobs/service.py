@@ -604,13 +604,17 @@ class JobService:
             raise NotFoundProblem(
                 f"the output of job {name} could not be collected: {info.output_error}"
             )
-        path = self.output_target(await self._job(name))
+        path = await self.output_file(name)
         if not path.is_file():
             state = "is not ready yet" if info.output_state == "pending" else "is not there"
             raise NotFoundProblem(
                 f"the executed notebook of job {name} {state} ({info.output_path})"
             )
         return path.read_bytes()
+
+    async def output_file(self, name: str) -> Path:
+        """Where the job's executed notebook is (or goes) under the root; see output_target."""
+        return self.output_target(await self._job(name))
 
     async def copy_output(self, name: str, path: str) -> str:
         """Copy the executed notebook to `path` (relative to the root); returns the path."""
