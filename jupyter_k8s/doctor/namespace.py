@@ -138,7 +138,7 @@ def quota_findings(
                 "ResourceQuota",
                 "warn",
                 f"cannot list ResourceQuotas: {quotas}",
-                "the shipped Role allows it (get, list resourcequotas): see Permissions",
+                "the shipped Role allows it (list resourcequotas): see Permissions",
             )
         ]
     if not quotas:
