@@ -20,6 +20,9 @@ log = logging.getLogger("jupyter_k8s.k8s.watch")
 
 Listener = Callable[[str, Obj], Any]
 
+# How long past the watch's own timeout a silent connection is given up on.
+WATCH_GRACE_SECONDS = 30
+
 
 def key_of(obj: Obj) -> str:
     meta = obj["metadata"]
@@ -140,28 +143,59 @@ class Reflector:
                 if self.resource_version is None or loop.time() - last_list > self.resync_seconds:
                     await self._list()
                     last_list = loop.time()
-                async for event in self.client.watch(
-                    self.resource,
-                    self.namespace,
-                    resource_version=self.resource_version,
-                    timeout_seconds=self.watch_seconds,
-                    **self.params,
-                ):
-                    obj = event["object"]
-                    self.resource_version = obj["metadata"]["resourceVersion"]
-                    if event["type"] != "BOOKMARK":
-                        self._emit(event["type"], obj)
-                    backoff = 0.1
+                # The API server ends a watch after watch_seconds; a connection that hangs
+                # without closing (a dead peer, a proxy) must not freeze the cache forever.
+                async with asyncio.timeout(self.watch_seconds + WATCH_GRACE_SECONDS):
+                    async for event in self.client.watch(
+                        self.resource,
+                        self.namespace,
+                        resource_version=self.resource_version,
+                        timeout_seconds=self.watch_seconds,
+                        **self.params,
+                    ):
+                        self._apply(event)
+                        backoff = 0.1
                 self.last_error = None
             except Gone:
                 self.resource_version = None  # too old: relist
-            except KubeError as exc:
-                self.last_error = str(exc)
+            except (KubeError, TimeoutError) as exc:
+                self.last_error = str(exc) or "the watch stopped answering"
                 log.info(
-                    "watch of %s interrupted: %s (retry in %.1f s)", self.resource, exc, backoff
+                    "watch of %s interrupted: %s (retry in %.1f s)",
+                    self.resource,
+                    self.last_error,
+                    backoff,
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
+            except Exception as exc:  # noqa: BLE001 - whatever it is, the cache must go on
+                # A malformed event, a failing credential plugin, a bug: log it, relist from
+                # scratch after a pause. A silent end of this task would freeze the cache
+                # while `ready` stays set (jobs that never finish, kernels that look alive).
+                self.last_error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "watch of %s failed: %s (relist in %.1f s)",
+                    self.resource,
+                    self.last_error,
+                    backoff,
+                    exc_info=True,
+                )
+                self.resource_version = None
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def _apply(self, event: Obj) -> None:
+        """One watch event into the cache; an event that is not what the API sends raises."""
+        kind = event["type"]
+        if kind == "ERROR":
+            raise ValueError(f"watch error event: {event.get('object')}")
+        obj = event["object"]
+        version = obj["metadata"]["resourceVersion"]
+        if kind != "BOOKMARK":
+            if kind not in ("ADDED", "MODIFIED", "DELETED") or not obj["metadata"].get("name"):
+                raise ValueError(f"unexpected watch event {kind!r}")
+            self._emit(kind, obj)
+        self.resource_version = version
 
 
 async def probe(reflectors: tuple[Reflector, ...] | list[Reflector]) -> None:
