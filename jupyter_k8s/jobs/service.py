@@ -454,9 +454,7 @@ class JobService:
             secrets=tuple(req.secrets),
             timeout_seconds=req.timeout_seconds,
             retries=req.retries,
-            ttl_seconds=req.ttl_seconds_after_finished
-            if req.ttl_seconds_after_finished is not None
-            else cfg.default_ttl_seconds,
+            ttl_seconds=ttl_for(req, cfg.default_ttl_seconds),
             staging="shared" if cfg.staging == "shared" else "configmap",
             shared_volume=cfg.shared_volume,
             shared_mount_path=cfg.shared_mount_path,
@@ -852,3 +850,11 @@ def _positive_int(value: Any) -> int | None:
     except (TypeError, ValueError):
         return None
     return number if 0 < number <= 2**31 - 1 else None
+
+
+def ttl_for(req: SubmitRequest, configured: int | None) -> int | None:
+    """ttlSecondsAfterFinished: the request's when it gives one (null: keep the job), else
+    the server's `c.JupyterK8s.job_ttl_seconds` (not the request model's own default)."""
+    if "ttl_seconds_after_finished" in req.model_fields_set:
+        return req.ttl_seconds_after_finished
+    return configured

@@ -518,3 +518,14 @@ def test_session_notebook(tmp_path):
         session_notebook({"JPY_SESSION_NAME": str(root / "gone.ipynb")}, cwd=root)
     with pytest.raises(UsageError, match="not a notebook"):
         session_notebook({"JPY_SESSION_NAME": "console-1-abcd"}, cwd=root)
+
+
+def test_the_configured_ttl_applies_unless_the_request_gives_one():
+    from jupyter_k8s.jobs.models import SubmitRequest
+    from jupyter_k8s.jobs.service import ttl_for
+
+    assert ttl_for(SubmitRequest(notebook="a.ipynb"), 60) == 60
+    assert ttl_for(SubmitRequest(notebook="a.ipynb", ttl_seconds_after_finished=5), 60) == 5
+    assert ttl_for(SubmitRequest(notebook="a.ipynb", ttl_seconds_after_finished=None), 60) is None
+    body = SubmitRequest.model_validate({"notebook": "a.ipynb"})
+    assert ttl_for(body, None) is None
