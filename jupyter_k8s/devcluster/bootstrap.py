@@ -8,81 +8,38 @@ plus a kubeconfig for that ServiceAccount: the identity JupyterLab and the tests
 from __future__ import annotations
 
 import asyncio
-from importlib import resources
 from typing import TYPE_CHECKING
 
 import yaml
 
-from ..k8s.client import ClusterConfig, Conflict, KubeClient, load_config
+from ..k8s.client import ClusterConfig, KubeClient, load_config
 from ..k8s.cluster_defaults import defaults_objects
+
+# What is shared with the JupyterHub hook (jupyter_k8s/hub.py) lives in k8s/tenancy.py; these
+# names stay importable from here.
+from ..k8s.tenancy import (  # noqa: F401 - re-exported
+    POD_SECURITY_LABELS,
+    apply_rbac,
+    create_namespace,
+    ensure,
+    shipped_rbac,
+)
 from .pki import kubeconfig
 
 if TYPE_CHECKING:
     from .controlplane import ClusterState, DevCluster
 
-# The Pod Security labels: enforce and also warn/audit, so kubectl shows why a pod is refused.
-POD_SECURITY_LABELS = {
-    f"pod-security.kubernetes.io/{mode}": "restricted" for mode in ("enforce", "warn", "audit")
-}
 TOKEN_SECONDS = 365 * 24 * 3600
 # The default image the local cluster advertises (kube-public/jupyter-k8s-defaults), so that
 # jobs and kernels need no option. The process node runs pods with its own Python, which has
 # papermill and ipykernel; the name says so, and no registry is ever asked for it.
 DEFAULT_IMAGE = "localhost/jupyter-k8s/notebook:process-node"
 
-_KIND_TO_RESOURCE = {
-    "ServiceAccount": "serviceaccounts",
-    "Role": "roles",
-    "RoleBinding": "rolebindings",
-    "ConfigMap": "configmaps",
-}
-
-
-async def _apply(client: KubeClient, obj: dict, namespace: str) -> None:
-    resource = _KIND_TO_RESOURCE[obj["kind"]]
-    try:
-        await client.create(resource, obj, namespace)
-    except Conflict:
-        if resource != "serviceaccounts":  # a ServiceAccount has nothing to update
-            await client.replace(resource, obj["metadata"]["name"], obj, namespace)
-
 
 async def advertise_defaults(client: KubeClient, image: str = DEFAULT_IMAGE) -> None:
     """What every client of this cluster uses when nothing else names an image."""
     for obj in defaults_objects(image):
-        await _apply(client, obj, obj["metadata"]["namespace"])
-
-
-def shipped_rbac() -> list[dict]:
-    text = resources.files("jupyter_k8s").joinpath("manifests/rbac.yaml").read_text()
-    return [doc for doc in yaml.safe_load_all(text) if doc]
-
-
-async def apply_rbac(client: KubeClient, namespace: str, subject_name: str | None = None) -> None:
-    """Create (or replace) the shipped ServiceAccount, Role and RoleBinding in `namespace`."""
-    for obj in shipped_rbac():
-        obj["metadata"]["namespace"] = namespace
-        for subject in obj.get("subjects", []):
-            subject["namespace"] = namespace
-            if subject_name:
-                subject["name"] = subject_name
-        if subject_name and obj["kind"] == "ServiceAccount":
-            obj["metadata"]["name"] = subject_name
-        await _apply(client, obj, namespace)
-
-
-async def create_namespace(
-    client: KubeClient, name: str, labels: dict[str, str] | None = None
-) -> None:
-    body = {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": {"name": name, "labels": {**POD_SECURITY_LABELS, **(labels or {})}},
-    }
-    try:
-        await client.create("namespaces", body)
-    except Conflict:
-        await client.patch("namespaces", name, {"metadata": {"labels": body["metadata"]["labels"]}})
+        await ensure(client, obj)
 
 
 async def service_account_token(client: KubeClient, namespace: str, name: str) -> str:
