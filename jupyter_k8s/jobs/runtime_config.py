@@ -164,11 +164,12 @@ class Runtime:
             self.service: JobService = make_job_service(conf, self.client, self.root_dir)
         except ProfileError as exc:
             raise ConfigProblem(f"invalid c.JupyterK8s.profiles: {exc}") from None
-        if not collect_outputs:
-            # Commands that only look (jobs, status, logs...) must not write executed
-            # notebooks: they may run from another folder than the notebook's, and they exit
-            # at once, maybe in the middle of a write. The server or `fetch` collects them.
-            self.service._follow = lambda name, pod: None  # type: ignore[method-assign]
+        # Only the jobs this process waits for (submit --wait, fetch, the magic): the user's
+        # other jobs may come from other folders, and the server or `fetch` collects them.
+        self.service.collect_only = set()
+        # Commands that only look (jobs, status, logs...) write nothing: they exit at once,
+        # maybe in the middle of a write.
+        self.service.collect_enabled = collect_outputs
 
     async def client(self) -> KubeClient:
         if self._client_lock is None:

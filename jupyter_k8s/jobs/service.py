@@ -133,6 +133,12 @@ class JobService:
         self._started = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
         self.cluster_defaults = ClusterDefaults()
+        #: Whose executed notebooks this service collects (writes under root_dir): None, every
+        #: job of the owner (the server); a set, only those named (the CLI and the magic:
+        #: the jobs they wait for, never the user's other jobs, wherever they were started).
+        self.collect_only: set[str] | None = None
+        #: False: collect nothing (CLI commands that only look, and exit at once).
+        self.collect_enabled = True
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -330,6 +336,8 @@ class JobService:
         """Until the job finished (and its output is collected); on_change sees each state."""
         await self.start()
         assert self.jobs is not None and self.pods is not None
+        await self._job(name)  # not the user's: not found, and nothing collected
+        self.collect(name)
         last: JobInfo | None = None
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
@@ -632,7 +640,7 @@ class JobService:
             return
         name = job["metadata"]["name"]
         info = self._info(job)
-        if info.phase.finished and info.output_state == "pending":
+        if info.phase.finished and info.output_state == "pending" and self._collects(name):
             started = [p for p in self._pods_of(name) if _container_started(p)]
             if not started and name not in self._followed:
                 self._spawn(self._mark_output(name, "none", None))
@@ -647,7 +655,7 @@ class JobService:
         if job is None or not self.is_mine(job) or not self._is_pod_of(pod, job):
             return
         info = self._info(job)
-        if kind != "DELETED" and _container_started(pod):
+        if kind != "DELETED" and _container_started(pod) and self._collects(name):
             if info.output_state in ("pending", "none"):
                 self._follow(name, pod["metadata"]["name"])
         reason = fail_fast_reason(info)
@@ -669,6 +677,22 @@ class JobService:
                 },
                 self.config.namespace,
             )
+
+    def _collects(self, name: str) -> bool:
+        return self.collect_enabled and (self.collect_only is None or name in self.collect_only)
+
+    def collect(self, name: str) -> None:
+        """Collect this job's executed notebook too (a no-op where every job is collected)."""
+        if self.collect_only is None or name in self.collect_only:
+            return
+        self.collect_only.add(name)
+        if self.jobs is None or self.pods is None:
+            return
+        job = self.jobs.get(name, self.config.namespace)
+        if job is not None:  # what the listeners skipped so far
+            self._on_job("MODIFIED", job)
+            for pod in self._pods_of(name):
+                self._on_pod("MODIFIED", pod)
 
     def _follow(self, name: str, pod: str) -> None:
         """One log follower per pod: live cell progress, then the executed notebook."""

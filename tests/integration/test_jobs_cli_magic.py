@@ -289,3 +289,25 @@ def test_magic_submits_the_kernels_notebook(workspace, env, namespace):
     executed = nbformat.read(where, as_version=4)
     assert "a = 7" in injected_source(executed)
     assert outputs_text(executed)[2] == ["stdout: a is 7\nb is x\n"]
+
+
+def test_submit_wait_collects_only_its_own_job(workspace, env, tmp_path):
+    """`submit --wait` in one folder must not write the user's other finished jobs there."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    nbformat.write(TWO_PARAMETERS, elsewhere / "other.ipynb")
+    first = jk8s(elsewhere, env, "submit", "other.ipynb", "-p", "a", "3")
+    assert first.returncode == 0, first.stderr
+    other_id = first.stdout.split()[0]
+    # Wait for it without collecting (status only looks), so its output is still pending.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status = jk8s(elsewhere, env, "status", other_id, "--json")
+        if json.loads(status.stdout)["phase"] == "Succeeded":
+            break
+        time.sleep(0.5)
+    done = jk8s(workspace, env, "submit", "nb.ipynb", "--wait")
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in workspace.glob("*.ipynb"))
+    assert not [n for n in written if n.startswith("other.")], written
+    assert any(n.startswith("nb.") and n != "nb.ipynb" for n in written), written
