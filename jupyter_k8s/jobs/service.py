@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
-from ..k8s.client import KubeClient, KubeError, NotFound, Obj
+from ..k8s.client import KubeClient, KubeError, NotFound, Obj, Unreachable
 from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
 from ..k8s.watch import Reflector, any_change, probe
 from ..names import job_name, owner_label, random_suffix
@@ -65,6 +65,9 @@ log = logging.getLogger("jupyter_k8s.jobs")
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 LOG_FETCH_LIMIT = 256 * 1024 * 1024  # bytes of pod log read to find the output frame
+# How long a job's log may keep failing to be read (API server down, network cut) before its
+# output is reported lost; each failure is retried with back-off while the pod exists.
+LOG_RESUME_SECONDS = 600.0
 
 
 @dataclass
@@ -181,8 +184,6 @@ class JobService:
             except TimeoutError:
                 for r in every:
                     await r.stop()
-                from ..k8s.client import Unreachable
-
                 raise Unreachable(
                     f"could not list jobs in namespace {ns!r}: "
                     f"{jobs.last_error or pods.last_error or 'no answer'}"
@@ -616,7 +617,7 @@ class JobService:
             raise NotFoundProblem(
                 f"the executed notebook of job {name} {state} ({info.output_path})"
             )
-        return path.read_bytes()
+        return await asyncio.to_thread(path.read_bytes)  # up to max_output_bytes
 
     async def output_file(self, name: str) -> Path:
         """Where the job's executed notebook is (or goes) under the root; see output_target."""
@@ -705,25 +706,9 @@ class JobService:
 
     async def _follow_log(self, name: str, pod: str) -> None:
         ns = self.config.namespace
-        kept: list[str] = []  # markers and the output frame only: user output is not held
-        events: list[dict[str, Any]] = []
-        in_frame = False
         try:
             client = await self.client()
-            path = f"/api/v1/namespaces/{ns}/pods/{pod}/log"
-            params = {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT, "follow": "true"}
-            async for raw in client.stream_lines(path, params):
-                line = raw.decode(errors="replace").rstrip("\n")
-                if line.startswith(FRAME):
-                    in_frame = not line.startswith(f"{FRAME} end")
-                    kept.append(line)
-                elif in_frame:
-                    kept.append(line)
-                elif (marker := parse_marker(line)) is not None:
-                    kept.append(f"{MARKER} {json.dumps(marker[1])}")
-                    events.append(marker[1])
-                    self._progress[name] = progress_of(events)
-                    self._touch()
+            kept = await self._read_runner_log(name, pod)
             job = await client.get("jobs", name, ns)
             if not self._info(job).phase.finished:
                 # The pod ended but the job goes on (a retry after eviction): next pod's turn.
@@ -732,8 +717,9 @@ class JobService:
             ann = job["metadata"].get("annotations") or {}
             if ann.get(ANN_STAGING) == "shared" or ann.get(ANN_OUTPUT_STATE) == "ready":
                 return
-            parsed = parse_runner_log(
-                "\n".join(kept), max_output_bytes=self.config.max_output_bytes
+            # Base64, gunzip and sha256 of up to max_output_bytes: CPU work, off the loop.
+            parsed = await asyncio.to_thread(
+                parse_runner_log, "\n".join(kept), max_output_bytes=self.config.max_output_bytes
             )
             if parsed.output is None:
                 final = parsed.final or {}
@@ -757,6 +743,54 @@ class JobService:
             log.warning("output of job %s not collected: %s", name, exc)
             with contextlib.suppress(KubeError):
                 await self._mark_output(name, "error", str(exc))
+
+    async def _read_runner_log(self, name: str, pod: str) -> list[str]:
+        """The runner's markers and output frame, from the pod's log followed to its end.
+
+        A stream cut before the runner's container ended (the API server restarted, the
+        network dropped, an idle proxy closed it) is read again from the start, with
+        back-off, for as long as the pod exists (up to LOG_RESUME_SECONDS of failures in a
+        row): the executed notebook is framed at the end of the log, so a re-read has it.
+        User output is not kept, only markers and the frame.
+        """
+        ns = self.config.namespace
+        client = await self.client()
+        path = f"/api/v1/namespaces/{ns}/pods/{pod}/log"
+        params = {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT, "follow": "true"}
+        loop = asyncio.get_running_loop()
+        backoff, failing_since = 0.5, None
+        while True:
+            kept: list[str] = []
+            events: list[dict[str, Any]] = []
+            in_frame = False
+            try:
+                async for raw in client.stream_lines(path, params):
+                    line = raw.decode(errors="replace").rstrip("\n")
+                    if line.startswith(FRAME):
+                        in_frame = not line.startswith(f"{FRAME} end")
+                        kept.append(line)
+                    elif in_frame:
+                        kept.append(line)
+                    elif (marker := parse_marker(line)) is not None:
+                        kept.append(f"{MARKER} {json.dumps(marker[1])}")
+                        events.append(marker[1])
+                        self._progress[name] = progress_of(events)
+                        self._touch()
+                current = await client.get("pods", pod, ns)
+                if not _container_running(current):
+                    return kept
+                reason = "the log stream ended while the runner still runs"
+            except NotFound:
+                raise
+            except KubeError as exc:
+                reason = str(exc)
+            now = loop.time()
+            failing_since = failing_since if failing_since is not None else now
+            if now - failing_since > LOG_RESUME_SECONDS:
+                raise Unreachable(f"the log of pod {pod} could not be read again: {reason}")
+            log.info("log of job %s cut (%s): reading it again in %.1f s", name, reason, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
 
     async def _wait_finished(self, name: str) -> None:
         assert self.jobs is not None
@@ -846,6 +880,14 @@ def _index(index: dict[Any, dict[str, Obj]], key: Any, kind: str, obj: Obj) -> N
 def _container_started(pod: Obj) -> bool:
     for cs in pod.get("status", {}).get("containerStatuses", []):
         if "running" in cs.get("state", {}) or "terminated" in cs.get("state", {}):
+            return True
+    return False
+
+
+def _container_running(pod: Obj) -> bool:
+    """Whether the runner's container still runs (its log stream should not have ended)."""
+    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
+        if cs.get("name") == CONTAINER and "running" in (cs.get("state") or {}):
             return True
     return False
 

@@ -384,14 +384,21 @@ class KubeClient:
             ) as resp:
                 if resp.status >= 400:
                     raise _error_from(resp.status, await resp.read())
-                buf = b""
+                # Linear in the stream's size: pieces of an unfinished line are kept in a
+                # list and joined once (re-slicing one growing buffer per line was
+                # quadratic on long lines and on chunks of many lines).
+                pending: list[bytes] = []
                 async for chunk in resp.content.iter_any():
-                    buf += chunk
-                    while b"\n" in buf:
-                        line, buf = buf.split(b"\n", 1)
-                        yield line + b"\n"
-                if buf:
-                    yield buf
+                    start = 0
+                    while (end := chunk.find(b"\n", start)) != -1:
+                        pending.append(chunk[start : end + 1])
+                        yield b"".join(pending)
+                        pending.clear()
+                        start = end + 1
+                    if start < len(chunk):
+                        pending.append(chunk[start:])
+                if pending:
+                    yield b"".join(pending)
         except aiohttp.ClientError as exc:
             raise Unreachable(f"cannot reach the Kubernetes API at {self._where()}: {exc}") from exc
         except TimeoutError as exc:

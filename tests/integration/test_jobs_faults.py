@@ -1,0 +1,139 @@
+"""Nothing lost under faults, injected for real: the API server is SIGKILLed while a job's
+log is being followed, and restarted; the executed notebook still comes back whole."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import pytest
+from jobs_support import ServerProcess, notebook, outputs_text, user_kubeconfig, write_notebook
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+TICKER = notebook(
+    "import time\nfor i in range(16):\n    print('line', i, flush=True)\n    time.sleep(0.5)",
+    "print('done')",
+)
+
+
+@pytest.fixture(scope="module")
+def server(dev_cluster, admin_config, namespace, tmp_path_factory) -> Iterator[ServerProcess]:
+    root = tmp_path_factory.mktemp("faults") / "root"
+    write_notebook(root / "ticker.ipynb", TICKER)
+    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, root.parent / "kubeconfig")
+    srv = ServerProcess(root, kubeconfig, namespace)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+async def test_output_comes_back_after_the_api_server_is_killed_mid_stream(
+    server: ServerProcess, dev_cluster
+):
+    _, created = await server.call("POST", "/jobs", {"notebook": "ticker.ipynb"}, expect=201)
+    job_id = created["job"]["id"]
+    await server.wait_job(job_id, lambda j: j["phase"] == "Running" and j["current_cell"], 60)
+    await asyncio.to_thread(dev_cluster.kill_component, "kube-apiserver")
+    try:
+        await asyncio.sleep(3)  # the follower's stream is cut; retries meet a dead API server
+    finally:
+        await asyncio.to_thread(dev_cluster.start_component, "kube-apiserver")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 120
+    while True:  # the server's own requests may fail while it reconnects
+        status, job = await server.call("GET", f"/jobs/{job_id}")
+        if status == 200 and job["phase"] == "Succeeded" and job["output_state"] != "pending":
+            break
+        assert loop.time() < deadline, job
+        await asyncio.sleep(0.5)
+    assert job["output_state"] == "ready", job
+    executed = json.loads((server.root / job["output_path"]).read_text())
+    texts = outputs_text(executed)
+    assert "".join(texts[0]) == "".join(f"line {i}\n" for i in range(16))
+    assert "".join(texts[1]) == "done\n"
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the API server whose open connections the test can cut (the
+    sockets really close, as a dropped network or an idle-closing proxy does) while it keeps
+    accepting new ones: the API server itself stays up, so a lost output would be final."""
+
+    def __init__(self, upstream_host: str, upstream_port: int):
+        self.upstream = (upstream_host, upstream_port)
+        self.writers: set[asyncio.StreamWriter] = set()
+        self.server: asyncio.Server | None = None
+        self.cuts = 0
+
+    async def start(self) -> int:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        self.writers -= {writer, up_writer}
+
+    def cut(self) -> None:
+        for writer in list(self.writers):
+            writer.transport.abort()  # RST: the peer sees the connection drop
+        self.cuts += 1
+
+    async def stop(self) -> None:
+        self.cut()
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def test_output_comes_back_after_the_log_stream_is_cut(
+    dev_cluster, admin_config, namespace, tmp_path
+):
+    from urllib.parse import urlsplit
+
+    import yaml
+
+    root = tmp_path / "root"
+    write_notebook(root / "ticker.ipynb", TICKER)
+    kubeconfig = await asyncio.to_thread(
+        user_kubeconfig, dev_cluster, admin_config, namespace, tmp_path / "kubeconfig"
+    )
+    api = urlsplit(admin_config.host)
+    proxy = CuttingProxy(api.hostname, api.port)
+    port = await proxy.start()
+    config = yaml.safe_load(kubeconfig.read_text())
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    kubeconfig.write_text(yaml.safe_dump(config))
+    server = ServerProcess(root, kubeconfig, namespace, owner="cut-stream")
+    await asyncio.to_thread(server.start)
+    try:
+        _, created = await server.call("POST", "/jobs", {"notebook": "ticker.ipynb"}, expect=201)
+        job_id = created["job"]["id"]
+        await server.wait_job(job_id, lambda j: j["phase"] == "Running" and j["current_cell"], 60)
+        await asyncio.sleep(1)
+        proxy.cut()  # the follower's stream (and the watches) drop mid-notebook
+        await asyncio.sleep(1)
+        proxy.cut()  # and again, while it reconnects
+        job = await server.wait_job(
+            job_id, lambda j: j["phase"] == "Succeeded" and j["output_state"] != "pending", 90
+        )
+        assert job["output_state"] == "ready", job
+        executed = json.loads((root / job["output_path"]).read_text())
+        texts = outputs_text(executed)
+        assert "".join(texts[0]) == "".join(f"line {i}\n" for i in range(16))
+    finally:
+        await asyncio.to_thread(server.stop)
+        await proxy.stop()
