@@ -659,7 +659,14 @@ class UserNamespaces:
         if self.check_pod:
             plan = self.plan(spawner)
             client = await self.client()
+            started = time.monotonic()
             await self._bounded("the server pod", plan, admit_pod(client, plan, pod))
+            _log(spawner).info(
+                "jupyter-k8s: server pod of %s admitted in %s (dry run, 1 API call in %.0f ms)",
+                plan.username,
+                plan.namespace,
+                (time.monotonic() - started) * 1000,
+            )
         return pod
 
 
