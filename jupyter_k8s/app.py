@@ -199,9 +199,12 @@ class JupyterK8s(ExtensionApp):
     kernel_curve = Bool(
         True,
         config=True,
-        help="""Declare CurveZMQ support in the served kernelspecs (the image's ipykernel must
-        be 7.4 or newer). Transport encryption is then used when
-        c.MappingKernelManager.transport_encryption is "auto" or "required".""",
+        help="""CurveZMQ transport encryption for remote kernels: the kernelspecs declare
+        support and the provisioner makes a key pair (which travels only in the kernel's
+        Secret), whatever c.MappingKernelManager.transport_encryption says. Where the image's
+        ipykernel does not use the keys (older than 7.4) the kernel runs unencrypted, with a
+        warning in the log and in its status; with transport_encryption = "required" it
+        fails to start instead. False: no encryption.""",
     )
 
     gpu_kernel_idle_timeout = Int(

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import base64
 import copy
+import ipaddress
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -46,8 +48,12 @@ ANN_PROFILE = "jupyter-k8s.io/profile"
 ANN_USERNAME = "jupyter-k8s.io/username"  # the exact name; the owner label may be hashed
 ANN_CLIENT = "jupyter-k8s.io/client"  # "server" (a Jupyter server) or "standalone" (papermill…)
 ANN_PORTS = "jupyter-k8s.io/ports"  # the five ports, for people reading the pod
-#: When a standalone client (papermill…) last said it is alive: renewed while it runs, so a
-#: pod whose client was killed can be told from one whose client still works.
+#: The id of the Jupyter server (or standalone client process) that holds the kernel: only
+#: it renews the heartbeat, adopts, restarts or deletes the pod (see identity.py).
+ANN_SERVER_ID = "jupyter-k8s.io/server-id"
+#: When the pod's holder (a Jupyter server or a standalone client such as papermill) last
+#: said it is alive: renewed while it runs, so a pod whose holder was killed or stopped
+#: (an orphan) can be told from one whose holder still works.
 ANN_HEARTBEAT = "jupyter-k8s.io/client-heartbeat"
 
 #: Select every kernel pod (add the owner label to select one user's).
@@ -102,6 +108,8 @@ class KernelPodBuild:
     env: Mapping[str, str] = field(default_factory=dict)
     ports: Mapping[str, int] = field(default_factory=lambda: dict(DEFAULT_PORTS))
     client: str = "server"
+    #: The holder's id (ANN_SERVER_ID); None: not written (older builds, golden tests).
+    server_id: str | None = None
     run_as_user: int = 1000
     gated: bool = True
     #: The server's files in the pod (shared staging): a pod volume source mounted at
@@ -119,6 +127,8 @@ class KernelPodBuild:
             raise ValueError("the kernel command (argv) is empty")
         if self.client not in ("server", "standalone"):
             raise ValueError(f"unknown client kind {self.client!r}")
+        if self.server_id is not None and not is_server_id(self.server_id):
+            raise ValueError(f"invalid server id {self.server_id!r}")
         if bool(self.shared_volume) != bool(self.shared_mount_path):
             raise ValueError("shared_volume and shared_mount_path go together")
         if self.working_dir is not None:
@@ -147,9 +157,117 @@ def working_dir_for(cwd: str | None, root_dir: str | None, mount_path: str) -> s
     return mount_path if rel is None else str(PurePosixPath(mount_path) / rel)
 
 
-def heartbeat_patch(now_iso: str) -> dict[str, Any]:
-    """The merge patch a standalone client renews on its kernel's pod."""
-    return {"metadata": {"annotations": {ANN_HEARTBEAT: now_iso}}}
+def _json_pointer(key: str) -> str:
+    return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def heartbeat_patch(now_iso: str, server_id: str) -> list[dict[str, Any]]:
+    """The JSON patch a holder renews on its kernel pods: it applies only while the pod still
+    names `server_id` as its holder (the "test" operation), so a holder never refreshes a pod
+    that another server took over meanwhile."""
+    return [
+        {"op": "test", "path": _json_pointer(ANN_SERVER_ID), "value": server_id},
+        {"op": "add", "path": _json_pointer(ANN_HEARTBEAT), "value": now_iso},
+    ]
+
+
+def claim_patch(server_id: str, now_iso: str, resource_version: str) -> dict[str, Any]:
+    """The merge patch that makes `server_id` the pod's holder, with a fresh heartbeat.
+
+    Conditional on `resource_version`: when anything changed the pod since it was read (its
+    holder's heartbeat, another server's claim), the API server answers 409 and nothing is
+    changed, so of two servers claiming one orphan exactly one wins.
+    """
+    return {
+        "metadata": {
+            "resourceVersion": resource_version,
+            "annotations": {ANN_SERVER_ID: server_id, ANN_HEARTBEAT: now_iso},
+        }
+    }
+
+
+# -- reading back: everything read from the cluster is untrusted ---------------------------------
+
+#: The longest annotation value read back; longer ones are ignored (treated as absent).
+MAX_ANNOTATION = 1024
+_SERVER_ID = re.compile(r"[a-z0-9]{16,64}")
+_KERNEL_ID = re.compile(r"[-a-zA-Z0-9_]{1,64}")  # as jupyter_server's routes accept
+_KERNEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")  # as jupyter_client names kernelspecs
+
+
+def is_server_id(value: Any) -> bool:
+    return isinstance(value, str) and _SERVER_ID.fullmatch(value) is not None
+
+
+def _meta_map(obj: Mapping[str, Any] | None, which: str) -> Mapping[str, Any]:
+    meta = (obj or {}).get("metadata")
+    found = meta.get(which) if isinstance(meta, Mapping) else None
+    return found if isinstance(found, Mapping) else {}
+
+
+def annotation(
+    obj: Mapping[str, Any] | None, key: str, max_len: int = MAX_ANNOTATION
+) -> str | None:
+    """An annotation's value when it is a string of at most `max_len` characters, else None."""
+    value = _meta_map(obj, "annotations").get(key)
+    return value if isinstance(value, str) and len(value) <= max_len else None
+
+
+def label(obj: Mapping[str, Any] | None, key: str) -> str | None:
+    value = _meta_map(obj, "labels").get(key)
+    return value if isinstance(value, str) and len(value) <= 63 else None
+
+
+def is_mine(obj: Mapping[str, Any] | None, owner: str) -> bool:
+    """Whether a kernel object read from the cluster (pod or Secret) belongs to `owner`.
+
+    Both must hold: the owner label (what the cache selects by; it may be hashed, so two
+    names could in principle share it) and the exact user name in the username annotation.
+    Every list, watch, adoption, reattach, cleanup and Secret read goes through this.
+    """
+    if not owner:
+        return False
+    return label(obj, LABEL_OWNER) == owner_label(owner) and annotation(obj, ANN_USERNAME) == owner
+
+
+def is_kernel_pod(obj: Mapping[str, Any] | None) -> bool:
+    """Labelled as a jupyter-k8s kernel (what KERNEL_SELECTOR selects)."""
+    return (
+        label(obj, LABEL_MANAGED_BY) == MANAGED_BY[LABEL_MANAGED_BY]
+        and label(obj, LABEL_COMPONENT) == COMPONENT
+    )
+
+
+def kernel_id_of(pod: Mapping[str, Any] | None) -> str | None:
+    value = label(pod, LABEL_KERNEL_ID)
+    return value if value and _KERNEL_ID.fullmatch(value) else None
+
+
+def kernel_name_of(pod: Mapping[str, Any] | None) -> str | None:
+    value = annotation(pod, ANN_KERNEL_NAME)
+    return value if value and _KERNEL_NAME.fullmatch(value) else None
+
+
+def client_of(pod: Mapping[str, Any] | None) -> str | None:
+    value = annotation(pod, ANN_CLIENT)
+    return value if value in ("server", "standalone") else None
+
+
+def server_id_of(pod: Mapping[str, Any] | None) -> str | None:
+    value = annotation(pod, ANN_SERVER_ID)
+    return value if is_server_id(value) else None
+
+
+def pod_ip(pod: Mapping[str, Any] | None) -> str | None:
+    """The pod's IP when `status.podIP` is an IP address, else None."""
+    status = (pod or {}).get("status")
+    value = status.get("podIP") if isinstance(status, Mapping) else None
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
 
 
 def labels(build: KernelPodBuild) -> dict[str, str]:
@@ -162,13 +280,16 @@ def labels(build: KernelPodBuild) -> dict[str, str]:
 
 
 def annotations(build: KernelPodBuild) -> dict[str, str]:
-    return {
+    out = {
         ANN_KERNEL_NAME: build.kernel_name,
         ANN_PROFILE: build.profile.name,
         ANN_USERNAME: build.owner,
         ANN_CLIENT: build.client,
         ANN_PORTS: json.dumps(dict(build.ports), sort_keys=True, separators=(",", ":")),
     }
+    if build.server_id is not None:
+        out[ANN_SERVER_ID] = build.server_id
+    return out
 
 
 def owner_selector(owner: str) -> str:
@@ -226,6 +347,8 @@ def make_secret(
             "name": build.name,
             "namespace": build.namespace,
             "labels": labels(build),
+            # checked with the label when the Secret is read back (is_mine)
+            "annotations": {ANN_USERNAME: build.owner},
         },
         "type": "Opaque",
         "immutable": True,
@@ -233,15 +356,58 @@ def make_secret(
     }
 
 
+#: The largest connection.json read back from a Secret.
+MAX_CONNECTION_BYTES = 16 * 1024
+_SIGNATURE_SCHEME = re.compile(r"hmac-[a-z0-9]{1,16}")
+_Z85_KEY = re.compile(r"[0-9a-zA-Z.\-:+=^!/*?&<>()\[\]{}@%$#]{40}")
+
+
 def read_connection_secret(secret: Mapping[str, Any]) -> dict[str, Any]:
-    """connection.json out of a Secret as the API returns it (for reattach)."""
-    raw = (secret.get("data") or {}).get(CONNECTION_KEY)
-    if not raw:
+    """connection.json out of a Secret as the API returns it (for reattach), checked field by
+    field: only what a kernel connection needs comes back, each of its expected type and
+    range (ValueError otherwise). The caller checks whose Secret it is (is_mine)."""
+    data = secret.get("data")
+    raw = data.get(CONNECTION_KEY) if isinstance(data, Mapping) else None
+    if not raw or not isinstance(raw, str):
         raise ValueError("the Secret has no connection.json")
-    info = json.loads(base64.b64decode(raw))
-    if not isinstance(info, dict) or "key" not in info:
+    if len(raw) > MAX_CONNECTION_BYTES * 4 // 3 + 4:
+        raise ValueError("connection.json in the Secret is too large")
+    try:
+        info = json.loads(base64.b64decode(raw, validate=True))
+    except ValueError:
+        raise ValueError("connection.json in the Secret is not JSON") from None
+    if not isinstance(info, dict):
         raise ValueError("connection.json in the Secret is not a kernel connection file")
-    return info
+    return _checked_connection(info)
+
+
+def _checked_connection(info: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"transport": "tcp"}
+    if info.get("transport", "tcp") != "tcp":
+        raise ValueError("connection.json: transport must be tcp")
+    for name in PORT_NAMES:
+        port = info.get(name)
+        if type(port) is not int or not 0 < port < 65536:
+            raise ValueError(f"connection.json: {name} must be a port number")
+        out[name] = port
+    if len({out[name] for name in PORT_NAMES}) != len(PORT_NAMES):
+        raise ValueError("connection.json: the five ports must differ")
+    key = info.get("key")
+    if not isinstance(key, str) or not 0 < len(key) <= 1024:
+        raise ValueError("connection.json: key must be a string of at most 1024 characters")
+    out["key"] = key
+    scheme = info.get("signature_scheme", "hmac-sha256")
+    if not isinstance(scheme, str) or not _SIGNATURE_SCHEME.fullmatch(scheme):
+        raise ValueError("connection.json: unknown signature_scheme")
+    out["signature_scheme"] = scheme
+    name = info.get("kernel_name", "")
+    out["kernel_name"] = name if isinstance(name, str) and len(name) <= 128 else ""
+    pub, sec = info.get("curve_publickey"), info.get("curve_secretkey")
+    if pub is not None or sec is not None:
+        if not all(isinstance(k, str) and _Z85_KEY.fullmatch(k) for k in (pub, sec)):
+            raise ValueError("connection.json: curve keys must be two Z85 keys of 40 characters")
+        out["curve_publickey"], out["curve_secretkey"] = pub, sec
+    return out
 
 
 # -- the pod ------------------------------------------------------------------------------------

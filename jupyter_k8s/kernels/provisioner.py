@@ -7,8 +7,8 @@ through `KubeClient`, `poll()` reads the watch-fed cache of `KernelService`.
 
 Life of a kernel:
 
-* start: the server's HMAC key (and CurveZMQ keys when transport encryption is on) and the
-  five fixed ports go into a Secret; the pod, created with a scheduling gate, gets the
+* start: the server's HMAC key, the CurveZMQ key pair (see "Transport encryption" below) and
+  the five fixed ports go into a Secret; the pod, created with a scheduling gate, gets the
   Secret owned by it, then the gate is lifted. While the pod waits, its state (the
   scheduler's message, image pull, container creation) is logged and kept in
   `KernelService.statuses`. A bad image or config fails at once with the Kubernetes reason;
@@ -24,6 +24,17 @@ Life of a kernel:
 * shutdown: the pod and its Secret are deleted.
 * a dying pod (OOMKilled, evicted, deleted, node lost) makes `poll()` report the kernel dead;
   the reason is logged, kept in the status and set as the kernel's `reason`.
+
+Transport encryption: CurveZMQ by default. When the kernelspec declares
+`supported_encryption: ["curve"]` (the served and installed k8s kernelspecs do, unless
+`c.JupyterK8s.kernel_curve = False`) the provisioner makes a key pair whatever the kernel
+manager's `transport_encryption` policy says ("disabled" is only jupyter_server's default).
+The secret key travels only in the kernel's Secret. Whether the image's ipykernel uses it
+(7.4 or newer) shows at the first heartbeat: the server asks with a Curve socket and a plain
+one at once, and exactly one can answer. An old ipykernel answers the plain one: the kernel
+then runs unencrypted (the keys are dropped on the server's side), with a warning in the log
+and `encryption: "none"` and the reason in its status; with `transport_encryption =
+"required"` the start fails instead.
 """
 
 from __future__ import annotations
@@ -32,7 +43,6 @@ import asyncio
 import contextlib
 import getpass
 import time
-from datetime import UTC, datetime
 from typing import Any
 
 import zmq
@@ -49,11 +59,10 @@ from .objects import (
     GRACE_SECONDS,
     PASSED_ENV,
     KernelPodBuild,
-    heartbeat_patch,
     make_connection_info,
+    pod_ip,
     working_dir_for,
 )
-from .objects import read_connection_secret as _read_secret
 from .service import (
     KernelsConfig,
     KernelService,
@@ -74,6 +83,14 @@ from .status import (
 
 #: How long an adopted (reattached) kernel may take to answer its heartbeat.
 REATTACH_HEARTBEAT_SECONDS = 10.0
+
+#: What the kernel status and the log say when the image's ipykernel can't use CurveZMQ.
+NO_CURVE_MESSAGE = (
+    "the kernel runs without transport encryption: the image's ipykernel does not use the "
+    "CurveZMQ keys (ipykernel 7.4 or newer does); anyone who can reach the pod's kernel ports "
+    "can read its output. Use an image with ipykernel >= 7.4, or restrict the ports with a "
+    "NetworkPolicy"
+)
 
 
 def pod_name_for(kernel_id: str) -> str:
@@ -155,7 +172,8 @@ class K8sPodProvisioner(KernelProvisionerBase):
     _launched = False  # a kernel instance runs (has_process)
     _restarts = 0  # the container restartCount of the instance we launched
     _notebook: str | None = None  # the session's notebook, for the REST API's statuses
-    _heartbeat: asyncio.Future | None = None  # a standalone client's heartbeat renewal
+    _curve_policy = "disabled"  # "auto" or "required": keys made (see _setup_encryption)
+    _restart_info: KernelConnectionInfo | None = None  # after a restart in place
     _recreate = False  # the next launch makes a new pod
     _exit: KernelExit | None = None
     _held = False  # counted in service.users
@@ -282,6 +300,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             svc.collected_stale = True
             with contextlib.suppress(Exception):
                 await svc.collect_stale_standalone()
+        svc.identify(self)  # this server's id, written on its pods (see identity.py)
         if self.kernel_id in svc.adoptable:
             self._adopt_pod = svc.adoptable.pop(self.kernel_id)
         self._notebook = session_notebook(kwargs.get("env"), svc.config.root_dir)
@@ -291,17 +310,36 @@ class K8sPodProvisioner(KernelProvisionerBase):
         return await super().pre_launch(cmd=cmd, **kwargs)
 
     def _setup_encryption(self, kwargs: dict[str, Any]) -> None:
-        """CurveZMQ keys as jupyter_client's LocalProvisioner makes them (same policy)."""
+        """CurveZMQ keys for the kernel, by default (see the module's docstring).
+
+        "auto" (the default for kernelspecs that declare Curve support, whatever jupyter's
+        policy): keys are made, and a kernel whose image can't use them falls back to no
+        encryption with a warning. "required" (the kernel manager's policy): the start fails
+        instead. No keys when the kernelspec declares no support (`kernel_curve = False`) or
+        libzmq has no CURVE.
+        """
         km = self.parent
+        self._curve_policy = "disabled"
         if km is None or not hasattr(km, "curve_publickey"):
             return
         policy = kwargs.pop("transport_encryption", getattr(km, "transport_encryption", "disabled"))
         if hasattr(km, "_transport_encryption_policy"):
             policy = km._transport_encryption_policy(policy)
-        if policy not in ("auto", "required"):
+        declared = bool(
+            getattr(km, "_kernel_supports_curve_encryption", lambda: False)()
+            or "curve"
+            in (
+                (getattr(self.kernel_spec, "metadata", None) or {}).get("supported_encryption")
+                or []
+            )
+        )
+        if policy == "required":
+            self._curve_policy = "required"
+        elif declared and zmq.has("curve"):
+            self._curve_policy = "auto"
+        else:
             return
-        supported = policy == "required" or km._kernel_supports_curve_encryption()
-        if supported and km.curve_publickey is None:
+        if km.curve_publickey is None:
             km.curve_publickey, km.curve_secretkey = zmq.curve_keypair()
 
     async def _image(self) -> str:
@@ -324,7 +362,8 @@ class K8sPodProvisioner(KernelProvisionerBase):
             if self._adopt_pod is not None:
                 info = await self._adopt(self._adopt_pod)
             elif self.pod_name and not self._recreate and await self._restart_in_place(deadline):
-                info = self._connection(self._ip())
+                info = self._restart_info or self._connection(self._ip())
+                self._restart_info = None
             else:
                 info = await self._new_pod(
                     cmd, kwargs.get("env") or {}, deadline, kwargs.get("cwd")
@@ -346,24 +385,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
         self._launched = True
         self._recreate = False
         self.connection_info = info
-        if svc.config.client == "standalone" and self._heartbeat is None:
-            self._heartbeat = asyncio.ensure_future(self._beat())
         return info
-
-    async def _beat(self) -> None:
-        """Renew the pod's heartbeat while this (standalone) client runs: when the client is
-        killed, the beats stop and the next jupyter-k8s to look deletes the pod."""
-        svc = self.service
-        while True:
-            name = self.pod_name
-            if name and self._launched:
-                now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
-                try:
-                    client = await svc.client()
-                    await client.patch("pods", name, heartbeat_patch(now), svc.namespace)
-                except Exception as exc:  # noqa: BLE001 - a missed beat is not an error yet
-                    self.log.debug("jupyter-k8s: heartbeat of pod %s not renewed: %s", name, exc)
-            await asyncio.sleep(svc.config.heartbeat_seconds)
 
     def _shared_files(self, cwd: str | None) -> dict[str, Any]:
         """The shared volume and the notebook's folder in it, when the server shares its files."""
@@ -403,8 +425,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             forget()
 
     def _ip(self) -> str:
-        pod = self.service.pod(self.pod_name or "")
-        ip = ((pod or {}).get("status") or {}).get("podIP")
+        ip = pod_ip(self.service.pod(self.pod_name or ""))
         if not ip:
             raise KernelStartError(f"kernel pod {self.pod_name} has no IP", "NoPodIP")
         return ip
@@ -448,6 +469,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             env=kernel_env,
             ports=svc.config.ports,
             client=svc.config.client,
+            server_id=svc.identify(self),
             run_as_user=svc.config.run_as_user,
             **self._shared_files(cwd),
         )
@@ -465,7 +487,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
         self._restarts = 0
         state = await self._wait_running(0, deadline)
         info = self._connection(state.ip or self._ip(), connection)
-        await self._wait_heartbeat(info, 0, deadline)
+        info = await self._wait_heartbeat(info, 0, deadline)
         self._show(state)
         return info
 
@@ -500,48 +522,104 @@ class K8sPodProvisioner(KernelProvisionerBase):
 
     async def _wait_heartbeat(
         self, info: KernelConnectionInfo, launched_restarts: int, deadline: float
-    ) -> None:
+    ) -> KernelConnectionInfo:
         """Until the kernel answers on its heartbeat port (it is then listening on all five),
-        or its container ends (a kernel that fails at start: its exit code and log tail)."""
+        or its container ends (a kernel that fails at start: its exit code and log tail).
+
+        With Curve keys, a Curve socket and a plain one ask at once: the one that answers
+        tells whether the image's ipykernel uses the keys (a Curve server refuses a plain
+        client and the other way round). Returns the connection info to use: without the keys
+        when the kernel answered in plain text (then dropped from the kernel manager too).
+        """
         svc = self.service
+        curve = bool(info.get("curve_publickey") and info.get("curve_secretkey"))
+        socks: dict[str, zmq.asyncio.Socket] = {"plain": self._hb_socket(info, curve=False)}
+        if curve:
+            socks["curve"] = self._hb_socket(info, curve=True)
+        replies: dict[asyncio.Future, str] = {}
+        try:
+            for mode, sock in socks.items():
+                await sock.send(b"jupyter-k8s")
+                replies[asyncio.ensure_future(sock.recv())] = mode
+            answered: str | None = None
+            while answered is None:
+                done = [f for f in replies if f.done() and not f.cancelled()]
+                if done:
+                    # Curve first, should both ever answer.
+                    answered = "curve" if any(replies[f] == "curve" for f in done) else "plain"
+                    break
+                ended = kernel_exit(svc.pod(self.pod_name or ""), launched_restarts)
+                if ended is not None:
+                    raise KernelStartError(
+                        f"the kernel in pod {self.pod_name} exited while starting: "
+                        f"{ended.reason}: {ended.message}",
+                        ended.reason,
+                    )
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise KernelStartError(
+                        f"the kernel in pod {self.pod_name} runs but did not answer on its "
+                        f"heartbeat port within {self._timeout():g} s",
+                        "StartTimeout",
+                    )
+                change = asyncio.ensure_future(svc.changed(left))
+                await asyncio.wait({*replies, change}, return_when="FIRST_COMPLETED")
+                change.cancel()
+        finally:
+            for f in replies:
+                if not f.done():
+                    f.cancel()
+            for sock in socks.values():
+                sock.close(linger=0)
+        return self._encryption_answer(info, curve, answered)
+
+    def _hb_socket(self, info: KernelConnectionInfo, *, curve: bool) -> zmq.asyncio.Socket:
         sock = zmq.asyncio.Context.instance().socket(zmq.REQ)
         sock.linger = 0
-        if info.get("curve_publickey") and info.get("curve_secretkey"):
-            pub = info["curve_publickey"]
-            sec = info["curve_secretkey"]
+        if curve:
+            pub, sec = info["curve_publickey"], info["curve_secretkey"]
             pub = pub.encode() if isinstance(pub, str) else pub
             sec = sec.encode() if isinstance(sec, str) else sec
+            # As jupyter_client's own sockets do: the kernel's key pair, its public key as
+            # the server key (the secret key authenticates the server side).
             sock.curve_secretkey = sec
             sock.curve_publickey = pub
             sock.curve_serverkey = pub
         sock.connect(f"tcp://{info['ip']}:{info['hb_port']}")
-        try:
-            await sock.send(b"jupyter-k8s")
-            reply = asyncio.ensure_future(sock.recv())
-            try:
-                while not reply.done():
-                    ended = kernel_exit(svc.pod(self.pod_name or ""), launched_restarts)
-                    if ended is not None:
-                        raise KernelStartError(
-                            f"the kernel in pod {self.pod_name} exited while starting: "
-                            f"{ended.reason}: {ended.message}",
-                            ended.reason,
-                        )
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        raise KernelStartError(
-                            f"the kernel in pod {self.pod_name} runs but did not answer on its "
-                            f"heartbeat port within {self._timeout():g} s",
-                            "StartTimeout",
-                        )
-                    change = asyncio.ensure_future(svc.changed(left))
-                    await asyncio.wait({reply, change}, return_when="FIRST_COMPLETED")
-                    change.cancel()
-            finally:
-                if not reply.done():
-                    reply.cancel()
-        finally:
-            sock.close(linger=0)
+        return sock
+
+    def _encryption_answer(
+        self, info: KernelConnectionInfo, curve: bool, answered: str
+    ) -> KernelConnectionInfo:
+        """Record how the kernel talks (status "encryption": "curve" or "none"); drop the keys
+        when it answered in plain text, or fail when the policy requires encryption."""
+        svc = self.service
+        if answered == "curve":
+            if self.kernel_id:
+                svc.set_status(self.kernel_id, encryption="curve", encryption_message=None)
+            return info
+        message = NO_CURVE_MESSAGE if curve else "transport encryption is off for this kernel"
+        if curve and self._curve_policy == "required":
+            raise KernelStartError(
+                f"kernel pod {self.pod_name}: transport encryption is required "
+                "(c.MappingKernelManager.transport_encryption), but the image's ipykernel "
+                "does not use CurveZMQ (ipykernel 7.4 or newer does)",
+                "EncryptionUnsupported",
+            )
+        if curve:
+            self.log.warning(
+                "jupyter-k8s: kernel %s (pod %s): %s", self.kernel_id, self.pod_name, message
+            )
+            km = self.parent
+            if km is not None and hasattr(km, "curve_publickey"):
+                km.curve_publickey = None
+                km.curve_secretkey = None
+            info = {
+                k: v for k, v in info.items() if k not in ("curve_publickey", "curve_secretkey")
+            }  # type: ignore[assignment]
+        if self.kernel_id:
+            svc.set_status(self.kernel_id, encryption="none", encryption_message=message)
+        return info
 
     # -- restart in place ---------------------------------------------------------------------
 
@@ -590,7 +668,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             await svc.changed(left)
         self._restarts = expected
         info = self._connection(state.ip or self._ip())
-        await self._wait_heartbeat(info, expected, deadline)
+        self._restart_info = await self._wait_heartbeat(info, expected, deadline)
         return True
 
     # -- reattach -----------------------------------------------------------------------------
@@ -606,13 +684,22 @@ class K8sPodProvisioner(KernelProvisionerBase):
             raise KernelStartError(
                 f"kernel pod {self.pod_name} can't be reattached: {state.text()}", "NotRunning"
             )
-        secret = await svc.read_secret(self.pod_name)
-        info = self._connection(state.ip or self._ip(), _read_secret(secret))
+        if self._curve_policy != "required":
+            self._curve_policy = "auto"  # the pod's own keys decide (see _wait_heartbeat)
+        try:
+            stored = await svc.read_connection(current)  # the user's, owned by this pod
+        except ValueError as exc:
+            raise KernelStartError(
+                f"kernel pod {self.pod_name} can't be reattached: {exc}", "NotMine"
+            ) from None
+        info = self._connection(state.ip or self._ip(), stored)
         km = self.parent
         if km is not None:
             km.load_connection_info(info)  # the key of the pod, not a new one
+            if "curve_publickey" not in info and hasattr(km, "curve_publickey"):
+                km.curve_publickey = km.curve_secretkey = None
         deadline = time.monotonic() + REATTACH_HEARTBEAT_SECONDS
-        await self._wait_heartbeat(info, self._restarts, deadline)
+        info = await self._wait_heartbeat(info, self._restarts, deadline)
         self._show(PodState("Running", "Reattached", state.message, state.ip, state.node))
         return info
 
@@ -718,9 +805,6 @@ class K8sPodProvisioner(KernelProvisionerBase):
         await self._release()
 
     async def _release(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            self._heartbeat = None
         svc = self._service
         if svc is not None and self._held:
             self._held = False

@@ -16,7 +16,16 @@ cluster does: every kernel pod carries its kernel id (label), kernelspec name an
   Pods that don't run (still starting, failed) and pods whose kernelspec no longer exists
   are deleted.
 * Reattach off: the server's kernels are shut down with it, and at start every kernel pod a
-  previous server of this user left behind (killed server, crashed machine) is deleted.
+  previous run of this server left behind (killed server, crashed machine) is deleted.
+
+Which pods: only the user's (`is_mine`: owner label *and* exact user name), and of those
+only the pods this server holds (`jupyter-k8s.io/server-id` is its id, which survives its
+restart, see identity.py) or orphans: pods whose holder stopped renewing their heartbeat
+more than `server_stale_seconds` ago (that server was stopped or killed and did not come
+back). Another running server of the same owner (a second JupyterLab of the same login)
+renews the heartbeat of its pods, so its kernels are never adopted nor deleted here. Each
+pod is claimed first (`KernelService.claim`, conditional on the pod's resourceVersion), so
+that of two servers starting at once only one adopts or deletes an orphan.
 
 Pods made by standalone clients (papermill, nbclient: annotation client=standalone) are
 not reattached: their client may still run. It renews a heartbeat annotation on its pod
@@ -32,22 +41,21 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from ..k8s.client import Obj
-from .objects import ANN_CLIENT, ANN_KERNEL_NAME, LABEL_KERNEL_ID
+from .objects import client_of, kernel_id_of, kernel_name_of, server_id_of
 from .provisioner import K8sPodProvisioner
 from .service import KernelService
-from .status import restart_count, startup_state
+from .status import MINE, OTHERS, holder_state, restart_count, startup_state
 
 log = logging.getLogger("jupyter_k8s.kernels")
 
 
 def _meta(pod: Obj) -> tuple[str | None, str | None, str | None]:
-    meta = pod.get("metadata") or {}
-    labels = meta.get("labels") or {}
-    ann = meta.get("annotations") or {}
-    return labels.get(LABEL_KERNEL_ID), ann.get(ANN_KERNEL_NAME), ann.get(ANN_CLIENT)
+    """Kernel id, kernelspec name and client kind, each validated (None when not valid)."""
+    return kernel_id_of(pod), kernel_name_of(pod), client_of(pod)
 
 
 def _running(pod: Obj) -> bool:
@@ -74,34 +82,49 @@ async def reattach_or_clean(
     """At server start: reattach running kernel pods, delete the others. Returns what was done
     ({"reattached": [kernel ids], "deleted": [pod names], "failed": [kernel ids]})."""
     logger = logger or log
+    server_id = service.identify(kernel_manager)
     await service.start()
+    grace = service.config.server_stale_seconds
     known = set(kernel_manager.list_kernel_ids())
-    done: dict[str, list[str]] = {"reattached": [], "deleted": [], "failed": []}
+    done: dict[str, list[str]] = {"reattached": [], "deleted": [], "failed": [], "others": []}
     starts: dict[str, asyncio.Task] = {}
-    for pod in service.kernel_pods():
+    for pod in service.kernel_pods():  # the user's only (is_mine)
         kernel_id, kernel_name, client = _meta(pod)
         name = pod["metadata"]["name"]
         if client != "server" or (kernel_id and kernel_id in known):
             continue
         if kernel_id in service.adoptable:
             continue
+        state = holder_state(pod, server_id, datetime.now(UTC), grace)
+        if state == OTHERS:
+            logger.debug(
+                "jupyter-k8s: kernel pod %s belongs to another running server (%s)",
+                name,
+                server_id_of(pod),
+            )
+            done["others"].append(name)
+            continue
+        claimed = await service.claim(pod, grace)
+        if claimed is None:  # another server's after all (its heartbeat, its claim), or gone
+            done["others"].append(name)
+            continue
+        whose = "this server's previous run" if state == MINE else "an orphan"
         if (
             reattach
             and kernel_id
             and kernel_name
-            and _running(pod)
+            and _running(claimed)
             and _spec_exists(kernel_manager.kernel_spec_manager, kernel_name)
         ):
-            service.adoptable[kernel_id] = pod
+            service.adoptable[kernel_id] = claimed
+            logger.info("jupyter-k8s: reattaching kernel %s (pod %s, %s)", kernel_id, name, whose)
             starts[kernel_id] = asyncio.ensure_future(
                 kernel_manager.start_kernel(kernel_id=kernel_id, kernel_name=kernel_name)
             )
         else:
             why = "reattach is off" if not reattach else "it does not run or its kernelspec is gone"
-            logger.info(
-                "jupyter-k8s: deleting kernel pod %s left by a previous server (%s)", name, why
-            )
-            await service.delete(name, grace=0)
+            logger.info("jupyter-k8s: deleting kernel pod %s of %s (%s)", name, whose, why)
+            await service.delete(name, grace=0, uid=claimed["metadata"].get("uid"))
             done["deleted"].append(name)
     for kernel_id, task in starts.items():
         try:
@@ -171,9 +194,8 @@ async def cull_idle_gpu_kernels(
     kernel_manager: Any, timeout: float, logger: Any = None
 ) -> list[str]:
     """Shut down GPU kernels idle for more than `timeout` seconds (the kernel manager's
-    cull_busy / cull_connected settings apply as to its own culler)."""
-    from datetime import UTC, datetime
-
+    cull_busy / cull_connected settings apply as to its own culler). Only this server's
+    kernels: those of its kernel manager, nothing listed from the cluster."""
     culled = []
     now = datetime.now(UTC)
     for kernel_id, km, prov in _pod_kernels(kernel_manager, launched=True):

@@ -5,6 +5,17 @@ every kernel of the process: `poll()` and the start-up wait read them, nothing a
 per call. The service also keeps what each kernel does now (`statuses`, for the REST API and
 the log) and the pods a restarted server may adopt (`adoptable`, see reattach.py).
 
+Everything read back from the cluster is untrusted: the cache is selected by the owner label,
+but only pods that also carry the exact user name (`is_mine`) are ever seen through
+`kernel_pods()` and `pod()`, and a Secret is used only when it is the user's and owned by the
+pod it belongs to (`read_connection`).
+
+Every kernel pod names its holder (`server_id`, see identity.py): this server, or this
+standalone client process. While it runs, the service renews a heartbeat on each pod it holds
+(one JSON patch per pod every `heartbeat_seconds`, applied only while the pod still names it:
+no Lease, because the shipped Role grants none). A pod whose holder stopped renewing it for
+longer than the grace period is an orphan; only then may another holder `claim` it.
+
 In a Jupyter server the extension makes the one service (with the server's client and
 profiles); a client without the extension (papermill, nbclient, jupyter_kernel_test) gets a
 standalone one per event loop from the provisioner's own settings, stopped with its last
@@ -25,20 +36,27 @@ from typing import Any
 
 from tornado.web import HTTPError
 
-from ..k8s.client import KubeClient, KubeError, Obj, Unreachable
+from ..k8s.client import Conflict, KubeClient, KubeError, NotFound, Obj, Unreachable
 from ..k8s.cluster_defaults import ClusterDefaults
 from ..k8s.watch import Reflector, any_change, probe
 from ..profiles import ProfileSet
+from .identity import find_server_app, random_server_id, server_app_id
 from .objects import (
     DEFAULT_PORTS,
     KernelPodBuild,
+    claim_patch,
+    heartbeat_patch,
+    is_kernel_pod,
+    is_mine,
     make_pod,
     make_secret,
     owner_selector,
+    read_connection_secret,
+    server_id_of,
     set_owner,
     ungate_patch,
 )
-from .status import pod_events, stale_standalone
+from .status import MINE, ORPHAN, holder_state, pod_events, stale_standalone
 
 log = logging.getLogger("jupyter_k8s.kernels")
 
@@ -90,10 +108,17 @@ class KernelsConfig:
     restart_timeout: float = 30.0
     #: The server's root directory: statuses name a kernel's notebook relative to it.
     root_dir: str | None = None
-    #: A standalone client renews its pod's heartbeat this often (s); a pod whose heartbeat is
-    #: older than `standalone_stale_seconds` lost its client and is deleted (see reattach.py).
+    #: The holder of a kernel pod (a server, a standalone client) renews its heartbeat this
+    #: often (s). A standalone pod whose heartbeat is older than `standalone_stale_seconds`
+    #: lost its client and is deleted; a server's pod whose heartbeat is older than
+    #: `server_stale_seconds` is an orphan another server of the owner may adopt or delete
+    #: (see reattach.py).
     heartbeat_seconds: float = 30.0
     standalone_stale_seconds: float = 300.0
+    server_stale_seconds: float = 300.0
+    #: This holder's id (identity.py); None: found from the Jupyter server when first needed
+    #: (a standalone client gets a random one).
+    server_id: str | None = None
     #: Shared staging (c.JupyterK8s.staging = "shared"): kernel pods mount the server's files
     #: too, and start in their notebook's folder.
     shared_volume: dict[str, Any] | None = None
@@ -130,7 +155,11 @@ class KernelService:
         self._changed_at: dict[str, float] = {}
         self._started = asyncio.Lock()
         self._launcher: str | None = None
+        self._beats: dict[str, float] = {}  # pod name -> when this process last renewed it
+        self._beater: asyncio.Task | None = None
         self.cluster_defaults = ClusterDefaults()
+        if self.config.server_id is None and self.config.client == "standalone":
+            self.config.server_id = random_server_id()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -147,6 +176,26 @@ class KernelService:
     def namespace(self) -> str:
         assert self.config.namespace is not None, "start() first"
         return self.config.namespace
+
+    @property
+    def server_id(self) -> str | None:
+        return self.config.server_id
+
+    def identify(self, near: Any = None) -> str:
+        """This holder's id; for a server, found once from the ServerApp above `near` (a
+        kernel manager, a provisioner) or the ServerApp singleton (see identity.py)."""
+        if self.config.server_id is None:
+            app = find_server_app(near)
+            if app is None:
+                self.log.warning(
+                    "jupyter-k8s: no Jupyter server found to identify this one; its kernels "
+                    "get a random holder id (reattached only once orphaned)"
+                )
+                self.config.server_id = random_server_id()
+            else:
+                self.config.server_id = server_app_id(app)
+            self.log.info("jupyter-k8s: this server's kernel holder id: %s", self.server_id)
+        return self.config.server_id
 
     async def start(self) -> None:
         """Start the watch caches (idempotent); Unreachable/Forbidden when the API says no."""
@@ -176,17 +225,123 @@ class KernelService:
                     f"{pods.last_error or events.last_error or 'no answer'}"
                 ) from None
             self.pods, self.events = pods, events
+            self._beater = asyncio.ensure_future(self._renew_heartbeats())
 
     async def stop(self) -> None:
+        if self._beater is not None:
+            self._beater.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._beater
+            self._beater = None
         for r in (self.pods, self.events):
             if r is not None:
                 await r.stop()
         self.pods = self.events = None
 
+    # -- heartbeat ----------------------------------------------------------------------------
+
+    def _due(self, now: float) -> tuple[list[str], float]:
+        """The pods this holder must renew now, and seconds until the next one is due."""
+        period = self.config.heartbeat_seconds
+        due, wait = [], period
+        held = set()
+        for pod in self.kernel_pods():
+            meta = pod.get("metadata") or {}
+            if meta.get("deletionTimestamp") or server_id_of(pod) != self.server_id:
+                continue
+            name = meta["name"]
+            held.add(name)
+            last = self._beats.get(name)
+            left = 0.0 if last is None else last + period - now
+            if left <= 0:
+                due.append(name)
+            else:
+                wait = min(wait, left)
+        for name in set(self._beats) - held:
+            del self._beats[name]
+        return due, wait
+
+    async def _renew_heartbeats(self) -> None:
+        """Renew the heartbeat of every pod this holder holds: on first sight, then every
+        `heartbeat_seconds` (one patch per pod per period)."""
+        while True:
+            wait = self.config.heartbeat_seconds
+            if self.server_id is not None:
+                due, wait = self._due(time.monotonic())
+                for name in due:
+                    self._beats[name] = time.monotonic()
+                    await self.renew_heartbeat(name)
+            await any_change([self.pods], max(0.05, wait))
+
+    async def renew_heartbeat(self, name: str) -> bool:
+        """One heartbeat on one pod, if it still names this holder; False when not renewed."""
+        now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        try:
+            client = await self.client()
+            await client.patch(
+                "pods",
+                name,
+                heartbeat_patch(now, self.server_id or ""),
+                self.namespace,
+                kind="json",
+            )
+        except Exception as exc:  # noqa: BLE001 - a missed beat is not an error yet
+            self.log.debug("jupyter-k8s: heartbeat of pod %s not renewed: %s", name, exc)
+            return False
+        return True
+
+    async def claim(self, pod: Obj, grace_seconds: float) -> Obj | None:
+        """Make this holder the holder of `pod` when it is this holder's or an orphan (see
+        status.holder_state); the pod as patched, or None when it is another live holder's,
+        not the user's, gone, or another holder claimed it first.
+
+        The claim is conditional on the pod's resourceVersion: of two servers claiming one
+        orphan (or a restarted server and another one), exactly one wins; a holder's heartbeat
+        renewed meanwhile makes the claim fail and the pod is read again.
+        """
+        client = await self.client()
+        name = (pod.get("metadata") or {}).get("name")
+        server_id = self.identify()
+        for _ in range(3):
+            meta = pod.get("metadata") or {}
+            if not (is_mine(pod, self.config.owner) and is_kernel_pod(pod)):
+                return None
+            if holder_state(pod, server_id, datetime.now(UTC), grace_seconds) not in (
+                MINE,
+                ORPHAN,
+            ):
+                return None
+            rv = meta.get("resourceVersion")
+            if not isinstance(rv, str) or not rv:
+                return None
+            now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+            try:
+                claimed = await client.patch(
+                    "pods", name, claim_patch(server_id, now, rv), self.namespace
+                )
+            except NotFound:
+                return None
+            except Conflict:
+                try:
+                    pod = await client.get("pods", name, self.namespace)
+                except NotFound:
+                    return None
+                continue
+            self._beats[name] = time.monotonic()
+            return claimed
+        return None
+
     # -- reading ------------------------------------------------------------------------------
 
     def pod(self, name: str) -> Obj | None:
-        return self.pods.get(name, self.config.namespace) if self.pods is not None else None
+        """The cached pod of that name when it is one of this user's kernel pods."""
+        if self.pods is None:
+            return None
+        pod = self.pods.get(name, self.config.namespace)
+        return pod if self._mine(pod) else None
+
+    def _mine(self, pod: Obj | None) -> bool:
+        return is_kernel_pod(pod) and is_mine(pod, self.config.owner)
 
     def pod_events(self, pod: Obj | None) -> list[Obj]:
         if pod is None or self.events is None:
@@ -194,7 +349,8 @@ class KernelService:
         return pod_events(self.events.items(), pod)
 
     def kernel_pods(self) -> list[Obj]:
-        return self.pods.items() if self.pods is not None else []
+        """This user's kernel pods: label-selected by the cache, then checked (is_mine)."""
+        return [p for p in self.pods.items() if self._mine(p)] if self.pods is not None else []
 
     async def changed(self, timeout: float) -> None:
         """Until the pods or events change, or `timeout` seconds passed (no error)."""
@@ -284,22 +440,60 @@ class KernelService:
         )
         return created
 
-    async def delete(self, name: str, grace: int | None = 0) -> None:
-        """Delete a kernel pod and its Secret (the Secret would also go with the pod)."""
+    async def delete(self, name: str, grace: int | None = 0, uid: str | None = None) -> None:
+        """Delete a kernel pod and its Secret (the Secret would also go with the pod).
+
+        With `uid`, only that pod: a pod made since under the same name is left alone (the
+        Secret then goes only with its own pod, by garbage collection).
+        """
         client = await self.client()
         ns = self.namespace
-        results = await asyncio.gather(
-            client.delete("pods", name, ns, grace_period=grace, missing_ok=True),
-            client.delete("secrets", name, ns, missing_ok=True),
-            return_exceptions=True,
-        )
+        if uid is None:
+            pod_call = client.delete("pods", name, ns, grace_period=grace, missing_ok=True)
+            calls = [pod_call, client.delete("secrets", name, ns, missing_ok=True)]
+        else:
+            calls = [self._delete_exactly(client, name, uid, grace)]
+        results = await asyncio.gather(*calls, return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 self.log.warning("jupyter-k8s: deleting kernel pod %s: %s", name, result)
+        self._beats.pop(name, None)
 
-    async def read_secret(self, name: str) -> Obj:
+    async def _delete_exactly(
+        self, client: KubeClient, name: str, uid: str, grace: int | None
+    ) -> None:
+        body: dict[str, Any] = {
+            "kind": "DeleteOptions",
+            "apiVersion": "v1",
+            "propagationPolicy": "Background",
+            "preconditions": {"uid": uid},
+        }
+        if grace is not None:
+            body["gracePeriodSeconds"] = grace
+        path = f"/api/v1/namespaces/{self.namespace}/pods/{name}"
+        with contextlib.suppress(NotFound, Conflict):  # gone, or another pod by now
+            await client.request("DELETE", path, body=body)
+
+    async def read_connection(self, pod: Obj) -> dict[str, Any]:
+        """The connection file (key, ports, curve keys) of one of this user's kernel pods,
+        from its Secret: only when the Secret is the user's (is_mine) and owned by exactly
+        that pod, and its content has the expected shape (ValueError otherwise)."""
+        meta = pod.get("metadata") or {}
+        name, uid = meta.get("name"), meta.get("uid")
+        if not self._mine(pod) or not uid:
+            raise ValueError(f"pod {name} is not one of {self.config.owner!r}'s kernel pods")
         client = await self.client()
-        return await client.get("secrets", name, self.namespace)
+        secret = await client.get("secrets", name, self.namespace)
+        owners = (secret.get("metadata") or {}).get("ownerReferences") or []
+        owned = any(
+            isinstance(o, dict) and o.get("kind") == "Pod" and o.get("uid") == uid for o in owners
+        )
+        if not is_mine(secret, self.config.owner) or not owned:
+            raise ValueError(
+                f"the Secret {name} is not the connection Secret of {self.config.owner!r}'s "
+                "kernel pod of that name"
+            )
+        return read_connection_secret(secret)
 
 
 def _start_error(what: str, exc: KubeError) -> KernelStartError:

@@ -20,7 +20,16 @@ from typing import Any
 
 from ..jobs.status import parse_time
 from ..k8s.objects import condition, event_message, events_about
-from .objects import ANN_CLIENT, ANN_HEARTBEAT, CONTAINER, SCHEDULING_GATE, path_in_root
+from .objects import (
+    ANN_HEARTBEAT,
+    CONTAINER,
+    SCHEDULING_GATE,
+    annotation,
+    client_of,
+    path_in_root,
+    pod_ip,
+    server_id_of,
+)
 
 Obj = dict[str, Any]
 
@@ -82,7 +91,8 @@ def container_status(pod: Obj | None) -> Obj | None:
 
 
 def restart_count(pod: Obj | None) -> int:
-    return int((container_status(pod) or {}).get("restartCount") or 0)
+    count = (container_status(pod) or {}).get("restartCount")
+    return count if type(count) is int and count >= 0 else 0
 
 
 def _state(status: Obj | None, which: str = "state") -> tuple[str | None, Obj]:
@@ -194,10 +204,9 @@ def startup_state(pod: Obj | None, events: list[Obj], launched_restarts: int = 0
     if pod is None:
         return PodState("Creating", None, "creating the kernel pod")
     meta = pod.get("metadata") or {}
-    status = pod.get("status") or {}
     spec = pod.get("spec") or {}
     node = spec.get("nodeName")
-    ip = status.get("podIP")
+    ip = pod_ip(pod)
     if meta.get("deletionTimestamp"):
         return PodState("Failed", "PodDeleted", "the kernel's pod was deleted while starting")
     ended = _pod_ended(pod)
@@ -281,16 +290,46 @@ def session_notebook(env: dict[str, str] | None, root_dir: str | None) -> str | 
     return path.name if rel is None else str(rel)
 
 
+def heartbeat_age(pod: Obj, now: datetime) -> float | None:
+    """Seconds since the pod's holder last renewed its heartbeat (a pod without one counts
+    from its creation); None when neither time can be read."""
+    seen = parse_time(annotation(pod, ANN_HEARTBEAT, 64)) or parse_time(
+        (pod.get("metadata") or {}).get("creationTimestamp")
+    )
+    return None if seen is None else (now - seen).total_seconds()
+
+
+def is_orphan(pod: Obj, now: datetime, grace_seconds: float) -> bool:
+    """Whether the pod's holder stopped renewing its heartbeat more than `grace_seconds`
+    ago (killed, stopped, its machine lost). A pod whose age can't be read is not one."""
+    age = heartbeat_age(pod, now)
+    return age is not None and age > grace_seconds
+
+
+#: What a Jupyter server may do with a kernel pod of its owner (see `holder_state`).
+MINE, ORPHAN, OTHERS = "mine", "orphan", "others"
+
+
+def holder_state(pod: Obj, server_id: str | None, now: datetime, grace_seconds: float) -> str:
+    """MINE: this server (`server_id`) holds the pod; ORPHAN: another holder (or none named)
+    whose heartbeat is older than the grace period; OTHERS: a live holder's, left alone.
+
+    Only MINE and ORPHAN pods may be adopted or deleted, and only after a claim (see
+    `KernelService.claim`). The caller has checked whose pod it is (is_mine).
+    """
+    if server_id is not None and server_id_of(pod) == server_id:
+        return MINE
+    return ORPHAN if is_orphan(pod, now, grace_seconds) else OTHERS
+
+
 def stale_standalone(pods: list[Obj], now: datetime, stale_seconds: float) -> list[str]:
     """The names of the standalone kernel pods whose client stopped renewing its heartbeat
     (a pod without one counts from its creation)."""
     stale = []
     for pod in pods:
         meta = pod.get("metadata") or {}
-        ann = meta.get("annotations") or {}
-        if ann.get(ANN_CLIENT) != "standalone" or meta.get("deletionTimestamp"):
+        if client_of(pod) != "standalone" or meta.get("deletionTimestamp"):
             continue
-        seen = parse_time(ann.get(ANN_HEARTBEAT)) or parse_time(meta.get("creationTimestamp"))
-        if seen is not None and (now - seen).total_seconds() > stale_seconds:
+        if is_orphan(pod, now, stale_seconds):
             stale.append(meta["name"])
     return stale

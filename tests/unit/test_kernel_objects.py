@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import zmq
 
 from jupyter_k8s.kernels.objects import (
     CONNECTION_KEY,
@@ -136,14 +137,14 @@ def test_pod_meets_restricted_and_mounts_no_token():
 
 
 def test_key_is_only_in_the_secret():
-    info = make_connection_info(DEFAULT_PORTS, KEY, curve_publickey=b"pub", curve_secretkey=b"sec")
-    pod_text = json.dumps(make_pod(GPU_BUILD))
-    assert KEY not in pod_text and "sec" not in json.dumps(
-        make_pod(GPU_BUILD)["spec"]["containers"][0]["env"]
-    )
+    pub, sec = zmq.curve_keypair()
+    info = make_connection_info(DEFAULT_PORTS, KEY, curve_publickey=pub, curve_secretkey=sec)
+    pod = make_pod(replace(GPU_BUILD, server_id="0123456789abcdef0123456789abcdef"))
+    pod_text = json.dumps(pod)
+    assert KEY not in pod_text and sec.decode() not in pod_text and pub.decode() not in pod_text
     secret = make_secret(GPU_BUILD, info, "")
     assert read_connection_secret(secret)["key"] == KEY
-    assert read_connection_secret(secret)["curve_secretkey"] == "sec"
+    assert read_connection_secret(secret)["curve_secretkey"] == sec.decode()
     vol = next(v for v in make_pod(GPU_BUILD)["spec"]["volumes"] if v["name"] == "connection")
     assert vol["secret"] == {"secretName": GPU_BUILD.name, "defaultMode": SECRET_MODE}
     assert SECRET_MODE == 0o400
@@ -266,3 +267,158 @@ def test_shared_files_are_mounted_and_the_kernel_starts_in_its_notebooks_folder(
 )
 def test_working_dir_follows_the_notebook_inside_the_root_only(cwd, root, expected):
     assert working_dir_for(cwd, root, "/home/jovyan") == expected
+
+
+# -- reading back: whose object, and what it says ------------------------------------------------
+
+
+def _obj(owner_label_value, username, **ann):
+    return {
+        "metadata": {
+            "name": "kernel-x",
+            "labels": {
+                "app.kubernetes.io/managed-by": "jupyter-k8s",
+                "app.kubernetes.io/component": "kernel",
+                "jupyter-k8s.io/owner": owner_label_value,
+            },
+            "annotations": {"jupyter-k8s.io/username": username, **ann},
+        }
+    }
+
+
+def test_is_mine_needs_the_label_and_the_exact_username():
+    from jupyter_k8s.kernels.objects import is_kernel_pod, is_mine
+    from jupyter_k8s.names import owner_label
+
+    for user in ("alice", "alice@example.com", "user-a-example.com-42788843"):
+        assert is_mine(_obj(owner_label(user), user), user)
+    # the label of a user, another name: never theirs (a forged or colliding object)
+    assert not is_mine(_obj(owner_label("alice"), "mallory"), "alice")
+    assert not is_mine(_obj(owner_label("alice"), "Alice"), "alice")
+    # the name, another label
+    assert not is_mine(_obj(owner_label("bob"), "alice"), "alice")
+    # the pod and Secret made for a user are theirs
+    pod, secret = make_pod(GPU_BUILD), make_secret(GPU_BUILD, {"key": "k"}, "")
+    assert is_mine(pod, GPU_BUILD.owner) and is_mine(secret, GPU_BUILD.owner)
+    assert is_kernel_pod(pod) and not is_mine(pod, "alice")
+    # junk read back is nobody's
+    for junk in (
+        None,
+        {},
+        {"metadata": None},
+        {"metadata": {"labels": [], "annotations": "x"}},
+        _obj(owner_label("alice"), ["alice"]),
+        _obj(owner_label("alice"), "alice" + " " * 2000),
+    ):
+        assert not is_mine(junk, "alice")
+    assert not is_mine(_obj("", ""), "")
+
+
+def test_values_read_back_are_checked():
+    from jupyter_k8s.kernels.objects import (
+        annotation,
+        client_of,
+        kernel_id_of,
+        kernel_name_of,
+        pod_ip,
+        server_id_of,
+    )
+
+    pod = make_pod(replace(GPU_BUILD, server_id="0123456789abcdef0123456789abcdef"))
+    assert kernel_id_of(pod) == GPU_BUILD.kernel_id
+    assert kernel_name_of(pod) == "k8s-a100"
+    assert client_of(pod) == "server"
+    assert server_id_of(pod) == "0123456789abcdef0123456789abcdef"
+    ann = pod["metadata"]["annotations"]
+    ann["jupyter-k8s.io/kernelspec"] = "../../etc/passwd"
+    ann["jupyter-k8s.io/client"] = "admin"
+    ann["jupyter-k8s.io/server-id"] = "x" * 500
+    ann["jupyter-k8s.io/profile"] = "p" * 5000
+    pod["metadata"]["labels"]["jupyter-k8s.io/kernel-id"] = "a/b"
+    assert kernel_name_of(pod) is None and client_of(pod) is None
+    assert server_id_of(pod) is None and kernel_id_of(pod) is None
+    assert annotation(pod, "jupyter-k8s.io/profile") is None
+    for ip, expected in (
+        ("10.1.2.3", "10.1.2.3"),
+        ("fd00::1", "fd00::1"),
+        ("10.1.2.3; rm -rf /", None),
+        ("example.com", None),
+        (17, None),
+        (None, None),
+    ):
+        assert pod_ip({"status": {"podIP": ip}}) == expected
+    assert pod_ip({"status": "x"}) is None and pod_ip(None) is None
+
+
+def test_a_server_id_is_written_on_the_pod_only_when_valid():
+    sid = "0123456789abcdef0123456789abcdef"
+    pod = make_pod(replace(GPU_BUILD, server_id=sid))
+    assert pod["metadata"]["annotations"]["jupyter-k8s.io/server-id"] == sid
+    assert "jupyter-k8s.io/server-id" not in make_pod(GPU_BUILD)["metadata"]["annotations"]
+    with pytest.raises(ValueError, match="server id"):
+        replace(GPU_BUILD, server_id="Not An Id")
+
+
+def test_heartbeat_and_claim_patches():
+    from jupyter_k8s.kernels.objects import claim_patch, heartbeat_patch
+
+    sid = "0123456789abcdef0123456789abcdef"
+    assert heartbeat_patch("2026-01-01T00:00:00Z", sid) == [
+        {"op": "test", "path": "/metadata/annotations/jupyter-k8s.io~1server-id", "value": sid},
+        {
+            "op": "add",
+            "path": "/metadata/annotations/jupyter-k8s.io~1client-heartbeat",
+            "value": "2026-01-01T00:00:00Z",
+        },
+    ]
+    assert claim_patch(sid, "2026-01-01T00:00:00Z", "42") == {
+        "metadata": {
+            "resourceVersion": "42",
+            "annotations": {
+                "jupyter-k8s.io/server-id": sid,
+                "jupyter-k8s.io/client-heartbeat": "2026-01-01T00:00:00Z",
+            },
+        }
+    }
+
+
+def _secret_with(**fields):
+    info = {**make_connection_info(DEFAULT_PORTS, KEY), **fields}
+    return {"data": {CONNECTION_KEY: base64.b64encode(json.dumps(info).encode()).decode()}}
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"shell_port": "52700"},
+        {"shell_port": True},
+        {"shell_port": 0},
+        {"hb_port": 70000},
+        {"hb_port": 52700},  # two ports alike
+        {"key": 12},
+        {"key": "k" * 5000},
+        {"signature_scheme": "none"},
+        {"transport": "ipc"},
+        {"curve_publickey": "x" * 40},  # one key without the other
+        {"curve_publickey": "x" * 39, "curve_secretkey": "y" * 39},
+    ],
+)
+def test_read_connection_secret_checks_every_field(fields):
+    with pytest.raises(ValueError):
+        read_connection_secret(_secret_with(**fields))
+
+
+def test_read_connection_secret_keeps_only_what_a_connection_needs():
+    info = read_connection_secret(_secret_with(ip="1.2.3.4", extra="x", kernel_name="k8s-cpu"))
+    assert info == {
+        "transport": "tcp",
+        **DEFAULT_PORTS,
+        "key": KEY,
+        "signature_scheme": "hmac-sha256",
+        "kernel_name": "k8s-cpu",
+    }
+    huge = {"data": {CONNECTION_KEY: "A" * 100_000}}
+    with pytest.raises(ValueError, match="too large"):
+        read_connection_secret(huge)
+    with pytest.raises(ValueError):
+        read_connection_secret({"data": {CONNECTION_KEY: "not base64!"}})

@@ -54,11 +54,16 @@ class FakeService:
         self.created: list[Any] = []
         self.behaviour = behaviour
         self._changed = asyncio.Event()
+        self.server_id = "5e7e1d0000000000000000000000abcd"
+        self.secrets: dict[str, dict] = {}
 
     namespace = "ns"
 
     async def start(self) -> None:
         pass
+
+    def identify(self, near: Any = None) -> str:
+        return self.server_id
 
     def pod(self, name: str) -> dict | None:
         return self.pods.get(name)
@@ -87,6 +92,7 @@ class FakeService:
 
     async def create(self, build, connection_info) -> dict:
         self.created.append((build, connection_info))
+        self.secrets[build.name] = dict(connection_info)
         pod: dict[str, Any] = {
             "metadata": {"name": build.name, "uid": "u"},
             "spec": {"nodeName": "n", "containers": [{"name": "kernel"}]},
@@ -124,8 +130,8 @@ class FakeService:
         self.pods.pop(name, None)
         self.touch()
 
-    async def read_secret(self, name: str) -> dict:
-        raise AssertionError("not used here")
+    async def read_connection(self, pod: dict) -> dict:
+        return dict(self.secrets[pod["metadata"]["name"]])
 
     # test helpers
 
@@ -141,12 +147,17 @@ class FakeService:
 
 @pytest.fixture
 async def heartbeat():
-    """Answers on the fake kernel's heartbeat port, like ipykernel does."""
+    """Answers on the fake kernel's heartbeat port, like ipykernel does: in plain text (an
+    ipykernel that does not use Curve keys), or with `curve=(public, secret)` as a Curve
+    server (ipykernel 7.4 given keys)."""
     holder: dict[str, Any] = {}
 
-    async def serve(port: int) -> None:
+    async def serve(port: int, curve: tuple[bytes, bytes] | None) -> None:
         sock = zmq.asyncio.Context.instance().socket(zmq.REP)
         sock.linger = 0
+        if curve is not None:
+            sock.curve_publickey, sock.curve_secretkey = curve
+            sock.curve_server = True
         sock.bind(f"tcp://127.0.0.1:{port}")
         holder["sock"] = sock
         try:
@@ -157,8 +168,8 @@ async def heartbeat():
 
     tasks = []
 
-    def start(port: int) -> None:
-        tasks.append(asyncio.ensure_future(serve(port)))
+    def start(port: int, curve: tuple[bytes, bytes] | None = None) -> None:
+        tasks.append(asyncio.ensure_future(serve(port, curve)))
 
     yield start
     for t in tasks:
@@ -285,6 +296,84 @@ async def test_curve_keys_when_the_policy_asks(heartbeat):
     prov.parent.transport_encryption = "required"
     await prov.pre_launch(env={})
     assert prov.parent.curve_publickey and prov.parent.curve_secretkey
+
+
+async def test_curve_by_default_when_the_kernel_uses_it(heartbeat):
+    """jupyter's policy is left at its default ("disabled"): the k8s kernelspec declares
+    Curve, so the keys are made, go to the Secret (never the build) and are used."""
+    svc = FakeService()
+    prov = provisioner(svc)
+    km = prov.parent
+    assert km.transport_encryption == "disabled"
+    kwargs = await prov.pre_launch(env={})
+    assert km.curve_publickey and km.curve_secretkey
+    heartbeat(svc.config.ports["hb_port"], (km.curve_publickey, km.curve_secretkey))
+    info = await prov.launch_kernel(kwargs.pop("cmd"), **kwargs)
+    assert info["curve_publickey"] == km.curve_publickey.decode()
+    build, connection = svc.created[0]
+    assert connection["curve_secretkey"] == km.curve_secretkey.decode()
+    assert km.curve_secretkey.decode() not in repr(build)
+    status = svc.statuses["0123abcd-0000"]
+    assert status["encryption"] == "curve" and status["encryption_message"] is None
+    assert build.server_id == svc.server_id
+
+
+async def test_an_image_without_curve_falls_back_with_a_message(heartbeat, caplog):
+    svc = FakeService()
+    heartbeat(svc.config.ports["hb_port"])  # answers only in plain text: an old ipykernel
+    prov = provisioner(svc)
+    info = await launch(prov)
+    assert "curve_publickey" not in info and "curve_secretkey" not in info
+    assert prov.parent.curve_publickey is None and prov.parent.curve_secretkey is None
+    status = svc.statuses["0123abcd-0000"]
+    assert status["encryption"] == "none" and "ipykernel 7.4" in status["encryption_message"]
+    assert status["phase"] == "Running"
+    assert any("without transport encryption" in r.getMessage() for r in caplog.records)
+
+
+async def test_required_encryption_fails_on_an_image_without_curve(heartbeat):
+    svc = FakeService()
+    heartbeat(svc.config.ports["hb_port"])
+    prov = provisioner(svc)
+    prov.parent.transport_encryption = "required"
+    with pytest.raises(KernelStartError) as err:
+        await launch(prov)
+    assert err.value.reason == "EncryptionUnsupported" and "required" in str(err.value)
+    assert [name for name, _ in svc.deleted] == [svc.created[0][0].name]
+
+
+async def test_no_curve_when_the_kernelspec_declares_none(heartbeat):
+    svc = FakeService()
+    heartbeat(svc.config.ports["hb_port"])
+    set_server_service(svc)  # type: ignore[arg-type]
+    spec = KernelSpec(name="k8s-cpu", **kernel_dict(PROFILES.get("cpu"), curve=False))
+    prov = K8sPodProvisioner(
+        kernel_id="0123abcd-0000", kernel_spec=spec, parent=AsyncKernelManager(), profile="cpu"
+    )
+    info = await launch(prov)
+    assert prov.parent.curve_publickey is None and "curve_secretkey" not in info
+    assert svc.statuses["0123abcd-0000"]["encryption"] == "none"
+
+
+async def test_reattach_reads_the_pods_own_keys(heartbeat):
+    """A restarted server adopts a pod: the key and Curve keys come from its Secret, not
+    from the new kernel manager."""
+    svc = FakeService()
+    first = provisioner(svc)
+    kwargs = await first.pre_launch(env={})
+    keys = (first.parent.curve_publickey, first.parent.curve_secretkey)
+    heartbeat(svc.config.ports["hb_port"], keys)
+    await first.launch_kernel(kwargs.pop("cmd"), **kwargs)
+    await first.detach()
+    pod = svc.pods[svc.created[0][0].name]
+    svc.adoptable["0123abcd-0000"] = pod
+    again = provisioner(svc)
+    info = await launch(again)
+    assert again.pod_name == pod["metadata"]["name"] and len(svc.created) == 1
+    assert again.parent.session.key == first.parent.session.key
+    assert (again.parent.curve_publickey, again.parent.curve_secretkey) == keys
+    assert info["curve_secretkey"] == keys[1].decode()
+    assert svc.statuses["0123abcd-0000"]["reason"] == "Reattached"
 
 
 def test_failed_statuses_expire():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -210,7 +211,6 @@ def test_session_notebook_is_relative_to_the_root(env, root, expected):
 
 
 def test_stale_standalone_pods_are_those_whose_heartbeat_stopped():
-    from datetime import UTC, datetime
 
     def kernel_pod(name, client="standalone", heartbeat=None, created="2026-01-01T10:00:00Z"):
         ann = {"jupyter-k8s.io/client": client}
@@ -229,3 +229,46 @@ def test_stale_standalone_pods_are_those_whose_heartbeat_stopped():
     ]
     pods[-1]["metadata"]["deletionTimestamp"] = "2026-01-01T10:09:00Z"
     assert stale_standalone(pods, now, 300) == ["killed", "never-beat"]
+
+
+def test_holder_state_mine_orphan_or_another_servers():
+    from jupyter_k8s.kernels.status import (
+        MINE,
+        ORPHAN,
+        OTHERS,
+        heartbeat_age,
+        holder_state,
+        is_orphan,
+    )
+
+    me, other = "a" * 32, "b" * 32
+    now = datetime(2026, 1, 1, 10, 10, tzinfo=UTC)
+
+    def pod(holder=None, heartbeat=None, created="2026-01-01T10:00:00Z"):
+        ann = {"jupyter-k8s.io/client": "server"}
+        if holder:
+            ann["jupyter-k8s.io/server-id"] = holder
+        if heartbeat:
+            ann["jupyter-k8s.io/client-heartbeat"] = heartbeat
+        return {"metadata": {"name": "k", "annotations": ann, "creationTimestamp": created}}
+
+    # mine whatever the heartbeat: a restarted server gets its own kernels back
+    assert holder_state(pod(me), me, now, 300) == MINE
+    assert holder_state(pod(me, "2025-01-01T00:00:00Z"), me, now, 300) == MINE
+    # another server's with a fresh heartbeat: left alone
+    assert holder_state(pod(other, "2026-01-01T10:09:30Z"), me, now, 300) == OTHERS
+    # ... until the heartbeat is older than the grace period
+    assert holder_state(pod(other, "2026-01-01T10:04:00Z"), me, now, 300) == ORPHAN
+    # no heartbeat yet: counts from the pod's creation
+    assert holder_state(pod(other, created="2026-01-01T10:09:00Z"), me, now, 300) == OTHERS
+    assert holder_state(pod(other), me, now, 300) == ORPHAN
+    # no holder named (an older jupyter-k8s, or junk): an orphan only by its age
+    assert holder_state(pod("NOT VALID"), me, now, 300) == ORPHAN
+    assert holder_state(pod(None, created="2026-01-01T10:09:59Z"), me, now, 300) == OTHERS
+    # an age that can't be read is no orphan: never touched
+    junk = pod(other, heartbeat="yesterday", created=None)
+    assert heartbeat_age(junk, now) is None and not is_orphan(junk, now, 0)
+    assert holder_state(junk, me, now, 0) == OTHERS
+    # this server without an id yet: nothing is its own
+    assert holder_state(pod(me, "2026-01-01T10:09:30Z"), None, now, 300) == OTHERS
+    assert heartbeat_age(pod(other, "2026-01-01T10:09:30Z"), now) == 30
