@@ -7,11 +7,14 @@ errors into HTTP answers through one mapper, `map_error`. Every answer is JSON; 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import AsyncIterator
 from http.client import responses
 from typing import Any
 
+import tornado.iostream
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -310,12 +313,31 @@ class JobLogsHandler(JobsBaseHandler):
         # Set before the first flush sends the headers (finish sets it again, harmlessly).
         self.set_header("Content-Type", "text/plain; charset=utf-8")
         if first is not None:
-            self.write(first)
-            await self.flush()
-            async for line in lines:
-                self.write(line)
-                await self.flush()
+            # In a task of its own, which a browser going away cancels: a quiet job's log
+            # would otherwise hold its Kubernetes stream open until the next line came.
+            self._pump = asyncio.ensure_future(self._stream(first, lines))
+            try:
+                await self._pump
+            except (asyncio.CancelledError, tornado.iostream.StreamClosedError):
+                if not self.request.connection.stream.closed():
+                    raise
+                return  # the client left: nothing to finish
+            finally:
+                await lines.aclose()  # closes the upstream log stream now
         self.finish(set_content_type="text/plain; charset=utf-8")
+
+    async def _stream(self, first: str, lines: AsyncIterator[str]) -> None:
+        self.write(first)
+        await self.flush()
+        async for line in lines:
+            self.write(line)
+            await self.flush()
+
+    def on_connection_close(self) -> None:
+        pump = getattr(self, "_pump", None)
+        if pump is not None and not pump.done():
+            pump.cancel()
+        super().on_connection_close()
 
 
 class JobEventsHandler(JobsBaseHandler):

@@ -212,6 +212,12 @@ async def load_config(
     )
 
 
+# Connections per pool: short requests, and long-lived streams (one per watch, per followed
+# job log, per browser following a log).
+REQUEST_POOL = 100
+STREAM_POOL = 1000
+
+
 class KubeClient:
     """Async access to the Kubernetes API with dicts in and dicts out."""
 
@@ -219,6 +225,7 @@ class KubeClient:
         self.config = config
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
+        self._streams: aiohttp.ClientSession | None = None
 
     @classmethod
     async def from_kubeconfig(
@@ -235,17 +242,29 @@ class KubeClient:
         return f"{self.config.host} ({ctx})"
 
     async def _sess(self) -> aiohttp.ClientSession:
+        """The pool of short requests: never waits behind a long-lived stream."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=100),
+                connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=REQUEST_POOL),
                 read_bufsize=2**21,
             )
         return self._session
 
+    async def _stream_sess(self) -> aiohttp.ClientSession:
+        """The pool of streams (watches, followed logs), apart from the requests' pool: a
+        hundred running jobs' log followers must not starve REST calls or watch reconnects."""
+        if self._streams is None or self._streams.closed:
+            self._streams = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=self.config.ssl_context, limit=STREAM_POOL),
+                read_bufsize=2**21,
+            )
+        return self._streams
+
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        for session in (self._session, self._streams):
+            if session is not None:
+                await session.close()
+        self._session = self._streams = None
 
     async def __aenter__(self) -> KubeClient:
         return self
@@ -375,7 +394,7 @@ class KubeClient:
         if params:
             url += "?" + urlencode({k: _param(v) for k, v in params.items() if v is not None})
         headers = await self.config.auth_headers()
-        sess = await self._sess()
+        sess = await self._stream_sess()
         try:
             async with sess.get(
                 url,

@@ -137,3 +137,44 @@ async def test_output_comes_back_after_the_log_stream_is_cut(
     finally:
         await asyncio.to_thread(server.stop)
         await proxy.stop()
+
+
+async def _log_streams(admin) -> int:
+    """Followed pod logs open in the API server now (its own long-running request gauge)."""
+    answer = await admin.request("GET", "/metrics", raw=True)
+    text = answer.decode() if isinstance(answer, bytes) else str(answer)
+    total = 0
+    for line in text.splitlines():
+        if line.startswith("apiserver_longrunning_requests{") and 'subresource="log"' in line:
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total
+
+
+async def test_a_browser_leaving_a_followed_log_closes_its_stream(server: ServerProcess, admin):
+    import aiohttp
+
+    write_notebook(server.root / "quiet.ipynb", notebook("import time\ntime.sleep(60)"))
+    _, created = await server.call("POST", "/jobs", {"notebook": "quiet.ipynb"}, expect=201)
+    job_id = created["job"]["id"]
+    await server.wait_job(job_id, lambda j: j["phase"] == "Running", 60)
+    await asyncio.sleep(2)  # the server's own follower of this job is open by now
+    before = await _log_streams(admin)
+    sessions = [aiohttp.ClientSession() for _ in range(5)]
+    responses = []
+    for s in sessions:
+        resp = await s.get(
+            f"{server.url}/jupyter-k8s/jobs/{job_id}/logs?follow=1", headers=server.headers
+        )
+        assert resp.status == 200
+        responses.append(resp)
+    await asyncio.sleep(1)
+    assert await _log_streams(admin) >= before + 5
+    for resp, s in zip(responses, sessions, strict=True):
+        resp.close()  # the browser tab goes away; the job prints nothing meanwhile
+        await s.close()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 10
+    while (now := await _log_streams(admin)) > before:
+        assert loop.time() < deadline, f"{now - before} log streams left open"
+        await asyncio.sleep(0.2)
+    await server.call("POST", f"/jobs/{job_id}/cancel", expect=200)
