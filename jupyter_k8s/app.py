@@ -189,6 +189,14 @@ class JupyterK8s(ExtensionApp):
         GPU).""",
     )
 
+    kernel_orphan_seconds = Float(
+        300.0,
+        config=True,
+        help="""A kernel pod whose server (or standalone client) stopped renewing its heartbeat
+        this many seconds ago is an orphan: another server of the same owner may adopt or
+        delete it. Until then, two servers of one user never touch each other's kernels.""",
+    )
+
     kernelspecs = Bool(
         True,
         config=True,
@@ -374,6 +382,7 @@ def make_kernel_service(conf: JupyterK8s, get_client):
             default_image=image,
             start_timeout=conf.kernel_start_timeout,
             restart_max_backoff=conf.kernel_restart_max_backoff,
+            server_stale_seconds=conf.kernel_orphan_seconds,
             root_dir=root_dir,
             shared_volume=conf.shared_volume if shared else None,
             shared_mount_path=(conf.shared_mount_path or str(Path(root_dir).resolve()))
