@@ -147,7 +147,13 @@ class ClusterHandler(K8sAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json(await self.cluster.info())
+        from .app import JOBS_SETTING, KERNELS_SETTING
+
+        info = dict(await self.cluster.info())
+        services = (self.settings.get(JOBS_SETTING), self.settings.get(KERNELS_SETTING))
+        problems = [p for s in services if s is not None and (p := s.sync_problem())]
+        info["stale"] = problems[0] if problems else None
+        self.write_json(info)
 
 
 class DoctorHandler(K8sAPIHandler):
@@ -244,6 +250,7 @@ class JobsHandler(JobsBaseHandler):
                 "total": total,
                 "offset": offset,
                 "limit": limit,
+                "stale": self.jobs.sync_problem(),
             }
         )
 

@@ -30,7 +30,7 @@ from typing import Any
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
 from ..k8s.client import KubeClient, KubeError, NotFound, Obj, Unreachable
 from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
-from ..k8s.watch import Reflector, any_change, probe
+from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
 from .models import JobInfo, SubmitRequest
@@ -147,6 +147,10 @@ class JobService:
 
     async def client(self) -> KubeClient:
         return await self._get_client()
+
+    def sync_problem(self) -> str | None:
+        """Why job statuses may be stale right now (a watch reconnecting), or None."""
+        return sync_problem([self.jobs, self.pods, self.events, self.pod_events])
 
     async def default_image(self) -> str | None:
         """The configured default image, else the one the cluster advertises (cached)."""

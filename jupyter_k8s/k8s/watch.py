@@ -2,8 +2,8 @@
 
 Readers (REST handlers, the provisioner's poll) read `store` instead of calling the API, and
 `wait_for` lets them sleep until an object reaches a state. The API server restarting, a
-network blip or an expired resourceVersion only delays updates: the reflector resumes the
-watch from the last resourceVersion it saw, and relists when that is too old.
+network blip or an expired resourceVersion only delays updates: the reflector relists and
+watches again, and says meanwhile that its data may be stale (`synced`, `sync_problem`).
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ class Reflector:
         self.resource_version: str | None = None
         self.ready = asyncio.Event()
         self.last_error: str | None = None
+        #: False from a broken stream until the cache is current again (a relist, or a watch
+        #: that resumed): readers say their data may be stale instead of serving it as news.
+        self.synced = False
         self.relists = 0
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
@@ -131,6 +134,7 @@ class Reflector:
                 self._emit("MODIFIED", obj)
         self.resource_version = listing["metadata"]["resourceVersion"]
         self.relists += 1
+        self.synced = True
         self.ready.set()
         self.notify()
 
@@ -154,11 +158,17 @@ class Reflector:
                         **self.params,
                     ):
                         self._apply(event)
+                        self.synced = True
                         backoff = 0.1
                 self.last_error = None
             except Gone:
                 self.resource_version = None  # too old: relist
             except (KubeError, TimeoutError) as exc:
+                # Relist rather than resume: a resumed watch on a quiet namespace sends
+                # nothing that says "current again", and a list does (and also catches the
+                # deletions made while we were away).
+                self.synced = False
+                self.resource_version = None
                 self.last_error = str(exc) or "the watch stopped answering"
                 log.info(
                     "watch of %s interrupted: %s (retry in %.1f s)",
@@ -172,6 +182,7 @@ class Reflector:
                 # A malformed event, a failing credential plugin, a bug: log it, relist from
                 # scratch after a pause. A silent end of this task would freeze the cache
                 # while `ready` stays set (jobs that never finish, kernels that look alive).
+                self.synced = False
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.warning(
                     "watch of %s failed: %s (relist in %.1f s)",
@@ -196,6 +207,14 @@ class Reflector:
                 raise ValueError(f"unexpected watch event {kind!r}")
             self._emit(kind, obj)
         self.resource_version = version
+
+
+def sync_problem(reflectors: list[Reflector | None] | tuple[Reflector | None, ...]) -> str | None:
+    """Why the data of these caches may be stale now (the first broken one), or None."""
+    for r in reflectors:
+        if r is not None and r.ready.is_set() and not r.synced:
+            return f"watching {r.resource} was interrupted ({r.last_error}); retrying"
+    return None
 
 
 async def probe(reflectors: tuple[Reflector, ...] | list[Reflector]) -> None:

@@ -38,7 +38,7 @@ from tornado.web import HTTPError
 
 from ..k8s.client import Conflict, KubeClient, KubeError, NotFound, Obj, Unreachable
 from ..k8s.cluster_defaults import ClusterDefaults
-from ..k8s.watch import Reflector, any_change, probe
+from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..profiles import ProfileSet
 from .identity import find_server_app, random_server_id, server_app_id
 from .objects import (
@@ -165,6 +165,10 @@ class KernelService:
 
     async def client(self) -> KubeClient:
         return await self._get_client()
+
+    def sync_problem(self) -> str | None:
+        """Why kernel statuses may be stale right now (a watch reconnecting), or None."""
+        return sync_problem([self.pods, self.events])
 
     async def default_image(self) -> str | None:
         """The configured default image, else the one the cluster advertises (cached)."""

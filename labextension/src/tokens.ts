@@ -42,6 +42,8 @@ export interface IClusterInfo {
   identity: string | null;
   gpus: Record<string, IGPUCount> | null;
   gpus_error?: string | null;
+  /** Set while the server's watch of the cluster reconnects: statuses may be stale. */
+  stale?: string | null;
 }
 
 /** The phases of a notebook job. */

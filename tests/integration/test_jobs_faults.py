@@ -37,9 +37,14 @@ async def test_output_comes_back_after_the_api_server_is_killed_mid_stream(
     await server.wait_job(job_id, lambda j: j["phase"] == "Running" and j["current_cell"], 60)
     await asyncio.to_thread(dev_cluster.kill_component, "kube-apiserver")
     try:
-        await asyncio.sleep(3)  # the follower's stream is cut; retries meet a dead API server
+        # The follower's stream is cut, retries meet a dead API server; the server says its
+        # statuses may be stale rather than serving them as current.
+        await _until_cluster(server, lambda info: info["stale"], 10)
+        _, listing = await server.call("GET", "/jobs", expect=200)
+        assert listing["stale"], listing
     finally:
         await asyncio.to_thread(dev_cluster.start_component, "kube-apiserver")
+    await _until_cluster(server, lambda info: info["stale"] is None, 30)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 120
     while True:  # the server's own requests may fail while it reconnects
@@ -53,6 +58,17 @@ async def test_output_comes_back_after_the_api_server_is_killed_mid_stream(
     texts = outputs_text(executed)
     assert "".join(texts[0]) == "".join(f"line {i}\n" for i in range(16))
     assert "".join(texts[1]) == "done\n"
+
+
+async def _until_cluster(server: ServerProcess, predicate, timeout: float) -> dict:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        _, info = await server.call("GET", "/cluster", expect=200)
+        if predicate(info):
+            return info
+        assert loop.time() < deadline, info
+        await asyncio.sleep(0.2)
 
 
 class CuttingProxy:

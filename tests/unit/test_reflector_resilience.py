@@ -94,3 +94,35 @@ async def test_events_apply_in_order_and_bookmarks_move_the_version():
         assert r.items() == []
     finally:
         await r.stop()
+
+
+async def test_a_broken_stream_marks_the_cache_unsynced_until_it_resumes():
+    from jupyter_k8s.k8s.client import Unreachable
+    from jupyter_k8s.k8s.watch import sync_problem
+
+    gate = asyncio.Event()
+
+    class Client(ScriptedClient):
+        async def watch(self, resource, namespace=None, **params):
+            if not self.streams:
+                await asyncio.sleep(3600)
+            stream = self.streams.pop(0)
+            if stream == "wait":
+                await gate.wait()
+                raise Unreachable("connection refused")
+            for event in stream:
+                yield event
+
+    client = Client(
+        listings=[[_pod("a", "1")]], streams=["wait", [{"type": "ADDED", "object": _pod("b", "2")}]]
+    )
+    r = Reflector(client, "pods", "ns")  # type: ignore[arg-type]
+    r.start()
+    try:
+        await _until(lambda: r.ready.is_set())
+        assert r.synced and sync_problem([r]) is None
+        gate.set()
+        await _until(lambda: len(r.items()) == 2)  # resumed: the event after the break
+        assert r.synced and sync_problem([r]) is None
+    finally:
+        await r.stop()

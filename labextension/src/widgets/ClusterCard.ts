@@ -195,6 +195,15 @@ export class ClusterCard extends Widget {
       );
       if (info.error) {
         children.push(el('div', 'jp-k8s-ClusterCard-error', info.error));
+      } else if (info.stale) {
+        // Reachable again (or never lost), but the job and kernel caches are catching up.
+        children.push(
+          el(
+            'div',
+            'jp-k8s-ClusterCard-error',
+            `Statuses may be out of date: ${info.stale}`
+          )
+        );
       }
       if (info.error || !info.reachable) {
         children.push(this._doctorLink());
