@@ -68,6 +68,9 @@ LOG_FETCH_LIMIT = 256 * 1024 * 1024  # bytes of pod log read to find the output 
 # How long a job's log may keep failing to be read (API server down, network cut) before its
 # output is reported lost; each failure is retried with back-off while the pod exists.
 LOG_RESUME_SECONDS = 600.0
+# A followed log silent this long is read again (a dead connection that never closed would
+# otherwise hold the follower forever; a quiet cell only costs a re-read).
+LOG_SILENCE_SECONDS = 300.0
 
 
 @dataclass
@@ -768,7 +771,9 @@ class JobService:
             events: list[dict[str, Any]] = []
             in_frame = False
             try:
-                async for raw in client.stream_lines(path, params):
+                async for raw in client.stream_lines(
+                    path, params, read_timeout=LOG_SILENCE_SECONDS
+                ):
                     line = raw.decode(errors="replace").rstrip("\n")
                     if line.startswith(FRAME):
                         in_frame = not line.startswith(f"{FRAME} end")

@@ -387,9 +387,16 @@ class KubeClient:
             raise
 
     async def stream_lines(
-        self, path: str, params: Mapping[str, Any] | None = None, timeout: float | None = None
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        timeout: float | None = None,
+        read_timeout: float | None = None,
     ) -> AsyncIterator[bytes]:
-        """Yield the lines of a streaming response (watch, follow logs) as they arrive."""
+        """Yield the lines of a streaming response (watch, follow logs) as they arrive.
+
+        `timeout` bounds the whole stream; `read_timeout` the silence between two reads (a
+        peer that died without closing the connection), raised as Unreachable."""
         url = self.config.host + path
         if params:
             url += "?" + urlencode({k: _param(v) for k, v in params.items() if v is not None})
@@ -399,7 +406,9 @@ class KubeClient:
             async with sess.get(
                 url,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout, sock_connect=10),
+                timeout=aiohttp.ClientTimeout(
+                    total=timeout, sock_connect=10, sock_read=read_timeout
+                ),
             ) as resp:
                 if resp.status >= 400:
                     raise _error_from(resp.status, await resp.read())

@@ -90,12 +90,20 @@ def persistent_server_id(
                 path.unlink()
         server_id = random_server_id()
         record = {"id": server_id, "hostname": hostname, "root_dir": root_dir, "port": port}
+        # Written whole to a file of our own, then linked into place (atomic, and refused if
+        # the name exists): a reader never sees a half-written file, which it would take for
+        # a corrupt one and replace, so that two processes would end with two ids.
+        partial = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}"
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(record, f)
+            os.link(partial, path)
         except FileExistsError:
             continue  # another process of this server made it first: read theirs
-        with os.fdopen(fd, "w") as f:
-            json.dump(record, f)
+        finally:
+            with contextlib.suppress(OSError):
+                partial.unlink()
         _prune(folder, keep=path)
         return server_id
     raise OSError(f"cannot keep a server id in {path}")
