@@ -455,7 +455,15 @@ def _model_json(value: Any) -> Any:
 def pod_refusal(plan: UserNamespace, exc: KubeError) -> UserNamespaceError:
     """The spawn error for a server pod the API server would not admit, with what to do."""
     low = exc.message.lower()
-    if "quota" in low:
+    if "quota" in low and "must specify" in low:
+        hint = (
+            "the ResourceQuota limits a resource the server pod does not request, so every "
+            "pod must request it: give the namespace defaults (setup_user_namespaces("
+            'limit_range={"defaultRequest": {...}, "default": {...}})) or set KubeSpawner\'s '
+            f"cpu_guarantee/mem_guarantee and limits ({DOCS}#quotas)"
+        )
+        reason = "jupyter-k8s-quota"
+    elif "quota" in low:
         hint = (
             f"{plan.username}'s ResourceQuota does not leave room for the server (jobs and "
             "kernels count against it too): stop some, or ask an admin to raise it "
@@ -572,6 +580,17 @@ class UserNamespaces:
             quota=None if callable(quota) else quota,
             limit_range=None if callable(limit_range) else _limit_items(limit_range),  # type: ignore[arg-type]
         )
+
+        if isinstance(quota, Mapping) and limit_range is None:
+            needs = sorted(k for k in quota if k.split(".", 1)[-1] in ("cpu", "memory"))
+            if needs:
+                log.warning(
+                    "jupyter-k8s: the per-user quota limits %s, so every pod (the server, "
+                    "jobs, kernels) must set it; without a limit_range giving defaults, pods "
+                    "that don't are refused (%s#quotas)",
+                    ", ".join(needs),
+                    DOCS,
+                )
 
     def __deepcopy__(self, memo: dict) -> UserNamespaces:
         # traitlets deep-copies config values into each spawner: the hooks must stay bound

@@ -149,10 +149,10 @@ def hub_kubeconfig(dev_cluster, admin_config: ClusterConfig, tag, tmp_path_facto
 
 @pytest.fixture
 def hub_env(hub_kubeconfig: Path, monkeypatch):
-    """KubeSpawner loads its configuration from $KUBECONFIG, once per process."""
-    monkeypatch.setenv("KUBECONFIG", str(hub_kubeconfig))
-    for var in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
-        monkeypatch.delenv(var, raising=False)
+    """The hub's kubeconfig. KubeSpawner's own client (loaded once per process, from
+    $KUBECONFIG as it was at import) makes no call here: only the hooks do, with this."""
+    spawner_module = pytest.importorskip("kubespawner.spawner")
+    monkeypatch.setattr(spawner_module, "load_config", lambda *a, **k: None)
     return hub_kubeconfig
 
 
@@ -371,8 +371,9 @@ async def test_hub_missing_a_verb_is_a_clear_spawn_error(
     pytest.importorskip("kubespawner")
     weak = f"{tag}w{drop[0][:3]}"
     path = await make_hub_identity(admin, dev_cluster.pki.ca.cert, tmp_path, weak, drop=drop)
+    spawner_module = pytest.importorskip("kubespawner.spawner")
+    monkeypatch.setattr(spawner_module, "load_config", lambda *a, **k: None)
     try:
-        monkeypatch.setenv("KUBECONFIG", str(path))
         c, helper = hub_config(path)
         spawner = spawner_for(c, f"{tag}-weak-{drop[0][:3]}")
         started = time.monotonic()

@@ -71,7 +71,7 @@ class LocalHub:
     """A JupyterHub in a subprocess, spawning KubeSpawner pods on the local cluster.
 
     `hook`: the two lines of docs/jupyterhub.md (a namespace per user, `namespace_template`,
-    `quota_code` a Python expression for setup_user_namespaces' quota); without it every
+    `hook_options` more keyword arguments of setup_user_namespaces, as Python); without it every
     server goes to `shared_namespace` (made beforehand), with the same ServiceAccount and
     security contexts: the baseline of bench/hub_spawn.py.
     """
@@ -82,7 +82,7 @@ class LocalHub:
     hook: bool = True
     namespace_template: str = "t-jh-{username}"
     shared_namespace: str | None = None
-    quota_code: str = "None"
+    hook_options: str = ""
     port: int = 0
     hub_port: int = 0
     proc: subprocess.Popen | None = None
@@ -134,7 +134,7 @@ class LocalHub:
         if self.hook:
             mode = f"""
             from jupyter_k8s.hub import setup_user_namespaces
-            setup_user_namespaces(c, namespace_template={self.namespace_template!r}, quota={self.quota_code})
+            setup_user_namespaces(c, namespace_template={self.namespace_template!r}, {self.hook_options})
             """  # noqa: E501
         else:
             mode = f"""
@@ -364,8 +364,8 @@ def hub(dev_cluster, admin_config: ClusterConfig, tmp_path_factory):
         asyncio.run(identity()),
         chp,  # type: ignore[arg-type]
         namespace_template=f"t-{tag}-{{username}}",
-        quota_code=(
-            'lambda spawner: {"pods": 0} if spawner.user.name == "user-full" '
+        hook_options=(
+            'quota=lambda spawner: {"pods": 0} if spawner.user.name == "user-full" '
             'else {"pods": 10, "requests.nvidia.com/gpu": 1}'
         ),
     )
@@ -390,7 +390,7 @@ def hub(dev_cluster, admin_config: ClusterConfig, tmp_path_factory):
 # -- the test ------------------------------------------------------------------------------------
 
 
-async def run_job(server: UserServer, who: str, timeout: float = 120) -> tuple[dict, str]:
+async def run_job(server: UserServer, who: str, timeout: float = 180) -> tuple[dict, str]:
     """Upload hello.ipynb, submit it with who=`who`, wait for it; (job, printed text)."""
     await server.call(
         "PUT", "/api/contents/hello.ipynb", {"type": "notebook", "content": HELLO}, expect=201
@@ -427,7 +427,7 @@ async def run_kernel(server: UserServer, who: str) -> tuple[str, str]:
     _, model = await server.call("POST", "/api/kernels", {"name": "k8s-cpu"}, expect=201)
     kernel_id = model["id"]
     async with Channels(server, kernel_id) as ch:  # type: ignore[arg-type]
-        await ch.kernel_info(timeout=90)
+        await ch.kernel_info(timeout=120)
         out = await ch.execute(
             f"import os\nwho = {who!r}\nprint(f'kernel of {{who}} in {{os.environ[\"HOSTNAME\"]}}')"
         )
@@ -457,8 +457,19 @@ async def test_two_users_on_a_real_jupyterhub(hub: LocalHub, admin: KubeClient):
     # Each user: a notebook job and a remote kernel through their own server, their output.
     async def work(name: str) -> dict[str, Any]:
         server, ns = servers[name], namespaces[name]
-        job, printed = await run_job(server, name)
-        kernel_id, said = await run_kernel(server, name)
+        try:
+            job, printed = await run_job(server, name)
+            kernel_id, said = await run_kernel(server, name)
+        except Exception as exc:  # say what the server and the cluster saw
+            _, jobs = await server.call("GET", "/jupyter-k8s/jobs")
+            _, kernels = await server.call("GET", "/jupyter-k8s/kernels")
+            pods = [
+                (p["metadata"]["name"], p["status"].get("phase"))
+                for p in (await admin.list("pods", ns))["items"]
+            ]
+            raise AssertionError(
+                f"{name}: {exc!r}\njobs: {jobs}\nkernels: {kernels}\npods in {ns}: {pods}"
+            ) from exc
         try:
             kernel_pods = (
                 await admin.list("pods", ns, labelSelector=f"jupyter-k8s.io/kernel-id={kernel_id}")

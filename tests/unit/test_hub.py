@@ -8,7 +8,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-import yaml
 from traitlets.config import Config
 
 from jupyter_k8s import hub
@@ -230,25 +229,11 @@ def test_bad_namespace_from_template_is_a_spawn_error():
 
 
 @pytest.fixture
-def kubeconfig(tmp_path, monkeypatch):
-    """KubeSpawner loads a configuration when it is made: one that points nowhere."""
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:9"}}],
-                "users": [{"name": "u", "user": {"token": "x"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
-    monkeypatch.setenv("KUBECONFIG", str(path))
-    for var in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT"):
-        monkeypatch.delenv(var, raising=False)
-    return path
+def kubeconfig(monkeypatch):
+    """KubeSpawner loads a cluster configuration when it is made (once per process, from
+    $KUBECONFIG as it was at import): these tests make no call to a cluster, so skip that."""
+    spawner_module = pytest.importorskip("kubespawner.spawner")
+    monkeypatch.setattr(spawner_module, "load_config", lambda *a, **k: None)
 
 
 def make_spawner(c: Config, name: str = "user-a@example.com"):
@@ -504,6 +489,16 @@ async def test_pod_dry_run_refusals_say_what_to_do():
         await admit_pod(api, PLAN, pod)  # type: ignore[arg-type]
     assert quota_msg in str(err.value) and "describe resourcequota" in str(err.value)
     assert err.value.reason == "jupyter-k8s-quota"
+
+    api.refuse[("POST", "/api/v1/namespaces/jupyter-user-a/pods")] = Forbidden(
+        403,
+        "Forbidden",
+        'pods "jupyter-user-a" is forbidden: failed quota: jupyter-k8s: must specify '
+        "requests.memory for: notebook",
+    )
+    with pytest.raises(UserNamespaceError, match="limit_range=") as err:
+        await admit_pod(api, PLAN, pod)  # type: ignore[arg-type]
+    assert "does not leave room" not in str(err.value)
 
     psa_msg = (
         'pods "x" is forbidden: violates PodSecurity "restricted:latest": runAsNonRoot != true'
