@@ -6,6 +6,8 @@
  * in widgets/ClusterCard.ts.
  */
 
+import { el } from './dom';
+
 /** How a check ended: `fail` is a required check that failed. */
 export type DoctorStatus = 'ok' | 'fail' | 'warn' | 'skip';
 
@@ -119,21 +121,6 @@ export function reportText(report: IDoctorReport): string {
   }
   lines.push('', summaryText(report));
   return lines.join('\n');
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 const STATUS_COLORS: Record<DoctorStatus, string> = {

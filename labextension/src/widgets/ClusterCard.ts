@@ -6,6 +6,7 @@ import { Widget } from '@lumino/widgets';
 import { IDoctorReport, renderDoctorReport } from '../doctor';
 import { requestAPI } from '../request';
 import { IClusterInfo } from '../tokens';
+import { el } from '../dom';
 
 /** How often the card asks the server while it is visible (ms). */
 const DEFAULT_INTERVAL = 10_000;
@@ -269,21 +270,6 @@ export namespace ClusterCard {
     /** Where the doctor's checklist comes from (tests may pass their own). */
     doctor?: () => Promise<IDoctorReport>;
   }
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  className: string,
-  text?: string
-): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 function statusLine(kind: 'ok' | 'error', text: string): HTMLElement {

@@ -13,6 +13,7 @@ import {
   ParameterKind
 } from '../models/parameters';
 import { IProfile } from '../tokens';
+import { el } from '../dom';
 
 /** Everything the submit form holds; it survives the dialog being shown again. */
 export interface ISubmitFormState {
@@ -509,17 +510,6 @@ export function profileResources(p: IProfile): string {
 let counter = 0;
 function uid(name: string): string {
   return `jp-k8s-submit-${name}-${++counter}`;
-}
-
-function el(tag: string, className: string, text?: string): HTMLElement {
-  const node = document.createElement(tag);
-  if (className) {
-    node.className = className;
-  }
-  if (text !== undefined) {
-    node.textContent = text;
-  }
-  return node;
 }
 
 function label(text: string, forId: string): HTMLLabelElement {
