@@ -123,7 +123,7 @@ async def token_client(
 
 @pytest.fixture(scope="module")
 def tag() -> str:
-    return uuid.uuid4().hex[:5]
+    return "u" + uuid.uuid4().hex[:4]  # a letter first: a name KubeSpawner keeps as is
 
 
 @pytest.fixture(scope="module")

@@ -126,3 +126,31 @@ def test_binding_names_the_role_and_a_service_account():
     assert BINDING["subjects"] == [
         {"kind": "ServiceAccount", "name": "hub", "namespace": "jupyterhub"}
     ]
+
+
+def kubespawner_and_hook_needs() -> set[tuple[str, str, str]]:
+    """What KubeSpawner (with user namespaces) and the hook do, by (group, resource, verb),
+    beyond requests by name."""
+    needs = {("", "pods", v) for v in ("get", "list", "watch", "create", "delete")}
+    needs |= {("", "events", v) for v in ("list", "watch")}
+    needs |= {("", "persistentvolumeclaims", v) for v in ("get", "create", "delete")}
+    needs |= {("", "namespaces", v) for v in ("create", "get", "patch")}
+    for obj in user_objects(PLAN):
+        needs.add((group_of(obj["kind"]), KINDS[obj["kind"]][1], "create"))
+    return needs
+
+
+def test_nothing_unneeded():
+    """Every permission held without a name is the shipped Role's, KubeSpawner's or the
+    hook's: when rbac.yaml drops a verb, this says to drop it here too."""
+    needed = set(shipped_role_permissions()) | kubespawner_and_hook_needs()
+    extra = [
+        (g, r, v)
+        for rule in RULES
+        if not rule.get("resourceNames")
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+        if (g, r, v) not in needed
+    ]
+    assert extra == [], f"hub-rbac.yaml holds more than it needs: {extra}"
