@@ -453,6 +453,14 @@ async def test_two_users_on_a_real_jupyterhub(hub: LocalHub, admin: KubeClient):
         pod = await admin.get("pods", f"jupyter-{name}", ns)
         assert pod["spec"]["serviceAccountName"] == "jupyter-k8s"
         assert pod["status"]["phase"] == "Running"
+        # its token is projected and short-lived (bound to the pod, about an hour)
+        tokens = [
+            source["serviceAccountToken"]
+            for volume in pod["spec"]["volumes"]
+            for source in (volume.get("projected") or {}).get("sources", [])
+            if "serviceAccountToken" in source
+        ]
+        assert tokens and all(t["expirationSeconds"] <= 3607 for t in tokens), tokens
 
     # Each user: a notebook job and a remote kernel through their own server, their output.
     async def work(name: str) -> dict[str, Any]:
