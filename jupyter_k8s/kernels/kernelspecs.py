@@ -55,10 +55,10 @@ def kernel_dict(
     """kernel.json of the profile's remote Python kernel.
 
     `settings`: more provisioner config (namespace, kubeconfig, context, owner, image,
-    start_timeout) for clients without the server extension; `embed_profile`: carry the
-    profile's settings too (they have no server to look the name up in). `curve`: declare
-    CurveZMQ support (ipykernel >= 7.4 in the image); jupyter_client then encrypts when the
-    kernel manager's transport_encryption is "auto" or "required".
+    start_timeout, orphan_seconds) for clients without the server extension;
+    `embed_profile`: carry the profile's settings too (they have no server to look the name
+    up in). `curve`: declare CurveZMQ support (ipykernel >= 7.4 in the image); jupyter_client
+    then encrypts when the kernel manager's transport_encryption is "auto" or "required".
     """
     config: dict[str, Any] = {"profile": profile.name}
     if embed_profile:
@@ -189,6 +189,7 @@ def install_from_config(
         "namespace": conf.namespace,
         "owner": conf.owner,
         "start_timeout": conf.kernel_start_timeout,
+        "orphan_seconds": conf.kernel_orphan_seconds,
         "image": image,
     }
     return [

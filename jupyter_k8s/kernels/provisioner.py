@@ -164,6 +164,18 @@ class K8sPodProvisioner(KernelProvisionerBase):
         c.JupyterK8s.kernel_start_timeout, else 600.""",
     )
 
+    orphan_seconds = Float(
+        None,
+        allow_none=True,
+        config=True,
+        help="""For a client without the server extension: a kernel pod whose client stopped
+        renewing its heartbeat this many seconds ago was abandoned (its client killed) and
+        may be deleted by the next jupyter-k8s of the owner. This client renews the heartbeat
+        of its own pod from its creation (also while it is Pending) every 30 s, or a quarter
+        of this when that is shorter. Default: the server's c.JupyterK8s.kernel_orphan_seconds
+        (written by `jupyter k8s kernelspec install`), else 300.""",
+    )
+
     # -- state --------------------------------------------------------------------------------
 
     pod_name: str | None = None
@@ -196,7 +208,8 @@ class K8sPodProvisioner(KernelProvisionerBase):
         if svc is not None:
             return svc
         owner = self.owner or getpass.getuser()
-        key = (self.kubeconfig, self.context, self.namespace, owner)
+        orphan = self.orphan_seconds if self.orphan_seconds and self.orphan_seconds > 0 else None
+        key = (self.kubeconfig, self.context, self.namespace, owner, orphan)
 
         def make() -> KernelService:
             from ..k8s.cluster import ClusterService
@@ -205,7 +218,12 @@ class K8sPodProvisioner(KernelProvisionerBase):
             return KernelService(
                 cluster.get_client,
                 None,
-                KernelsConfig(namespace=self.namespace, owner=owner, client="standalone"),
+                KernelsConfig(
+                    namespace=self.namespace,
+                    owner=owner,
+                    client="standalone",
+                    **({"server_stale_seconds": orphan} if orphan else {}),
+                ),
                 logger=self.log,
                 on_stop=cluster.close,
             )

@@ -12,7 +12,8 @@ pod it belongs to (`read_connection`).
 
 Every kernel pod names its holder (`server_id`, see identity.py): this server, or this
 standalone client process. While it runs, the service renews a heartbeat on each pod it holds
-(one JSON patch per pod every `heartbeat_seconds`, applied only while the pod still names it:
+(one JSON patch per pod every `heartbeat_period()`, from the pod's creation whatever its
+phase, applied only while the pod still names it:
 no Lease, because the shipped Role grants none). A pod whose holder stopped renewing it for
 longer than the grace period is an orphan; only then may another holder `claim` it.
 
@@ -90,6 +91,10 @@ class KernelStartError(HTTPError):
         return self.message
 
 
+#: How often a holder renews the heartbeat of its kernel pods by default (s).
+HEARTBEAT_SECONDS = 30.0
+
+
 @dataclass
 class KernelsConfig:
     """What the kernel provisioners need from configuration (the JupyterK8s traits)."""
@@ -108,14 +113,18 @@ class KernelsConfig:
     restart_timeout: float = 30.0
     #: The server's root directory: statuses name a kernel's notebook relative to it.
     root_dir: str | None = None
-    #: The holder of a kernel pod (a server, a standalone client) renews its heartbeat this
-    #: often (s). A standalone pod whose heartbeat is older than `standalone_stale_seconds`
-    #: lost its client and is deleted; a server's pod whose heartbeat is older than
-    #: `server_stale_seconds` is an orphan another server of the owner may adopt or delete
-    #: (see reattach.py).
-    heartbeat_seconds: float = 30.0
-    standalone_stale_seconds: float = 300.0
+    #: A server's pod whose heartbeat is older than `server_stale_seconds` is an orphan
+    #: another server of the owner may adopt or delete (see reattach.py); a standalone pod
+    #: whose heartbeat is older than `standalone_stale_seconds` (None: the same threshold)
+    #: lost its client and is deleted. Both come from c.JupyterK8s.kernel_orphan_seconds (a
+    #: server) or the provisioner's `orphan_seconds` (a standalone client).
     server_stale_seconds: float = 300.0
+    standalone_stale_seconds: float | None = None
+    #: The holder of a kernel pod (a server, a standalone client) renews its heartbeat this
+    #: often (s), from the moment the pod is created (a pod Pending for long is still held).
+    #: None: every HEARTBEAT_SECONDS, or a quarter of the shortest stale threshold when that
+    #: is shorter, so that a holder's own pods never look abandoned between two beats.
+    heartbeat_seconds: float | None = None
     #: This holder's id (identity.py); None: found from the Jupyter server when first needed
     #: (a standalone client gets a random one).
     server_id: str | None = None
@@ -123,6 +132,19 @@ class KernelsConfig:
     #: too, and start in their notebook's folder.
     shared_volume: dict[str, Any] | None = None
     shared_mount_path: str | None = None
+
+    def standalone_stale(self) -> float:
+        """Seconds without a heartbeat after which a standalone kernel pod is collected."""
+        if self.standalone_stale_seconds is None:
+            return self.server_stale_seconds
+        return self.standalone_stale_seconds
+
+    def heartbeat_period(self) -> float:
+        """Seconds between two heartbeats of a pod this holder holds."""
+        if self.heartbeat_seconds is not None and self.heartbeat_seconds > 0:
+            return self.heartbeat_seconds
+        shortest = min(self.server_stale_seconds, self.standalone_stale())
+        return max(0.05, min(HEARTBEAT_SECONDS, shortest / 4))
 
 
 def launcher_source() -> str:
@@ -246,7 +268,7 @@ class KernelService:
 
     def _due(self, now: float) -> tuple[list[str], float]:
         """The pods this holder must renew now, and seconds until the next one is due."""
-        period = self.config.heartbeat_seconds
+        period = self.config.heartbeat_period()
         due, wait = [], period
         held = set()
         for pod in self.kernel_pods():
@@ -266,10 +288,12 @@ class KernelService:
         return due, wait
 
     async def _renew_heartbeats(self) -> None:
-        """Renew the heartbeat of every pod this holder holds: on first sight, then every
-        `heartbeat_seconds` (one patch per pod per period)."""
+        """Renew the heartbeat of every pod this holder holds: on first sight (the watch
+        sees the pod as soon as it is created, gated or Pending), then every period (one patch
+        per pod per period), whatever the pod's phase: a standalone client (papermill) whose
+        pod waits for a GPU for longer than the stale threshold still holds it."""
         while True:
-            wait = self.config.heartbeat_seconds
+            wait = self.config.heartbeat_period()
             if self.server_id is not None:
                 due, wait = self._due(time.monotonic())
                 for name in due:
@@ -397,7 +421,7 @@ class KernelService:
         """Delete this user's standalone kernel pods whose client is gone (see reattach.py);
         their names."""
         names = stale_standalone(
-            self.kernel_pods(), datetime.now(UTC), self.config.standalone_stale_seconds
+            self.kernel_pods(), datetime.now(UTC), self.config.standalone_stale()
         )
         for name in names:
             self.log.warning(

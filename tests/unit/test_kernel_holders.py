@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import json
 from dataclasses import replace
@@ -241,3 +242,73 @@ async def test_the_connection_is_read_only_from_the_users_secret_owned_by_the_po
     forged = kernel_pod("p", owner="mallory")
     with pytest.raises(ValueError, match="not one of"):
         await svc.read_connection(forged)
+
+
+def test_thresholds_and_the_heartbeat_period_follow_the_orphan_setting():
+    default = KernelsConfig(namespace="ns", owner="o")
+    assert (default.standalone_stale(), default.heartbeat_period()) == (300, 30)
+    # c.JupyterK8s.kernel_orphan_seconds = 60 (a server) or orphan_seconds (a standalone
+    # client): one threshold for both kinds of pods, and beats four times within it
+    short = KernelsConfig(namespace="ns", owner="o", server_stale_seconds=60)
+    assert (short.standalone_stale(), short.heartbeat_period()) == (60, 15)
+    split = KernelsConfig(
+        namespace="ns", owner="o", server_stale_seconds=600, standalone_stale_seconds=8
+    )
+    assert (split.standalone_stale(), split.heartbeat_period()) == (8, 2)
+    explicit = KernelsConfig(namespace="ns", owner="o", heartbeat_seconds=5)
+    assert explicit.heartbeat_period() == 5
+
+
+async def test_a_standalone_clients_pending_pod_is_held_from_its_creation():
+    """papermill's pod waits for a GPU longer than the stale threshold: its client renews the
+    heartbeat from the moment the pod is created (gated, then Unschedulable), not once it
+    runs, so the owner's server never takes it for the pod of a killed client."""
+    from jupyter_k8s.kernels.status import stale_standalone
+
+    client = FakeClient([])
+    svc = service(client, server_stale_seconds=0.8)
+    svc.config.client = "standalone"
+    assert svc.config.heartbeat_period() == pytest.approx(0.2)
+    build = KernelPodBuild(
+        name="pm",
+        namespace="ns",
+        kernel_id="id-pm",
+        kernel_name="k8s-gpu",
+        owner="dave",
+        profile=PROFILE,
+        image="img:1",
+        client="standalone",
+        server_id=ME,
+    )
+    pod = make_pod(build)  # with its scheduling gate, as `create` makes it
+    pod["metadata"].update(uid="uid-pm", resourceVersion="1", creationTimestamp=iso(0))
+    pod["status"] = {
+        "phase": "Pending",
+        "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable"}],
+    }
+
+    def api_pods() -> list[dict]:
+        return [copy.deepcopy(p) for p in client.pods.values()]
+
+    task = asyncio.ensure_future(svc._renew_heartbeats())
+    try:
+        await asyncio.sleep(0.05)
+        assert client.patches == []
+        client.pods["pm"] = copy.deepcopy(pod)
+        svc.pods.store["ns/pm"] = copy.deepcopy(pod)  # what the watch delivers
+        svc.pods.notify()
+        await asyncio.sleep(0.05)
+        assert [name for name, _ in client.patches] == ["pm"], "no heartbeat at creation"
+        # Pending for 3x the threshold: the owner's collector never finds it stale
+        for _ in range(12):
+            await asyncio.sleep(0.2)
+            assert stale_standalone(api_pods(), datetime.now(UTC), 0.8) == []
+        assert 10 <= len(client.patches) <= 16, len(client.patches)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    # its client gone (killed): stale once the threshold has passed, and only then
+    assert stale_standalone(api_pods(), datetime.now(UTC), 0.8) == []
+    await asyncio.sleep(1.0)
+    assert stale_standalone(api_pods(), datetime.now(UTC), 0.8) == ["pm"]

@@ -386,3 +386,25 @@ def test_failed_statuses_expire():
     svc._changed_at["k1"] -= svc.FAILED_STATUS_SECONDS + 1
     svc._changed_at["k2"] -= svc.FAILED_STATUS_SECONDS + 1
     assert [s["kernel_id"] for s in svc.list_statuses()] == ["k2"]
+
+
+async def test_a_standalone_client_takes_its_stale_threshold_from_orphan_seconds():
+    """papermill & co. read `orphan_seconds` from kernel.json (written by `kernelspec install`
+    from c.JupyterK8s.kernel_orphan_seconds): it sets when their collector deletes another
+    client's abandoned pod, and how often they renew their own pod's heartbeat."""
+    from jupyter_k8s.kernels.service import release_standalone
+
+    spec = KernelSpec(name="k8s-cpu", **kernel_dict(PROFILES.get("cpu")))
+    made = []
+    for orphan in (None, 8.0):
+        prov = K8sPodProvisioner(
+            kernel_id="0123abcd-0000", kernel_spec=spec, namespace="ns", orphan_seconds=orphan
+        )
+        svc = prov._get_service()  # a standalone one: no server service is set
+        made.append(svc)
+        assert svc.config.client == "standalone"
+    default, short = made
+    assert (default.config.standalone_stale(), default.config.heartbeat_period()) == (300, 30)
+    assert (short.config.standalone_stale(), short.config.heartbeat_period()) == (8, 2)
+    for svc in made:
+        await release_standalone(svc)

@@ -101,3 +101,30 @@ def test_install_writes_a_kernel_dir(tmp_path: Path, monkeypatch):
     assert sorted(os.listdir(where)) == sorted(["kernel.json", *LOGO_FILES])
     prefix = install_kernelspec(PROFILES.get("gpu"), {}, prefix=str(tmp_path / "p"))
     assert Path(prefix) == tmp_path / "p" / "share" / "jupyter" / "kernels" / "k8s-gpu"
+
+
+def test_install_from_config_carries_the_orphan_threshold(tmp_path: Path, monkeypatch):
+    """c.JupyterK8s.kernel_orphan_seconds reaches standalone clients through kernel.json: the
+    server and papermill then agree on when a pod is abandoned."""
+    from types import SimpleNamespace
+
+    from jupyter_k8s.kernels.kernelspecs import install_from_config
+
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "data"))
+    conf = SimpleNamespace(
+        profiles=None,
+        default_image="img:1",
+        kubeconfig=None,
+        context=None,
+        namespace="ns",
+        owner="dave",
+        kernel_start_timeout=600.0,
+        kernel_orphan_seconds=20.0,
+        kernel_curve=True,
+    )
+    ((name, where),) = install_from_config(conf, ["cpu"])
+    assert name == "k8s-cpu"
+    config = json.loads((Path(where) / "kernel.json").read_text())["metadata"][
+        "kernel_provisioner"
+    ]["config"]
+    assert config["orphan_seconds"] == 20.0 and config["namespace"] == "ns"
