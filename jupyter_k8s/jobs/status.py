@@ -143,6 +143,14 @@ def _pod_failure(pod: Obj, progress: Obj | None) -> tuple[str, str] | None:
     if kind != "terminated":
         return None
     code = details.get("exitCode")
+    if details.get("reason") == "ContainerStatusUnknown":
+        # What the kubelet reports for a container it can no longer find: its node (or the
+        # node's agent) went down while it ran, and nobody knows how it ended.
+        said = details.get("message")
+        return "ContainerStatusUnknown", (
+            "the notebook's container was lost: its node stopped while it ran, so how it "
+            "ended is unknown" + (f" ({said})" if said else "")
+        )
     if details.get("reason") == "OOMKilled":
         limit = _memory_limit(pod)
         where = f" of {limit}" if limit else ""
@@ -194,10 +202,63 @@ def _pod_waiting(pod: Obj, events: list[Obj]) -> tuple[str, str | None] | None:
     return None
 
 
+#: NoExecute taints the node lifecycle controller puts on a node that stopped reporting.
+NODE_DOWN_TAINTS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+
+
+def _eviction_seconds(pod: Obj) -> int | None:
+    """After how long a pod on a node that stopped reporting is evicted (its toleration of
+    the not-ready/unreachable taints; 300 s when the API server's DefaultTolerationSeconds
+    admission added them)."""
+    found = [
+        t.get("tolerationSeconds")
+        for t in (pod.get("spec") or {}).get("tolerations") or []
+        if t.get("key") in NODE_DOWN_TAINTS and t.get("effect") in (None, "NoExecute")
+    ]
+    seconds = [s for s in found if isinstance(s, int)]
+    return min(seconds) if seconds else None
+
+
+def _node_not_ready(pod: Obj, events: list[Obj]) -> tuple[str, str] | None:
+    """Why a running pod may not be running at all: its node stopped reporting.
+
+    Nobody reports a container's end when its node is down, so the pod still says it runs;
+    after the node monitor grace period the node lifecycle controller sets the pod's Ready
+    condition False and records NodeNotReady ("Node is not ready") on it. Both are read here
+    (a notebook's pod has no readiness probe: Ready is False while it runs only then).
+    """
+    if _state(pod)[0] != "running":
+        return None
+    ready = condition(pod, "Ready")
+    if not ready or ready.get("status") != "False":
+        return None
+    meta = pod.get("metadata") or {}
+    marked = [
+        e
+        for e in events_about(events, "Pod", meta.get("name", ""), meta.get("uid"))
+        if e.get("reason") == "NodeNotReady"
+    ]
+    if not marked:
+        return None
+    node = (pod.get("spec") or {}).get("nodeName")
+    where = f"node {node}" if node else "its node"
+    evict = _eviction_seconds(pod)
+    after = (
+        f"; unless the node comes back, Kubernetes evicts the pod {evict} s after the node "
+        "went down"
+        if evict is not None
+        else ""
+    )
+    return "NodeNotReady", (
+        f"{event_message(marked[-1]) or 'Node is not ready'}: {where} stopped reporting, so "
+        f"whether the notebook still runs is unknown{after}"
+    )
+
+
 # -- the job ------------------------------------------------------------------------------------
 
 
-def _phase(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> JobPhase:
+def _phase(job: Obj, conds: dict[str, Obj], pod: Obj | None, pods: list[Obj]) -> JobPhase:
     cancelled = (job.get("metadata") or {}).get("annotations", {}).get(ANN_CANCELLED) == "true"
     if "Complete" in conds or "SuccessCriteriaMet" in conds:
         return JobPhase.SUCCEEDED
@@ -207,27 +268,42 @@ def _phase(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> JobPhase:
         return JobPhase.FAILED
     if pod is not None and _state(pod)[0] == "running":
         return JobPhase.RUNNING
-    if pod is not None and _ends_the_job(pod):
+    if pod is not None and _ends_the_job(pod, job, pods):
         # The pod has ended but the Job controller has not said so yet (a moment): still
         # running, as far as the user is concerned; "Pending" would be a step backwards.
         return JobPhase.RUNNING
     return JobPhase.PENDING
 
 
-def _ends_the_job(pod: Obj) -> bool:
-    """A pod that succeeded, or failed in a way the podFailurePolicy won't retry."""
+def _disrupted(pod: Obj) -> bool:
+    disruption = condition(pod, "DisruptionTarget")
+    return bool(disruption and disruption.get("status") == "True")
+
+
+def _ends_the_job(pod: Obj, job: Obj | None = None, pods: list[Obj] | None = None) -> bool:
+    """A pod that succeeded, or failed in a way the Job won't retry: its podFailurePolicy
+    fails the Job on the exit code, or the failures counted against backoffLimit (all but
+    disruptions, which the policy ignores) are more than it allows."""
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Succeeded":
         return True
-    disruption = condition(pod, "DisruptionTarget")
-    if disruption and disruption.get("status") == "True":
+    if phase != "Failed" or _disrupted(pod):
         return False  # evicted or preempted: the policy's first rule retries it
     kind, details = _state(pod)
-    return (
-        phase == "Failed"
-        and kind == "terminated"
-        and details.get("exitCode") in (FAIL_JOB_EXIT_CODES)
+    if kind == "terminated" and details.get("exitCode") in FAIL_JOB_EXIT_CODES:
+        return True
+    if job is None:
+        return False
+    limit = (job.get("spec") or {}).get("backoffLimit")
+    if not isinstance(limit, int):
+        return False
+    counted = sum(
+        1
+        for p in pods or [pod]
+        if (p.get("status") or {}).get("phase") == "Failed" and not _disrupted(p)
     )
+    failed = (job.get("status") or {}).get("failed")
+    return max(counted, failed if isinstance(failed, int) else 0) > limit
 
 
 def _finish_time(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> datetime | None:
@@ -289,13 +365,17 @@ def _reason(
         if (job.get("spec") or {}).get("suspend"):
             return "Suspended", "the job is suspended"
         return None, None
-    if _ends_the_job(pod):
+    if _ends_the_job(pod, job, pods):
         return None, None
     if (pod.get("status") or {}).get("phase") in ("Failed", "Succeeded"):
         detail = _pod_failure(pod, progress)
         if detail:  # the Job controller will start another pod
             return detail[0], f"{detail[1]}; retrying"
         return None, None
+    if phase == JobPhase.RUNNING:
+        down = _node_not_ready(pod, events)
+        if down:
+            return down
     if phase == JobPhase.PENDING:
         waiting = _pod_waiting(pod, events)
         if waiting:
@@ -356,7 +436,7 @@ def job_info(
     ann = _annotations(job)
     conds = _true_conditions(job)
     pod = _newest(pods)
-    phase = _phase(job, conds, pod)
+    phase = _phase(job, conds, pod, pods)
     reason, message = _reason(job, phase, conds, pods, events, runlog_progress)
 
     started = None

@@ -520,3 +520,86 @@ def test_reason_recorded_by_the_service_wins():
     info = job_info(job(annotations=ann, status=status), [], [])
     assert (info.phase, info.reason) == (JobPhase.FAILED, "ImagePullBackOff")
     assert info.message == 'Back-off pulling image "img:1"'
+
+
+# -- the node goes down -------------------------------------------------------------------------
+
+
+def on_a_lost_node(tolerations: bool = True) -> dict:
+    """A running pod whose node stopped reporting, as the node lifecycle controller leaves it:
+    the container still says running (nobody reports otherwise), Ready is False."""
+    p = pod(
+        "Running",
+        RUNNING,
+        conditions=[condition("PodScheduled"), condition("Ready", status="False")],
+    )
+    p["spec"]["nodeName"] = "dev-node"
+    if tolerations:  # added by the API server's DefaultTolerationSeconds admission
+        p["spec"]["tolerations"] = [
+            {
+                "key": f"node.kubernetes.io/{key}",
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": 300,
+            }
+            for key in ("not-ready", "unreachable")
+        ]
+    return p
+
+
+def test_a_running_job_says_when_its_node_stopped_reporting():
+    node_down = event("Pod", POD, "NodeNotReady", "Node is not ready")
+    info = job_info(job(status={"active": 1}), [on_a_lost_node()], [node_down])
+    assert info.phase == JobPhase.RUNNING
+    assert info.reason == "NodeNotReady"
+    assert info.message == (
+        "Node is not ready: node dev-node stopped reporting, so whether the notebook still "
+        "runs is unknown; unless the node comes back, Kubernetes evicts the pod 300 s after "
+        "the node went down"
+    )
+    info = job_info(job(status={"active": 1}), [on_a_lost_node(False)], [node_down])
+    assert info.reason == "NodeNotReady" and "evicts" not in info.message
+    # Ready False without the controller's event, or the node back (Ready True): nothing
+    assert job_info(job(), [on_a_lost_node()], []).reason is None
+    back = on_a_lost_node()
+    back["status"]["conditions"][-1]["status"] = "True"
+    assert job_info(job(), [back], [node_down]).reason is None
+
+
+def test_a_container_lost_with_its_node_is_retried_or_fails_as_backoff_limit_says():
+    """The node (agent) came back without the container: the kubelet reports it terminated,
+    ContainerStatusUnknown, exit code 137 -- not one of the codes the podFailurePolicy fails
+    the job on, so backoffLimit (the job's retries) decides."""
+    lost = pod(
+        "Failed",
+        terminated(
+            137,
+            "ContainerStatusUnknown",
+            "The container could not be located when the pod was terminated",
+        ),
+    )
+    why = (
+        "the notebook's container was lost: its node stopped while it ran, so how it ended "
+        "is unknown (The container could not be located when the pod was terminated)"
+    )
+    # retries=1: the Job controller starts another pod
+    info = job_info(job(retries=1), [lost], [])
+    assert info.phase == JobPhase.PENDING
+    assert (info.reason, info.message) == ("ContainerStatusUnknown", f"{why}; retrying")
+    # retries=0: nothing is retried; until the Job says Failed it is still "running"
+    info = job_info(job(retries=0), [lost], [])
+    assert info.phase == JobPhase.RUNNING and info.reason is None
+    status = {"failed": 1, "conditions": [condition("Failed", "BackoffLimitExceeded", "x")]}
+    info = job_info(job(status=status, retries=0), [lost], [])
+    assert info.phase == JobPhase.FAILED
+    assert (info.reason, info.message) == ("ContainerStatusUnknown", why)
+    # retried once already (a failed pod before): the second loss ends it
+    first = copy.deepcopy(lost)
+    first["metadata"].update(name=f"{NAME}-aaaaa", creationTimestamp=T0)
+    info = job_info(job(retries=1), [first, lost], [])
+    assert info.phase == JobPhase.RUNNING and info.reason is None
+    # an evicted pod is not counted (the podFailurePolicy ignores disruptions)
+    evicted = copy.deepcopy(first)
+    evicted["status"]["conditions"] = [condition("DisruptionTarget", "DeletionByTaintManager")]
+    info = job_info(job(retries=1), [evicted, lost], [])
+    assert info.phase == JobPhase.PENDING and info.message.endswith("; retrying")

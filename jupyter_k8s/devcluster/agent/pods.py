@@ -27,7 +27,7 @@ from . import events
 from .envvars import ContainerConfigError, container_env, expand_command
 from .events import NORMAL, WARNING, now
 from .logs import LogWriter
-from .runtime import ContainerProcess, start_process
+from .runtime import ContainerProcess, kill_leftovers, start_process
 from .volumes import VolumeError, container_mounts, prepare_volumes, read_only_volumes
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ GPU_RESOURCE = "nvidia.com/gpu"
 OUR_CONDITIONS = ("PodReadyToStartContainers", "Initialized", "ContainersReady", "Ready")
 MAX_BACKOFF = 10.0  # the kubelet caps at 5 minutes; a dev node wants faster feedback
 TERMINATION_LOG_BYTES = 2048
+#: What the kubelet says of a container it can no longer locate (kubelet_pods.go).
+LOST_CONTAINER = "The container could not be located when the pod was terminated"
 
 # A Docker-style image path and tag/digest; the host part is split off first (see below).
 _PATH_RE = re.compile(
@@ -183,7 +185,15 @@ class PodRunner:
     async def _live(self) -> None:
         self.pod_ip = self.agent.ips.allocate(self.uid, self.pod.get("status", {}).get("podIP"))
         self.gpus = self.agent.gpus.allocate(self.uid, self._gpu_request())
+        if self.dir.exists():  # a previous node agent ran this pod
+            self._stop_leftovers()
         self.dir.mkdir(parents=True, exist_ok=True)
+        if self._take_over() and self.pod["spec"].get("restartPolicy", "Always") == "Never":
+            # What ran is lost, and this pod runs nothing twice: it ends here.
+            self._set_phase_after_kill()
+            self.agent.gpus.release(self.uid)
+            await self._report()
+            return
         await self._report()
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
         body = asyncio.create_task(self._run_containers())
@@ -217,6 +227,95 @@ class PodRunner:
             t.cancel()
         self.agent.gpus.release(self.uid)
         await self._report()
+
+    def _take_over(self) -> bool:
+        """Carry over what a previous node agent did with this pod; True if it started any of
+        its containers.
+
+        An agent killed hard (SIGKILL: a node that crashed) leaves its containers' processes
+        running with nobody to read their output or exit code; the agent started since finds
+        the pod bound to the node, not finished, with a status saying its containers ran.
+        Their leftover processes are stopped (two instances of one container never run at
+        once), and each container that was running is reported as the kubelet reports a
+        container it can no longer locate: terminated, reason ContainerStatusUnknown, exit
+        code 137. Then restartPolicy decides, as after any exit: Never ends the pod (Failed;
+        a Job's podFailurePolicy and backoffLimit say whether it is retried), Always and
+        OnFailure start the container again with its restartCount one higher.
+        """
+        status = self.pod.get("status") or {}
+        before = {
+            c.get("name"): c
+            for c in [
+                *(status.get("initContainerStatuses") or []),
+                *(status.get("containerStatuses") or []),
+            ]
+            if isinstance(c, dict)
+        }
+        started = {
+            name
+            for name, c in before.items()
+            if set(c.get("state") or {}) & {"running", "terminated"}
+        }
+        if not started:
+            return False
+        initialized = next(
+            (c for c in status.get("conditions") or [] if c.get("type") == "Initialized"), {}
+        )
+        if initialized.get("status") == "True" or not self.init_runs:
+            self.initialized = True
+        policy = self.pod["spec"].get("restartPolicy", "Always")
+        for run in [*self.init_runs, *self.runs]:
+            old = before.get(run.name) or {}
+            count = old.get("restartCount")
+            run.restart_count = count if type(count) is int and count >= 0 else 0
+            run.last_state = old.get("lastState") or {}
+            state = old.get("state") or {}
+            if "running" in state:
+                ended = {
+                    "terminated": {
+                        "exitCode": 137,
+                        "reason": "ContainerStatusUnknown",
+                        "message": LOST_CONTAINER,
+                        "startedAt": state["running"].get("startedAt"),
+                        "finishedAt": now(),
+                    }
+                }
+            elif "terminated" in state:
+                ended = {"terminated": state["terminated"]}
+            else:
+                continue
+            if run.init and self.initialized:
+                run.state = ended  # it had completed
+            elif policy == "Never":
+                run.state = ended
+            else:  # started again by the pod's life below, as after a crash
+                run.last_state, run.restart_count = ended, run.restart_count + 1
+        if policy == "Never":
+            for run in self.runs:
+                if "waiting" in run.state:  # never started, and now never will
+                    run.state = {
+                        "terminated": {
+                            "exitCode": 137,
+                            "reason": "ContainerStatusUnknown",
+                            "message": LOST_CONTAINER,
+                            "finishedAt": now(),
+                        }
+                    }
+        if self.initialized and status.get("phase") == "Running":
+            self.phase = "Running"  # a status never goes back to Pending
+        return True
+
+    def _stop_leftovers(self) -> None:
+        """Stop what a previous node agent, killed hard, left running for this pod."""
+        killed = kill_leftovers(self.dir)
+        if killed:
+            log.warning(
+                "pod %s/%s: stopped %d processes a previous node agent left running: %s",
+                self.ns,
+                self.name,
+                len(killed),
+                killed,
+            )
 
     def _age(self) -> float:
         started = dt.datetime.strptime(self.start_time, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
@@ -254,7 +353,7 @@ class PodRunner:
             await self._image_backoff()
             return
         volume_paths = await self._prepare_volumes()
-        for run in self.init_runs:
+        for run in [] if self.initialized else self.init_runs:
             if not await self._run_to_success(run, volume_paths):
                 self.phase = "Failed"
                 await self._report()

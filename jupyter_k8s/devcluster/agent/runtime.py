@@ -209,3 +209,60 @@ async def start_process(
     if memory_limit and cgroup is None:
         cp._poller = asyncio.create_task(_poll_rss(cp))
     return cp
+
+
+# -- what a previous agent left running ----------------------------------------------------------
+
+
+def _started_at(pid: int) -> float | None:
+    """When a process started (seconds since the epoch), from /proc; None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = int(fields[19])  # field 22 of stat: start time in clock ticks after boot
+        for line in Path("/proc/stat").read_text().splitlines():
+            if line.startswith("btime "):
+                return int(line.split()[1]) + ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def leftover_processes(pod_dir: Path) -> set[int]:
+    """The processes a previous run of the agent started for the pod kept in `pod_dir`.
+
+    An agent killed hard (SIGKILL, like a node that crashed) leaves its containers' processes
+    behind with nobody to wait for them. They are the main process of each container (its pid
+    file, when the process is not younger than the file: pids are reused) and every process
+    whose environment points into the pod's directory (HOME=<pod dir>/home, which whatever
+    the container started inherits, in whatever session it put itself).
+    """
+    pids: set[int] = set()
+    for pidfile in pod_dir.glob("containers/*/pid"):
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pidfile.read_text())
+            started = _started_at(pid)
+            if started is not None and started <= pidfile.stat().st_mtime + 1:
+                pids.add(pid)
+    marker = str(pod_dir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if any(v.startswith(b"HOME=") and marker in v for v in environ.split(b"\0")):
+            pids.add(int(entry.name))
+    pids.discard(os.getpid())
+    return pids
+
+
+def kill_leftovers(pod_dir: Path) -> list[int]:
+    """SIGKILL what `leftover_processes` finds (their whole group when they lead one)."""
+    pids = leftover_processes(pod_dir)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(pid) == pid:
+                os.killpg(pid, signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
+    return sorted(pids)
