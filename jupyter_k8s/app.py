@@ -194,7 +194,10 @@ class JupyterK8s(ExtensionApp):
         config=True,
         help="""A kernel pod whose server (or standalone client) stopped renewing its heartbeat
         this many seconds ago is an orphan: another server of the same owner may adopt or
-        delete it. Until then, two servers of one user never touch each other's kernels.""",
+        delete it. Until then, two servers of one user never touch each other's kernels.
+        Servers and standalone clients renew their pods' heartbeat every 30 s, or 4 times
+        within this when it is shorter; `jupyter k8s kernelspec install` writes it into the
+        kernelspec for papermill.""",
     )
 
     kernelspecs = Bool(
@@ -319,7 +322,8 @@ class JupyterK8s(ExtensionApp):
                 await self.kernels.collect_stale_standalone()
             except Exception as exc:  # noqa: BLE001 - the cluster may be down: try again
                 self.log.debug("jupyter-k8s: stale standalone kernel pods not checked: %s", exc)
-            await asyncio.sleep(60)
+            # Often enough for a short orphan threshold, at most once a minute.
+            await asyncio.sleep(min(60.0, max(1.0, self.kernel_orphan_seconds / 2)))
 
     async def _cull_gpu_kernels(self, serverapp) -> None:
         import asyncio
