@@ -170,7 +170,7 @@ class DoctorHandler(K8sAPIHandler):
         from .doctor.config import settings_from_app
         from .doctor.run import run_doctor
 
-        raw = (self.get_query_argument("probes", "1") or "1").lower()
+        raw = self.get_query_argument("probes", "1").lower()
         if raw not in ("0", "1", "true", "false", "yes", "no"):
             raise ValidationProblem(f"probes must be 0 or 1, not {raw!r}", field="probes")
         probes = raw in ("1", "true", "yes")

@@ -766,6 +766,7 @@ class JobService:
         params = {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT, "follow": "true"}
         loop = asyncio.get_running_loop()
         backoff, failing_since = 0.5, None
+        read: list[str] | None = None  # the last log read to its end
         while True:
             kept: list[str] = []
             events: list[dict[str, Any]] = []
@@ -785,11 +786,17 @@ class JobService:
                         events.append(marker[1])
                         self._progress[name] = progress_of(events)
                         self._touch()
-                current = await client.get("pods", pod, ns)
+                read = kept
+                try:
+                    current = await client.get("pods", pod, ns)
+                except NotFound:
+                    return kept  # the pod is gone (a cancel's deadline deletes it): all there is
                 if not _container_running(current):
                     return kept
                 reason = "the log stream ended while the runner still runs"
             except NotFound:
+                if read is not None:
+                    return read  # gone after a full read: that read is all there is
                 raise
             except KubeError as exc:
                 reason = str(exc)

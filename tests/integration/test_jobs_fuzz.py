@@ -233,7 +233,7 @@ def _no_probe_pods(case) -> None:
     minute for a node these profiles never get (test_doctor.py runs the probes)."""
     if case.path == "/doctor":
         query = dict(case.query or {})
-        if str(query.get("probes", "1")).lower() in ("1", "true", "yes"):
+        if str(query.get("probes", "1")).lower() in ("1", "true", "yes", ""):
             query["probes"] = "0"
         case.query = query
 
