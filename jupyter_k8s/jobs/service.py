@@ -138,7 +138,7 @@ class JobService:
         self._progress: dict[str, dict[str, Any] | None] = {}
         self._started = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
-        self.cluster_defaults = ClusterDefaults()
+        self.cluster_defaults = ClusterDefaults(config.default_image)
         #: Whose executed notebooks this service collects (writes under root_dir): None, every
         #: job of the owner (the server); a set, only those named (the CLI and the magic:
         #: the jobs they wait for, never the user's other jobs, wherever they were started).
@@ -157,9 +157,7 @@ class JobService:
 
     async def default_image(self) -> str | None:
         """The configured default image, else the one the cluster advertises (cached)."""
-        if self.config.default_image:
-            return self.config.default_image
-        return await self.cluster_defaults.image(await self.client())
+        return await self.cluster_defaults.image(self.client)
 
     async def start(self) -> None:
         """Start the watch caches (idempotent); raises Unreachable when the API can't be had."""
@@ -244,15 +242,20 @@ class JobService:
         notebook, output = ann.get(ANN_NOTEBOOK), ann.get(ANN_OUTPUT)
         unique = str(meta.get("name", ""))[-6:]
         if isinstance(notebook, str) and isinstance(output, str) and notebook.endswith(".ipynb"):
-            beside = output_path_for(notebook, unique)
-            allowed = {beside}
-            if self.config.output_dir:
-                allowed.add(str(PurePosixPath(self.config.output_dir) / PurePosixPath(beside).name))
+            # Next to the notebook, or where output_dir puts it (also when set since).
+            allowed = {output_path_for(notebook, unique), self._output_path(notebook, unique)}
             if output in allowed:
                 return safe_path(self.config.root_dir, output)
         raise ForbiddenProblem(
             f"job {meta.get('name')!r} names an output path that is not its own; nothing is written"
         )
+
+    def _output_path(self, notebook: str, unique: str) -> str:
+        """The executed notebook's path a submit chooses: beside the input, or in output_dir."""
+        output = output_path_for(notebook, unique)
+        if self.config.output_dir:
+            output = str(PurePosixPath(self.config.output_dir) / PurePosixPath(output).name)
+        return output
 
     # -- reading ------------------------------------------------------------------------------
 
@@ -448,9 +451,7 @@ class JobService:
         kernel, language = kernel_and_language(nb)
         unique = random_suffix()
         name = job_name(req.notebook, unique)
-        output = output_path_for(req.notebook, unique)
-        if cfg.output_dir:
-            output = str(PurePosixPath(cfg.output_dir) / PurePosixPath(output).name)
+        output = self._output_path(req.notebook, unique)
         safe_path(cfg.root_dir, output)
         extra = (
             {FOLDER_KEY: await asyncio.to_thread(self._pack_folder, req.notebook)}
@@ -724,6 +725,8 @@ class JobService:
             ann = job["metadata"].get("annotations") or {}
             if ann.get(ANN_STAGING) == "shared" or ann.get(ANN_OUTPUT_STATE) == "ready":
                 return
+            if not self.is_mine(job):
+                return
             # Base64, gunzip and sha256 of up to max_output_bytes: CPU work, off the loop.
             parsed = await asyncio.to_thread(
                 parse_runner_log, "\n".join(kept), max_output_bytes=self.config.max_output_bytes
@@ -738,8 +741,6 @@ class JobService:
                 await self._mark_output(
                     name, "error", parsed.output_error or "the runner wrote no executed notebook"
                 )
-                return
-            if not self.is_mine(job):
                 return
             target = self.output_target(job)
             await asyncio.to_thread(_write_atomic, target, parsed.output)
@@ -771,10 +772,12 @@ class JobService:
             kept: list[str] = []
             events: list[dict[str, Any]] = []
             in_frame = False
+            lines_read = 0
             try:
                 async for raw in client.stream_lines(
                     path, params, read_timeout=LOG_SILENCE_SECONDS
                 ):
+                    lines_read += 1
                     line = raw.decode(errors="replace").rstrip("\n")
                     if line.startswith(FRAME):
                         in_frame = not line.startswith(f"{FRAME} end")
@@ -801,6 +804,8 @@ class JobService:
             except KubeError as exc:
                 reason = str(exc)
             now = loop.time()
+            if lines_read:  # this read got through before it broke: failures start again
+                failing_since, backoff = None, 0.5
             failing_since = failing_since if failing_since is not None else now
             if now - failing_since > LOG_RESUME_SECONDS:
                 raise Unreachable(f"the log of pod {pod} could not be read again: {reason}")

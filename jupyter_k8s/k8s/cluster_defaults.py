@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .client import KubeClient, KubeError
@@ -92,14 +93,19 @@ def defaults_objects(image: str) -> list[dict[str, Any]]:
 
 
 class ClusterDefaults:
-    """Reads (and caches) what the cluster advertises; never raises: no answer is None."""
+    """The default image: the configured one, else what the cluster advertises (read and
+    cached); never raises: no answer is None."""
 
-    def __init__(self, cache_seconds: float = CACHE_SECONDS):
+    def __init__(self, configured: str | None = None, cache_seconds: float = CACHE_SECONDS):
+        self.configured = configured
         self._cache_seconds = cache_seconds
         self._image: str | None = None
         self._read_at: float | None = None
 
-    async def image(self, client: KubeClient) -> str | None:
+    async def image(self, get_client: Callable[[], Awaitable[KubeClient]]) -> str | None:
+        if self.configured:
+            return self.configured
+        client = await get_client()
         now = time.monotonic()
         if self._read_at is not None and now - self._read_at < self._cache_seconds:
             return self._image

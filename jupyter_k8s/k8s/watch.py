@@ -163,43 +163,34 @@ class Reflector:
                 self.last_error = None
             except Gone:
                 self.resource_version = None  # too old: relist
-            except (KubeError, TimeoutError) as exc:
-                # Relist rather than resume: a resumed watch on a quiet namespace sends
-                # nothing that says "current again", and a list does (and also catches the
-                # deletions made while we were away).
-                self.synced = False
-                self.resource_version = None
-                self.last_error = str(exc) or "the watch stopped answering"
-                log.info(
-                    "watch of %s interrupted: %s (retry in %.1f s)",
-                    self.resource,
-                    self.last_error,
-                    backoff,
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
             except Exception as exc:  # noqa: BLE001 - whatever it is, the cache must go on
-                # A malformed event, a failing credential plugin, a bug: log it, relist from
-                # scratch after a pause. A silent end of this task would freeze the cache
-                # while `ready` stays set (jobs that never finish, kernels that look alive).
+                # The API or the network (expected), or a malformed event, a failing
+                # credential plugin, a bug (logged with its traceback): a silent end of this
+                # task would freeze the cache while `ready` stays set. Relist rather than
+                # resume: a resumed watch on a quiet namespace sends nothing that says
+                # "current again", and a list does (and catches deletions made meanwhile).
+                expected = isinstance(exc, KubeError | TimeoutError)
                 self.synced = False
-                self.last_error = f"{type(exc).__name__}: {exc}"
-                log.warning(
-                    "watch of %s failed: %s (relist in %.1f s)",
+                self.resource_version = None
+                self.last_error = (
+                    str(exc) or "the watch stopped answering"
+                    if expected
+                    else f"{type(exc).__name__}: {exc}"
+                )
+                log.log(
+                    logging.INFO if expected else logging.WARNING,
+                    "watch of %s interrupted: %s (relist in %.1f s)",
                     self.resource,
                     self.last_error,
                     backoff,
-                    exc_info=True,
+                    exc_info=not expected,
                 )
-                self.resource_version = None
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
 
     def _apply(self, event: Obj) -> None:
         """One watch event into the cache; an event that is not what the API sends raises."""
-        kind = event["type"]
-        if kind == "ERROR":
-            raise ValueError(f"watch error event: {event.get('object')}")
+        kind = event["type"]  # ERROR events are raised by the client as KubeError
         obj = event["object"]
         version = obj["metadata"]["resourceVersion"]
         if kind != "BOOKMARK":

@@ -179,7 +179,7 @@ class KernelService:
         self._launcher: str | None = None
         self._beats: dict[str, float] = {}  # pod name -> when this process last renewed it
         self._beater: asyncio.Task | None = None
-        self.cluster_defaults = ClusterDefaults()
+        self.cluster_defaults = ClusterDefaults(config.default_image)
         if self.config.server_id is None and self.config.client == "standalone":
             self.config.server_id = random_server_id()
 
@@ -194,9 +194,7 @@ class KernelService:
 
     async def default_image(self) -> str | None:
         """The configured default image, else the one the cluster advertises (cached)."""
-        if self.config.default_image:
-            return self.config.default_image
-        return await self.cluster_defaults.image(await self.client())
+        return await self.cluster_defaults.image(self.client)
 
     @property
     def namespace(self) -> str:

@@ -63,6 +63,10 @@ class _Client:
         self.answers = list(answers)
         self.calls = 0
 
+    async def itself(self):
+        """What a service's get_client gives."""
+        return self
+
     async def get(self, resource, name, namespace):
         self.calls += 1
         answer = self.answers.pop(0)
@@ -74,13 +78,19 @@ class _Client:
 async def test_answers_are_cached_also_when_none_is_advertised():
     client = _Client(NotFound(404, "NotFound", "no"), {"data": {"image": "img:2"}})
     defaults = ClusterDefaults(cache_seconds=60)
-    assert await defaults.image(client) is None
-    assert await defaults.image(client) is None
+    assert await defaults.image(client.itself) is None
+    assert await defaults.image(client.itself) is None
     assert client.calls == 1
     fresh = ClusterDefaults(cache_seconds=0)
-    assert await fresh.image(client) == "img:2"
+    assert await fresh.image(client.itself) == "img:2"
 
 
 async def test_a_forbidden_read_is_no_default_not_an_error():
     defaults = ClusterDefaults()
-    assert await defaults.image(_Client(Forbidden(403, "Forbidden", "no"))) is None
+    assert await defaults.image(_Client(Forbidden(403, "Forbidden", "no")).itself) is None
+
+
+async def test_a_configured_image_wins_without_asking_the_cluster():
+    client = _Client()
+    assert await ClusterDefaults("img:cfg").image(client.itself) == "img:cfg"
+    assert client.calls == 0
