@@ -11,9 +11,9 @@ import gzip
 import json
 import os
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
+from builders import golden
 
 from jupyter_k8s.errors import TooLargeProblem
 from jupyter_k8s.jobs.objects import (
@@ -29,8 +29,6 @@ from jupyter_k8s.jobs.objects import (
 )
 from jupyter_k8s.names import is_label_value
 from jupyter_k8s.profiles import load_profiles
-
-GOLDEN = Path(__file__).parent / "golden"
 
 PROFILES = load_profiles(
     [
@@ -100,13 +98,6 @@ SHARED_BUILD = JobBuild(
     ship_folder=False,
     suspend=True,
 )
-
-
-def golden(name: str, actual: dict) -> dict:
-    path = GOLDEN / name
-    if os.environ.get("JUPYTER_K8S_UPDATE_GOLDEN"):
-        path.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
-    return json.loads(path.read_text())
 
 
 def test_gpu_job_in_configmap_staging_matches_golden():
@@ -217,8 +208,6 @@ def test_parameters_too_large_for_an_annotation():
 def test_configmap_too_large():
     # The notebook travels gzipped: what counts is its compressed size (random bytes don't
     # compress), while a large but repetitive notebook fits.
-    import os
-
     with pytest.raises(TooLargeProblem, match="over the 1048576 bytes"):
         make_input_configmap(GPU_BUILD, os.urandom(MAX_CONFIGMAP_BYTES), "", {})
     assert make_input_configmap(GPU_BUILD, b"x" * 4 * MAX_CONFIGMAP_BYTES, "", {})

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import zmq
+from builders import golden
 
 from jupyter_k8s.kernels.objects import (
     CONNECTION_KEY,
@@ -35,8 +34,6 @@ from jupyter_k8s.kernels.objects import (
 )
 from jupyter_k8s.names import is_label, is_label_value
 from jupyter_k8s.profiles import load_profiles
-
-GOLDEN = Path(__file__).parent / "golden"
 
 PROFILES = load_profiles(
     [
@@ -93,13 +90,6 @@ DATA_BUILD = replace(
     gated=False,
 )
 KEY = "c2VjcmV0LWtleS10aGF0LW11c3Qtbm90LWxlYWs"
-
-
-def golden(name: str, actual: dict) -> dict:
-    path = GOLDEN / name
-    if os.environ.get("JUPYTER_K8S_UPDATE_GOLDEN"):
-        path.write_text(json.dumps(actual, indent=2, sort_keys=True) + "\n")
-    return json.loads(path.read_text())
 
 
 def test_gpu_kernel_pod_matches_golden():

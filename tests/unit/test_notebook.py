@@ -6,6 +6,7 @@ import json
 
 import nbformat
 import pytest
+from builders import notebook
 
 from jupyter_k8s.errors import ValidationProblem
 from jupyter_k8s.jobs.models import JobInfo, JobPhase, SubmitRequest
@@ -18,16 +19,6 @@ from jupyter_k8s.jobs.notebook import (
 )
 
 
-def make_nb(*sources: str, tagged: int | None = 0, kernelspec: dict | None = None) -> dict:
-    nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
-    if tagged is not None:
-        nb.cells[tagged].metadata["tags"] = ["parameters"]
-    if kernelspec is not None:
-        nb.metadata["kernelspec"] = kernelspec
-    return nb
-
-
 def as_bytes(nb: dict) -> bytes:
     return nbformat.writes(nb).encode()
 
@@ -36,7 +27,7 @@ def as_bytes(nb: dict) -> bytes:
 
 
 def test_read_valid_notebook():
-    nb = read_notebook(as_bytes(make_nb("x = 1")), "a.ipynb")
+    nb = read_notebook(as_bytes(notebook(parameters="x = 1", kernelspec=None)), "a.ipynb")
     assert nb["cells"][0]["source"] == "x = 1"
 
 
@@ -89,10 +80,11 @@ def test_missing_cell_ids_are_fine():
 
 
 def test_parameters_cell_finds_the_first_tagged_cell():
-    nb = make_nb("import os", "a = 1", "b = 2", tagged=1)
+    nb = notebook("import os", "a = 1", "b = 2", kernelspec=None)
+    nb.cells[1].metadata["tags"] = ["parameters"]
     nb.cells[2].metadata["tags"] = ["parameters"]
     assert parameters_cell(nb) == (1, "a = 1")
-    assert parameters_cell(make_nb("x = 1", tagged=None)) is None
+    assert parameters_cell(notebook("x = 1", kernelspec=None)) is None
 
 
 def test_parameters_cell_joins_list_sources():
@@ -127,7 +119,7 @@ def test_declared_parameters_types():
             "import os",
         ]
     )
-    assert declared_parameters(make_nb(source)) == {
+    assert declared_parameters(notebook(parameters=source, kernelspec=None)) == {
         "alpha": "float",
         "n": "int",
         "name": "str",
@@ -143,14 +135,16 @@ def test_declared_parameters_types():
 
 
 def test_declared_parameters_of_unparsable_or_other_language_cells():
-    assert declared_parameters(make_nb("a = (")) == {}
-    r_nb = make_nb("a <- 1", kernelspec={"name": "ir", "language": "R", "display_name": "R"})
+    assert declared_parameters(notebook(parameters="a = (", kernelspec=None)) == {}
+    r_nb = notebook(
+        parameters="a <- 1", kernelspec={"name": "ir", "language": "R", "display_name": "R"}
+    )
     assert declared_parameters(r_nb) == {}
-    assert declared_parameters(make_nb("a = 1", tagged=None)) == {}
+    assert declared_parameters(notebook("a = 1", kernelspec=None)) == {}
 
 
 def test_check_parameters_warns_but_never_fails():
-    nb = make_nb("alpha = 0.5\nn = 10\nname = 'x'\nmaybe = None")
+    nb = notebook(parameters="alpha = 0.5\nn = 10\nname = 'x'\nmaybe = None", kernelspec=None)
     assert check_parameters(nb, {}) == []
     assert check_parameters(nb, {"alpha": 1, "n": 3, "name": "y", "maybe": [1]}) == []
     warnings = check_parameters(nb, {"alpha": "high", "beta": 2})
@@ -161,7 +155,7 @@ def test_check_parameters_warns_but_never_fails():
 
 
 def test_check_parameters_without_parameters_cell():
-    (warning,) = check_parameters(make_nb("x = 1", tagged=None), {"a": 1})
+    (warning,) = check_parameters(notebook("x = 1", kernelspec=None), {"a": 1})
     assert "no cell tagged 'parameters'" in warning
 
 
