@@ -1,4 +1,7 @@
-"""Helpers for the notebook-job integration tests: notebooks, kubeconfigs, a real server."""
+"""Helpers for the notebook-job integration tests: kubeconfigs, outputs, a real server.
+
+Notebooks are built by tests/builders.py.
+"""
 
 from __future__ import annotations
 
@@ -20,41 +23,6 @@ from jupyter_k8s.devcluster.bootstrap import service_account_token
 from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.devcluster.pki import kubeconfig
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
-
-
-def notebook(*sources: str, parameters: str | None = None) -> dict[str, Any]:
-    cells = []
-    if parameters is not None:
-        cells.append(_cell(parameters, tags=["parameters"]))
-    cells += [_cell(src) for src in sources]
-    return {
-        "cells": cells,
-        "metadata": {
-            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-            "language_info": {"name": "python"},
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-
-
-def _cell(source: str, tags: list[str] | None = None) -> dict[str, Any]:
-    import uuid
-
-    return {
-        "cell_type": "code",
-        "id": uuid.uuid4().hex[:8],
-        "execution_count": None,
-        "metadata": {"tags": tags} if tags else {},
-        "outputs": [],
-        "source": source,
-    }
-
-
-def write_notebook(path: Path, nb: dict[str, Any]) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb))
-    return path
 
 
 def user_kubeconfig(

@@ -16,7 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
-from jobs_support import ServerProcess, notebook, outputs_text, user_kubeconfig, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, outputs_text, user_kubeconfig
 
 from jupyter_k8s.k8s.client import KubeClient
 

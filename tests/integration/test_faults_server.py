@@ -8,7 +8,8 @@ import asyncio
 import json
 
 import pytest
-from jobs_support import ServerProcess, notebook, outputs_text, user_kubeconfig, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, outputs_text, user_kubeconfig
 from kernels_support import Channels, api, kernel_pods, start_kernel
 
 from jupyter_k8s.k8s.client import KubeClient

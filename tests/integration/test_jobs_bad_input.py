@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import notebook, write_notebook
 from tornado.httpclient import HTTPClientError
 
 from jupyter_k8s.devcluster import pki
@@ -49,40 +50,9 @@ PROFILES = [
 UNREACHABLE_CLUSTER = "unreachable"  # the kubeconfig context is "unreachable-jupyter-k8s"
 
 
-def notebook(source: str = "print('hi')", **metadata: Any) -> dict[str, Any]:
-    return {
-        "cells": [
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "id": "c1",
-                "metadata": {"tags": ["parameters"]},
-                "outputs": [],
-                "source": "n = 1",
-            },
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "id": "c2",
-                "metadata": {},
-                "outputs": [],
-                "source": source,
-            },
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
-            **metadata,
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
-
-
-def write_notebook(root: Path, name: str, nb: dict[str, Any] | None = None) -> str:
-    path = root / name
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(nb or notebook()))
-    return name
+def hello() -> dict[str, Any]:
+    """The notebook of most tests here; a fresh one each time (some tests change theirs)."""
+    return notebook("print('hi')", parameters="n = 1")
 
 
 # -- the cluster side: identities, kubeconfigs, a namespace with a quota ---------------------
@@ -303,7 +273,7 @@ async def test_file_that_is_not_a_notebook_is_400(
 async def test_request_body_that_is_not_json_is_400(
     jp_fetch, admin, namespace, jp_root_dir: Path, raw, message
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     data = await expect_error(
         jp_fetch,
         admin,
@@ -328,8 +298,8 @@ async def test_path_escaping_the_root_is_400(
     jp_fetch, admin, namespace, jp_root_dir: Path, notebook, message
 ):
     outside = jp_root_dir.parent / "outside"
-    write_notebook(outside, "x.ipynb")
-    write_notebook(jp_root_dir.parent, "x.ipynb")
+    write_notebook(outside / "x.ipynb", hello())
+    write_notebook(jp_root_dir.parent / "x.ipynb", hello())
     (jp_root_dir / "link").symlink_to(outside, target_is_directory=True)
     await expect_error(
         jp_fetch, admin, namespace, 400, body={"notebook": notebook}, message=(message,)
@@ -337,11 +307,11 @@ async def test_path_escaping_the_root_is_400(
 
 
 async def test_notebook_too_large_is_413(jp_fetch, admin, namespace, jp_root_dir: Path):
-    nb = notebook()
+    nb = hello()
     nb["cells"][1]["outputs"] = [
         {"output_type": "stream", "name": "stdout", "text": "x" * MAX_NOTEBOOK_BYTES}
     ]
-    write_notebook(jp_root_dir, "big.ipynb", nb)
+    write_notebook(jp_root_dir / "big.ipynb", nb)
     data = await expect_error(
         jp_fetch,
         admin,
@@ -359,7 +329,7 @@ async def test_notebook_too_large_is_413(jp_fetch, admin, namespace, jp_root_dir
 async def test_unknown_profile_is_400_listing_the_available(
     jp_fetch, admin, namespace, jp_root_dir: Path
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     await expect_error(
         jp_fetch,
         admin,
@@ -383,7 +353,7 @@ async def test_unknown_profile_is_400_listing_the_available(
     ],
 )
 async def test_bad_parameters_are_400(jp_fetch, admin, namespace, jp_root_dir: Path, raw, message):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     await expect_error(jp_fetch, admin, namespace, 400, raw_body=raw, message=(message,))
 
 
@@ -405,7 +375,7 @@ async def test_bad_parameters_are_400(jp_fetch, admin, namespace, jp_root_dir: P
 async def test_bad_fields_are_400_naming_the_field(
     jp_fetch, admin, namespace, jp_root_dir: Path, field, value, message
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     await expect_error(
         jp_fetch,
         admin,
@@ -417,7 +387,7 @@ async def test_bad_fields_are_400_naming_the_field(
 
 
 async def test_image_not_allowed_is_403(jp_fetch, admin, namespace, jp_root_dir: Path):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     data = await expect_error(
         jp_fetch,
         admin,
@@ -432,7 +402,7 @@ async def test_image_not_allowed_is_403(jp_fetch, admin, namespace, jp_root_dir:
 async def test_notebook_name_that_is_not_dns_safe_is_slugged(
     jp_fetch, admin, namespace, jp_root_dir: Path
 ):
-    write_notebook(jp_root_dir, "My Notebook_v2.ipynb")
+    write_notebook(jp_root_dir / "My Notebook_v2.ipynb", hello())
     before = await managed_objects(admin, namespace)
     created = await submit(
         jp_fetch, notebook="My Notebook_v2.ipynb", image="python:3.11-slim", parameters={"n": 2}
@@ -461,7 +431,7 @@ async def test_notebook_name_that_is_not_dns_safe_is_slugged(
 async def test_unreachable_cluster_is_503_naming_the_context(
     jp_fetch, admin, namespace, jp_root_dir: Path, kubeconfigs
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     context = f"{UNREACHABLE_CLUSTER}-jupyter-k8s"
     for method, parts, body in [
         ("POST", ("jupyter-k8s", "jobs"), {"notebook": "hello.ipynb"}),
@@ -488,7 +458,7 @@ async def test_unreachable_cluster_is_503_naming_the_context(
 async def test_forbidden_is_403_naming_verb_and_resource(
     jp_fetch, admin, namespace, jp_root_dir: Path
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     for method, body in [("POST", {"notebook": "hello.ipynb"}), ("GET", None)]:
         data = await expect_error(
             jp_fetch,
@@ -506,7 +476,7 @@ async def test_forbidden_is_403_naming_verb_and_resource(
 async def test_quota_exceeded_is_403_with_the_quotas_message(
     jp_fetch, admin, target_namespace: str, jp_root_dir: Path
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     data = await expect_error(
         jp_fetch,
         admin,
@@ -563,7 +533,7 @@ async def test_another_users_jobs_are_invisible(
     jp_fetch, admin, namespace, jp_root_dir: Path, user_config: ClusterConfig
 ):
     """A second JobService acting for "mallory" and this server (alice) can't see each other."""
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     client = KubeClient(user_config)
 
     async def get_client() -> KubeClient:
@@ -636,7 +606,7 @@ async def test_another_users_jobs_are_invisible(
 async def test_requests_without_a_token_are_refused(
     jp_fetch, admin, namespace, jp_root_dir: Path, method, parts
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     for auth in ("", "token wrong-token"):
         await expect_error(
             jp_fetch,
@@ -653,7 +623,7 @@ async def test_requests_without_a_token_are_refused(
 async def test_cookie_authenticated_post_needs_the_xsrf_token(
     jp_serverapp, http_server_client, jp_base_url, jp_root_dir: Path, admin, namespace
 ):
-    write_notebook(jp_root_dir, "hello.ipynb")
+    write_notebook(jp_root_dir / "hello.ipynb", hello())
     token = jp_serverapp.identity_provider.token
     base = jp_base_url.rstrip("/")
 

@@ -8,7 +8,8 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from jobs_support import ServerProcess, notebook, outputs_text, user_kubeconfig, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, outputs_text, user_kubeconfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

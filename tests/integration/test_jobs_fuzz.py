@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from builders import notebook
 
 schemathesis = pytest.importorskip("schemathesis")
 
@@ -46,29 +47,11 @@ PROFILES = [
     }
     for name in ("cpu", "small")
 ]
-NOTEBOOK = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "p",
-            "metadata": {"tags": ["parameters"]},
-            "outputs": [],
-            "source": "n = 1\nlabel = 'x'",
-        },
-        {
-            "cell_type": "code",
-            "execution_count": None,
-            "id": "c",
-            "metadata": {},
-            "outputs": [],
-            "source": "print(n, label)",
-        },
-    ],
-    "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3"}},
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
+NOTEBOOK = notebook(
+    "print(n, label)",
+    parameters="n = 1\nlabel = 'x'",
+    kernelspec={"name": "python3", "display_name": "Python 3"},
+)
 # Notebooks that exist in the server's root: generated requests are pointed at them now and
 # then, so that fuzzing reaches the cluster and not only the 404 of a missing file.
 EXISTING = ["hello.ipynb", "sub/My Notebook_v2.ipynb"]

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs_support import ServerProcess, notebook, outputs_text, user_kubeconfig, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, outputs_text, user_kubeconfig
 from kernels_support import Channels, api, wait_no_kernel_pods
 
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient

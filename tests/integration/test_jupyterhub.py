@@ -31,6 +31,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from builders import notebook
 
 from jupyter_k8s.devcluster.bootstrap import DEFAULT_IMAGE
 from jupyter_k8s.devcluster.controlplane import free_port
@@ -307,32 +308,9 @@ class UserServer:
             return resp.status, data
 
 
-HELLO = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "id": "p",
-            "metadata": {"tags": ["parameters"]},
-            "execution_count": None,
-            "outputs": [],
-            "source": 'who = "nobody"',
-        },
-        {
-            "cell_type": "code",
-            "id": "h",
-            "metadata": {},
-            "execution_count": None,
-            "outputs": [],
-            "source": "import os\nprint(f\"hello {who} from {os.environ['HOSTNAME']}\")",
-        },
-    ],
-    "metadata": {
-        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
-        "language_info": {"name": "python"},
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
+HELLO = notebook(
+    "import os\nprint(f\"hello {who} from {os.environ['HOSTNAME']}\")", parameters='who = "nobody"'
+)
 
 
 # -- fixtures ------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import sys
 from datetime import UTC, datetime
 
 import pytest
-from jobs_support import ServerProcess, notebook, user_kubeconfig, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, user_kubeconfig
 from kernels_support import kernel_pods, wait_gone
 
 from jupyter_k8s.jobs.status import parse_time
