@@ -45,8 +45,13 @@ def run_suite(kernel: str, env: dict[str, str], report: Path) -> dict[str, str]:
     results: dict[str, str] = {}
     for case in ET.parse(report).getroot().iter("testcase"):
         name = f"{case.get('classname', '').rsplit('.', 1)[-1]}.{case.get('name')}"
-        if case.find("failure") is not None or case.find("error") is not None:
-            results[name] = "failed"
+        problem = case.find("failure")
+        if problem is None:
+            problem = case.find("error")
+        if problem is not None:
+            # The message's last lines say why (kept so that a CI failure explains itself).
+            detail = (problem.get("message") or "") + "\n" + (problem.text or "")[-1500:]
+            results[name] = "failed: " + detail.strip()
         elif case.find("skipped") is not None:
             results[name] = "skipped"
         else:

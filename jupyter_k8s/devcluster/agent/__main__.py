@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from .logs import MAX_FILES, MAX_SIZE
 from .node import AgentOptions, amain, detect_gpus
 
 
@@ -26,6 +27,18 @@ def parse(argv: list[str] | None = None) -> AgentOptions:
         help="nvidia.com/gpu to advertise: a number, or 'auto' for what nvidia-smi lists",
     )
     p.add_argument("--host-ip", default="127.0.0.1")
+    p.add_argument(
+        "--container-log-max-size",
+        type=int,
+        default=MAX_SIZE,
+        help="bytes after which a container's log is rotated (the kubelet's 10Mi default)",
+    )
+    p.add_argument(
+        "--container-log-max-files",
+        type=int,
+        default=MAX_FILES,
+        help="log files kept per container, the current one included (the kubelet's 5)",
+    )
     p.add_argument("-v", "--verbose", action="store_true")
     a = p.parse_args(argv)
     logging.basicConfig(
@@ -44,6 +57,8 @@ def parse(argv: list[str] | None = None) -> AgentOptions:
         apiserver_port=a.apiserver_port,
         gpus=gpus,
         host_ip=a.host_ip,
+        container_log_max_size=a.container_log_max_size,
+        container_log_max_files=a.container_log_max_files,
     )
 
 

@@ -5,6 +5,14 @@ Files use the CRI format that containerd and CRI-O write, one record per line:
     2024-05-01T12:00:00.123456789Z stdout F the text of one line
 
 `F` ends a line; `P` is a piece of a line longer than 16 KiB that the next record continues.
+
+Files are rotated as the kubelet rotates them (`containerLogMaxSize`, 10 MiB, and
+`containerLogMaxFiles`, 5, by default): once the file reaches the size it is renamed to
+`<name>.<UTC time>` and a new one is started; the oldest rotated files are removed. Only the
+current file is served, as on a real node: a reader that was not following loses what was
+rotated away, which is why job outputs must not rely on the whole log (see docs/jobs.md). A
+follower that reaches the end of a rotated file goes on in the new one.
+
 `make_log_app` serves `GET /containerLogs/{namespace}/{pod}/{container}` with the options of
 the kubelet's `ReadLogs` (follow, tailLines, timestamps, previous, sinceSeconds, sinceTime,
 limitBytes, stream), so `kubectl logs` through the API server behaves as on a real node.
@@ -29,6 +37,8 @@ from aiohttp import web
 STDOUT = "stdout"
 STDERR = "stderr"
 MAX_RECORD = 16 * 1024  # containerd's maximum log line size; longer lines become P records
+MAX_SIZE = 10 * 1024 * 1024  # the kubelet's containerLogMaxSize default (10Mi)
+MAX_FILES = 5  # the kubelet's containerLogMaxFiles default (the current file counts)
 POLL_INTERVAL = 0.05  # fallback when no writer in this process notifies us
 _READ_CHUNK = 1 << 20
 
@@ -130,13 +140,32 @@ class LogWriter:
     record as soon as it is written.
     """
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, max_size: int = MAX_SIZE, max_files: int = MAX_FILES):
         self.path = path
+        self.max_size = max_size
+        self.max_files = max(2, max_files)  # the kubelet refuses fewer than 2
         path.parent.mkdir(parents=True, exist_ok=True)
-        # 0640 like containerd: logs can hold secrets a process printed.
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-        self._file: BinaryIO | None = os.fdopen(fd, "wb", buffering=0)
+        self._file: BinaryIO | None = self._open()
+        self._size = self._file.seek(0, os.SEEK_END)
         self._key = _listener_key(path)
+
+    def _open(self) -> BinaryIO:
+        # 0640 like containerd: logs can hold secrets a process printed.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+        return os.fdopen(fd, "wb", buffering=0)
+
+    def _rotate(self) -> None:
+        """Rename the full file aside, start a new one, drop the oldest rotated files."""
+        assert self._file is not None
+        self._file.close()
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        aside = self.path.with_name(f"{self.path.name}.{stamp}-{time.time_ns() % 10**9:09d}")
+        os.replace(self.path, aside)
+        self._file = self._open()
+        self._size = 0
+        rotated = sorted(self.path.parent.glob(f"{self.path.name}.*"))
+        for old in rotated[: max(0, len(rotated) - (self.max_files - 1))]:
+            old.unlink(missing_ok=True)
 
     @property
     def closed(self) -> bool:
@@ -147,7 +176,11 @@ class LogWriter:
         if self._file is None:
             return
         record = LogRecord(time.time_ns(), stream, partial, content)
-        self._file.write(format_record(record))
+        line = format_record(record)
+        self._file.write(line)
+        self._size += len(line)
+        if self._size >= self.max_size:
+            self._rotate()
         _notify(self._key)
 
     async def pump(self, reader: asyncio.StreamReader, stream: str) -> None:
@@ -156,6 +189,9 @@ class LogWriter:
         while chunk := await reader.read(65536):
             pending += chunk
             self._emit_lines(pending, stream)
+            # read() returns at once while the pipe has data: let followers run between
+            # chunks, or a fast writer could rotate files under them many times over.
+            await asyncio.sleep(0)
         if pending:  # the last line had no newline: still a whole line to readers
             self.write_record(stream, bytes(pending))
 
@@ -338,6 +374,15 @@ class _RecordReader:
         self.handle = handle
         self.pending = b""
 
+    def rotated(self, path: Path) -> bool:
+        """Whether `path` is no longer the file being read (the writer rotated it)."""
+        try:
+            now = os.stat(path)
+        except FileNotFoundError:
+            return False  # between the rename and the new file: not yet
+        mine = os.fstat(self.handle.fileno())
+        return (now.st_dev, now.st_ino) != (mine.st_dev, mine.st_ino)
+
     def read_lines(self) -> list[bytes]:
         data = self.handle.read(_READ_CHUNK)
         if not data:
@@ -397,7 +442,17 @@ async def stream_logs(target: LogTarget, opts: LogOptions, resp: web.StreamRespo
                 reader = _open_at_tail(target.path, tail)
                 tail = -1  # a file that appears later holds only new lines: read it all
             if reader is not None:
-                await _send_available(reader, out, resp, final=not (opts.follow and running))
+                rotated = opts.follow and reader.rotated(target.path)
+                await _send_available(
+                    reader, out, resp, final=rotated or not (opts.follow and running)
+                )
+                if rotated and not out.done:
+                    # The rest of the old file is sent (a rotation happens between records);
+                    # go on from the start of the next one, as the kubelet's follower does.
+                    successor = _successor(target.path, reader.handle)
+                    reader.handle.close()
+                    reader = _open_at_tail(successor, -1)
+                    continue
             if out.done or not opts.follow or not running:
                 return
             with contextlib.suppress(TimeoutError):
@@ -408,6 +463,21 @@ async def stream_logs(target: LogTarget, opts: LogOptions, resp: web.StreamRespo
             del _listeners[key]
         if reader is not None:
             reader.handle.close()
+
+
+def _successor(path: Path, handle: BinaryIO) -> Path:
+    """The file written after the (rotated) one `handle` reads: the next rotated file when
+    the writer rotated more than once since, else the current file. When the reader's own file
+    is already deleted (more than containerLogMaxFiles behind), the oldest one kept: what was
+    in between is lost, as on a real node."""
+    mine = os.fstat(handle.fileno())
+    rotated = sorted(path.parent.glob(f"{path.name}.*"))
+    for index, candidate in enumerate(rotated):
+        with contextlib.suppress(FileNotFoundError):
+            st = os.stat(candidate)
+            if (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino):
+                return rotated[index + 1] if index + 1 < len(rotated) else path
+    return rotated[0] if rotated else path
 
 
 def _open_at_tail(path: Path, tail: int) -> _RecordReader | None:

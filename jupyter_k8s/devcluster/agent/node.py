@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ...k8s.client import Conflict, Gone, KubeClient, KubeError, NotFound, load_config
 from .events import EventRecorder, now
-from .logs import LogTarget, make_log_app, serve
+from .logs import MAX_FILES, MAX_SIZE, LogTarget, make_log_app, serve
 from .pods import PodRunner
 
 log = logging.getLogger("jupyter_k8s.devcluster.agent")
@@ -45,6 +45,9 @@ class AgentOptions:
     gpus: int = 0
     host_ip: str = "127.0.0.1"
     kubelet_version: str = "v1.37.2"
+    # The kubelet's containerLogMaxSize / containerLogMaxFiles (its defaults).
+    container_log_max_size: int = MAX_SIZE
+    container_log_max_files: int = MAX_FILES
 
 
 class IPAllocator:

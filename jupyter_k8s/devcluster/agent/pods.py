@@ -504,7 +504,11 @@ class PodRunner:
         if self.phase == "Pending" and self.initialized:
             self.phase = "Running"
         await self._report()
-        writer = LogWriter(run.log_path)
+        writer = LogWriter(
+            run.log_path,
+            max_size=self.agent.opts.container_log_max_size,
+            max_files=self.agent.opts.container_log_max_files,
+        )
         pumps = [
             asyncio.create_task(writer.pump(proc.process.stdout, "stdout")),
             asyncio.create_task(writer.pump(proc.process.stderr, "stderr")),
