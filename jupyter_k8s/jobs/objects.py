@@ -24,7 +24,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ..errors import TooLargeProblem
-from ..k8s.objects import MANAGED_BY, container, pod_spec, restricted_pod_security
+from ..k8s.objects import (
+    MANAGED_BY,
+    container,
+    deep_merge,
+    pod_spec,
+    restricted_pod_security,
+)
 from ..names import notebook_stem, owner_label
 from ..profiles import Profile
 
@@ -184,7 +190,7 @@ def annotations(build: JobBuild) -> dict[str, str]:
 
 
 def make_runner_config(build: JobBuild) -> dict[str, Any]:
-    """job.json, what the runner in the pod reads (see jobs/runner.py)."""
+    """job.json, what the runner in the pod reads (see pod/runner.py)."""
     if build.staging == "shared":
         root = build.shared_mount_path or "/"
         output = posixpath.join(root, build.output_path)
@@ -312,31 +318,6 @@ def _volumes(build: JobBuild) -> tuple[list[dict[str, Any]], list[dict[str, Any]
         volumes.append({"name": "shared", **copy.deepcopy(dict(build.shared_volume or {}))})
         mounts.append({"name": "shared", "mountPath": build.shared_mount_path})
     return volumes, mounts
-
-
-def deep_merge(base: Any, override: Any) -> Any:
-    """`override` merged into `base`: mappings recursively, lists of named items by name
-    (as a strategic merge patch does for containers and volumes), anything else replaced."""
-    if isinstance(base, dict) and isinstance(override, dict):
-        merged = dict(base)
-        for key, value in override.items():
-            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
-        return merged
-    if isinstance(base, list) and isinstance(override, list) and _named(base) and _named(override):
-        merged_list = [copy.deepcopy(item) for item in base]
-        index = {item["name"]: i for i, item in enumerate(merged_list)}
-        for item in override:
-            if item["name"] in index:
-                i = index[item["name"]]
-                merged_list[i] = deep_merge(merged_list[i], item)
-            else:
-                merged_list.append(copy.deepcopy(item))
-        return merged_list
-    return copy.deepcopy(override)
-
-
-def _named(items: list[Any]) -> bool:
-    return all(isinstance(i, dict) and "name" in i for i in items)
 
 
 def make_pod_spec(build: JobBuild) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Read a job pod's log as the runner wrote it: progress markers, framed output, user log.
 
-The runner (`jobs/runner.py`, which cannot import this module) prints marker lines
+The runner (`pod/runner.py`, which cannot import this module) prints marker lines
 `##jupyter-k8s## {json}` and, without a shared volume, the executed notebook framed as
 
     ##jupyter-k8s-output## begin <bytes> <sha256>

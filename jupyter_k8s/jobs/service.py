@@ -111,7 +111,7 @@ def safe_path(root: Path, relative: str) -> Path:
 
 @functools.cache
 def _RUNNER_SOURCE() -> str:  # noqa: N802 - a constant, read once
-    return resources.files("jupyter_k8s.jobs").joinpath("runner.py").read_text()
+    return resources.files("jupyter_k8s.pod").joinpath("runner.py").read_text()
 
 
 class JobService:

@@ -12,7 +12,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from ..k8s.objects import condition, event_message, events_about
+from ..k8s.objects import condition, event_message, events_about, parse_time
 from .models import JobInfo, JobPhase
 from .objects import (
     ANN_CANCELLED,
@@ -55,16 +55,6 @@ FAIL_FAST = {
 
 
 # -- small readers ------------------------------------------------------------------------------
-
-
-def parse_time(value: Any) -> datetime | None:
-    """A Kubernetes timestamp ("2024-05-01T10:00:00Z", maybe with fractions) as aware UTC."""
-    if not value or not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _true_conditions(obj: Obj) -> dict[str, Obj]:

@@ -17,8 +17,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from ..k8s.objects import event_message, event_time
-from .status import parse_time
+from ..k8s.objects import event_message, event_time, parse_time
 
 Obj = dict[str, Any]
 

@@ -1,11 +1,14 @@
-"""Pure builders of Kubernetes objects (dicts in, dicts out; no I/O).
+"""Pure builders and readers of Kubernetes objects (dicts in, dicts out; no I/O).
 
 Every pod jupyter-k8s creates meets the Pod Security "restricted" profile; these are the
-pieces that make it so.
+pieces that make it so. What both jobs/ and kernels/ need (merging a profile's pod overrides,
+reading conditions, events and timestamps) lives here too, so that neither imports the other.
 """
 
 from __future__ import annotations
 
+import copy
+from datetime import datetime
 from typing import Any
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "jupyter-k8s"}
@@ -51,6 +54,31 @@ def pod_spec(containers: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
     return spec
 
 
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` merged into `base`: mappings recursively, lists of named items by name
+    (as a strategic merge patch does for containers and volumes), anything else replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base[key], value) if key in base else copy.deepcopy(value)
+        return merged
+    if isinstance(base, list) and isinstance(override, list) and _named(base) and _named(override):
+        merged_list = [copy.deepcopy(item) for item in base]
+        index = {item["name"]: i for i, item in enumerate(merged_list)}
+        for item in override:
+            if item["name"] in index:
+                i = index[item["name"]]
+                merged_list[i] = deep_merge(merged_list[i], item)
+            else:
+                merged_list.append(copy.deepcopy(item))
+        return merged_list
+    return copy.deepcopy(override)
+
+
+def _named(items: list[Any]) -> bool:
+    return all(isinstance(i, dict) and "name" in i for i in items)
+
+
 # -- reading objects (status of pods, events) ---------------------------------------------------
 
 
@@ -69,6 +97,16 @@ def event_time(event: dict[str, Any]) -> str:
         or (event.get("metadata") or {}).get("creationTimestamp")
         or ""
     )
+
+
+def parse_time(value: Any) -> datetime | None:
+    """A Kubernetes timestamp ("2024-05-01T10:00:00Z", maybe with fractions) as aware UTC."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 def event_message(event: dict[str, Any]) -> str:

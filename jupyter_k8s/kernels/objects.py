@@ -12,7 +12,7 @@ left gated by a server that died in between is found and deleted by the orphan c
 
 Connection: the server picks the five ports up front (every pod has its own IP, so one
 fixed set serves all kernels) and writes them with the key into the Secret's
-`connection.json`. The pod IP is only known once the pod runs: the launcher (launcher.py,
+`connection.json`. The pod IP is only known once the pod runs: the launcher (pod/launcher.py,
 shipped in the same Secret) reads it from the downward API (`POD_IP`), writes the final
 connection file into a memory-backed emptyDir and execs the kernel; the server reads the
 same IP from the pod's status and connects straight to it.
@@ -30,8 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import Any
 
-from ..jobs.objects import deep_merge
-from ..k8s.objects import MANAGED_BY, container, pod_spec
+from ..k8s.objects import MANAGED_BY, container, deep_merge, pod_spec
 from ..names import owner_label
 from ..profiles import Profile
 

@@ -148,7 +148,7 @@ class KernelsConfig:
 
 
 def launcher_source() -> str:
-    return resources.files("jupyter_k8s.kernels").joinpath("launcher.py").read_text()
+    return resources.files("jupyter_k8s.pod").joinpath("launcher.py").read_text()
 
 
 class KernelService:

@@ -18,8 +18,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any
 
-from ..jobs.status import parse_time
-from ..k8s.objects import condition, event_message, events_about
+from ..k8s.objects import condition, event_message, events_about, parse_time
 from .objects import (
     ANN_HEARTBEAT,
     CONTAINER,

@@ -18,8 +18,8 @@ from builders import notebook, write_notebook
 from jobs_support import ServerProcess, user_kubeconfig
 from kernels_support import kernel_pods, wait_gone
 
-from jupyter_k8s.jobs.status import parse_time
 from jupyter_k8s.k8s.client import KubeClient, NotFound
+from jupyter_k8s.k8s.objects import parse_time
 from jupyter_k8s.kernels.identity import random_server_id
 from jupyter_k8s.kernels.objects import ANN_HEARTBEAT, KernelPodBuild, make_pod
 from jupyter_k8s.profiles import load_profiles

@@ -39,7 +39,7 @@ def test_the_wheel_installs_both_extensions_without_node(tmp_path: Path):
         f"jupyter_k8s-{version}.data/data/etc/jupyter/jupyter_server_config.d/jupyter_k8s.json"
         in names
     )
-    assert "jupyter_k8s/jobs/runner.py" in names and "jupyter_k8s/manifests/rbac.yaml" in names
+    assert "jupyter_k8s/pod/runner.py" in names and "jupyter_k8s/manifests/rbac.yaml" in names
 
     venv = tmp_path / "venv"
     _run([sys.executable, "-m", "venv", str(venv)])

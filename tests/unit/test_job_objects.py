@@ -20,13 +20,13 @@ from jupyter_k8s.jobs.objects import (
     JOB_SELECTOR,
     MAX_CONFIGMAP_BYTES,
     JobBuild,
-    deep_merge,
     make_input_configmap,
     make_job,
     make_runner_config,
     output_path_for,
     set_owner,
 )
+from jupyter_k8s.k8s.objects import deep_merge
 from jupyter_k8s.names import is_label_value
 from jupyter_k8s.profiles import load_profiles
 

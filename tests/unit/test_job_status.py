@@ -9,7 +9,8 @@ import pytest
 
 from jupyter_k8s.jobs.models import JobPhase
 from jupyter_k8s.jobs.objects import JobBuild, make_job
-from jupyter_k8s.jobs.status import fail_fast_reason, job_info, parse_time, runner_event
+from jupyter_k8s.jobs.status import fail_fast_reason, job_info, runner_event
+from jupyter_k8s.k8s.objects import parse_time
 from jupyter_k8s.profiles import load_profiles
 
 PROFILE = load_profiles(

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_k8s.kernels import launcher
 from jupyter_k8s.kernels.objects import DEFAULT_PORTS, make_connection_info
+from jupyter_k8s.pod import launcher
 
 
 @pytest.fixture

@@ -22,9 +22,10 @@ import nbformat
 import papermill
 import pytest
 
-from jupyter_k8s.jobs import runlog, runner, status
+from jupyter_k8s.jobs import runlog, status
 from jupyter_k8s.jobs.objects import JobBuild, make_input_configmap, make_runner_config
 from jupyter_k8s.jobs.runlog import parse_marker, parse_runner_log, progress_of
+from jupyter_k8s.pod import runner
 from jupyter_k8s.profiles import load_profiles
 
 RUNNER = Path(runner.__file__)
