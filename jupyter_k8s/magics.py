@@ -69,7 +69,7 @@ class BackgroundLoop:
 
 _loop: BackgroundLoop | None = None
 _loop_lock = threading.Lock()
-_runtimes: dict[tuple[Any, ...], Any] = {}
+_standalone: dict[tuple[Any, ...], Any] = {}
 
 
 def background_loop() -> BackgroundLoop:
@@ -160,7 +160,7 @@ class _MagicParser(argparse.ArgumentParser):
 
 
 def make_parser() -> argparse.ArgumentParser:
-    from .cli import add_connection_options, add_submit_options
+    from .cli.options import add_connection_options, add_submit_options
 
     parser = _MagicParser(
         prog="%k8s_submit",
@@ -230,11 +230,11 @@ class K8sMagics(Magics):
         return None
 
     def _submit(self, args: argparse.Namespace) -> None:
-        from .cli import submit_request_data
+        from .cli.options import submit_request_data
         from .errors import JupyterK8sError
         from .jobs.models import SubmitRequest
-        from .jobs.runtime_config import load_settings
         from .k8s.client import KubeError
+        from .standalone import load_settings
 
         if args.notebook:
             path = Path(os.path.abspath(os.path.expanduser(args.notebook)))
@@ -263,28 +263,28 @@ class K8sMagics(Magics):
             conf = load_settings(
                 args.kubeconfig, args.context, args.namespace, warn=lambda m: print(f"warning: {m}")
             )
-            rt = _runtime(conf, path)
-            data = submit_request_data(args, _relative(rt.root_dir, path))
+            jobs = _standalone_jobs(conf, path)
+            data = submit_request_data(args, _relative(jobs.root_dir, path))
             req = SubmitRequest.from_json(data)
         except (JupyterK8sError, argparse.ArgumentTypeError) as exc:
             raise UsageError(f"%k8s_submit: {exc}") from None
         bg = background_loop()
         try:
-            info, warnings = bg.run(_connect_and_submit(rt, req))
+            info, warnings = bg.run(_connect_and_submit(jobs, req))
         except (JupyterK8sError, KubeError) as exc:
             raise K8sJobError(str(exc)) from None
         for warning in warnings:
             print(f"warning: {warning}")
-        self._follow(bg, rt, info, wait=args.wait)
+        self._follow(bg, jobs, info, wait=args.wait)
 
-    def _follow(self, bg: BackgroundLoop, rt: Any, info: Any, wait: bool) -> None:
-        from .jobs.runtime_config import StatusChanges, duration_text, status_line
+    def _follow(self, bg: BackgroundLoop, jobs: Any, info: Any, wait: bool) -> None:
+        from .cli.render import StatusChanges, duration_text, status_line
 
         changes = StatusChanges()
         handle = display(_status_bundle(info, status_line(info)), raw=True, display_id=True)
         changes(info)
         updates: queue.SimpleQueue = queue.SimpleQueue()
-        future = bg.submit(rt.service.wait(info.id, on_change=updates.put))
+        future = bg.submit(jobs.service.wait(info.id, on_change=updates.put))
         if not wait:
             # Keep following in the background: the executed notebook is collected next to
             # the notebook even without a Jupyter server extension doing it. The status line
@@ -319,7 +319,7 @@ class K8sMagics(Magics):
         if line is not None and handle is not None:
             handle.update(_status_bundle(final, line), raw=True)
         took = f" in {duration_text(final.duration_seconds)}" if final.duration_seconds else ""
-        where = rt.root_dir / final.output_path if final.output_path else None
+        where = jobs.root_dir / final.output_path if final.output_path else None
         if final.output_state == "ready" and where is not None:
             print(f"job {final.id} {final.phase.value}{took}; executed notebook: {where}")
         else:
@@ -332,7 +332,7 @@ class K8sMagics(Magics):
 
 def _late_update(shell: Any, handle: Any, parent: Any, future: Future) -> None:
     """Show the final state in the status line (from the loop thread, with the cell's parent)."""
-    from .jobs.runtime_config import status_line
+    from .cli.render import status_line
 
     if handle is None or future.cancelled() or future.exception() is not None:
         return
@@ -359,32 +359,28 @@ def _session_start(shell: Any) -> float | None:
     return start.timestamp() if isinstance(start, datetime) else None
 
 
-def _runtime(conf: Any, notebook: Path) -> Any:
-    """The Runtime (service and client) for this configuration and notebook folder, reused."""
-    from .jobs.runtime_config import Runtime, server_root_dir
+def _standalone_jobs(conf: Any, notebook: Path) -> Any:
+    """The StandaloneJobs (service and client) for this configuration and notebook, reused
+    by every call of this kernel."""
+    from .standalone import StandaloneJobs, root_dir_for
 
-    root = notebook.parent
-    if conf.staging == "shared":
-        # The shared volume holds the server's root folder: paths must be relative to it.
-        server_root = server_root_dir(conf)
-        if server_root is not None and server_root in notebook.resolve().parents:
-            root = server_root
-    key = (conf.kubeconfig, conf.context, conf.namespace, str(root.resolve()))
-    rt = _runtimes.get(key)
-    if rt is None:
-        rt = _runtimes[key] = Runtime(conf, root)
-    return rt
+    root = root_dir_for(conf, notebook.parent)
+    key = (conf.kubeconfig, conf.context, conf.namespace, str(root))
+    jobs = _standalone.get(key)
+    if jobs is None:
+        jobs = _standalone[key] = StandaloneJobs(conf, root)
+    return jobs
 
 
 def _relative(root: Path, notebook: Path) -> str:
-    from .jobs.runtime_config import relative_notebook_path
+    from .standalone import relative_notebook_path
 
     return relative_notebook_path(root, notebook, hint="give a notebook inside it")
 
 
-async def _connect_and_submit(rt: Any, req: Any) -> Any:
-    await rt.connect()
-    return await rt.service.submit(req)
+async def _connect_and_submit(jobs: Any, req: Any) -> Any:
+    await jobs.connect()
+    return await jobs.service.submit(req)
 
 
 def load_ipython_extension(ipython: Any) -> None:

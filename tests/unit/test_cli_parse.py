@@ -14,21 +14,19 @@ import pytest
 from IPython.core.error import UsageError
 
 from jupyter_k8s import cli
+from jupyter_k8s.cli import exit_codes, options, render, startup
+from jupyter_k8s.cli.exit_codes import exit_status
+from jupyter_k8s.cli.render import StatusChanges, age_text, duration_text, status_line
 from jupyter_k8s.errors import ForbiddenProblem, NotFoundProblem, ValidationProblem
 from jupyter_k8s.jobs.models import JobInfo, JobPhase, SubmitRequest
-from jupyter_k8s.jobs.runtime_config import (
-    StatusChanges,
-    age_text,
-    duration_text,
-    exit_status,
+from jupyter_k8s.k8s.client import Conflict, Forbidden, KubeError, NotFound, Unreachable
+from jupyter_k8s.magics import magic_argv, make_parser, session_notebook
+from jupyter_k8s.standalone import (
     load_jupyter_config,
     load_settings,
     relative_notebook_path,
     server_root_dir,
-    status_line,
 )
-from jupyter_k8s.k8s.client import Conflict, Forbidden, KubeError, NotFound, Unreachable
-from jupyter_k8s.magics import magic_argv, make_parser, session_notebook
 
 # -- values ---------------------------------------------------------------------------------------
 
@@ -63,31 +61,31 @@ from jupyter_k8s.magics import magic_argv, make_parser, session_notebook
     ],
 )
 def test_parse_value(text, value):
-    assert cli.parse_value(text) == value
-    assert type(cli.parse_value(text)) is type(value)
+    assert options.parse_value(text) == value
+    assert type(options.parse_value(text)) is type(value)
 
 
 def test_parse_parameters_last_wins_and_raw_stays_text():
-    params = cli.parse_parameters([["a", "5"], ["b", '"y"'], ["a", "6"]], [["c", "5"]])
+    params = options.parse_parameters([["a", "5"], ["b", '"y"'], ["a", "6"]], [["c", "5"]])
     assert params == {"a": 6, "b": "y", "c": "5"}
-    assert cli.parse_parameters(None, None) == {}
+    assert options.parse_parameters(None, None) == {}
 
 
 def test_parse_parameters_keep_the_users_order():
     # Not sorted: papermill injects `-p msg x -p a 3.5` as msg, then a.
-    params = cli.parse_parameters([["msg", "x"], ["a", "3.5"], ["msg", "y"]])
+    params = options.parse_parameters([["msg", "x"], ["a", "3.5"], ["msg", "y"]])
     assert list(params.items()) == [("msg", "y"), ("a", 3.5)]  # last value, first place
-    raw = cli.parse_parameters([["z", "1"], ["b", cli.RawValue("007")], ["a", "2"]])
+    raw = options.parse_parameters([["z", "1"], ["b", options.RawValue("007")], ["a", "2"]])
     assert list(raw.items()) == [("z", 1), ("b", "007"), ("a", 2)]
     assert type(raw["b"]) is str  # the marker class stays out of the request
 
 
 def test_parse_env():
-    assert cli.parse_env(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
-    assert cli.parse_env(None) == {}
+    assert options.parse_env(["A=1", "B=x=y", "C="]) == {"A": "1", "B": "x=y", "C": ""}
+    assert options.parse_env(None) == {}
     for bad in ("NOVALUE", "=1"):
         with pytest.raises(argparse.ArgumentTypeError, match="NAME=VALUE"):
-            cli.parse_env([bad])
+            options.parse_env([bad])
 
 
 @pytest.mark.parametrize(
@@ -95,13 +93,13 @@ def test_parse_env():
     [("90", 90), ("90s", 90), ("15m", 900), ("2h", 7200), ("1h30m", 5400), ("1d", 86400)],
 )
 def test_parse_duration(text, seconds):
-    assert cli.parse_duration(text) == seconds
+    assert options.parse_duration(text) == seconds
 
 
 @pytest.mark.parametrize("text", ["", "abc", "0", "0m", "1.5h", "-5", "m"])
 def test_parse_duration_refuses(text):
     with pytest.raises(argparse.ArgumentTypeError):
-        cli.parse_duration(text)
+        options.parse_duration(text)
 
 
 # -- arguments ------------------------------------------------------------------------------------
@@ -152,10 +150,10 @@ def test_submit_arguments_make_a_valid_request():
         "--kubeconfig",
         "/k/config",
     )
-    assert args.command == "submit" and args.func is cli.run_job_command
+    assert args.command == "submit" and args.func is cli.jobs.run_job_command
     assert (args.namespace, args.context, args.kubeconfig) == ("team", "ctx", "/k/config")
     assert args.wait and not args.follow
-    data = cli.submit_request_data(args, "reports/nb.ipynb")
+    data = options.submit_request_data(args, "reports/nb.ipynb")
     req = SubmitRequest.from_json(data)
     assert req.parameters == {"a": 5, "b": "y", "c": [1, 2], "d": "007"}
     assert (req.profile, req.image, req.timeout_seconds, req.retries) == ("gpu", "img:1", 1800, 2)
@@ -165,13 +163,13 @@ def test_submit_arguments_make_a_valid_request():
 
 def test_submit_parameters_keep_the_command_lines_order():
     args = parse("submit", "nb.ipynb", "-p", "msg", "x", "-r", "b", "007", "-p", "a", "3.5")
-    data = cli.submit_request_data(args, "nb.ipynb")
+    data = options.submit_request_data(args, "nb.ipynb")
     assert list(data["parameters"].items()) == [("msg", "x"), ("b", "007"), ("a", 3.5)]
     # The REST body and the model keep it too (a JSON object's order is the user's).
     req = SubmitRequest.from_json(json.loads(json.dumps(data)))
     assert list(req.parameters) == ["msg", "b", "a"]
     args = parse("rerun", "j", "-r", "z", "1", "-p", "y", "2")
-    assert list(cli.parse_parameters(args.parameters, args.parameters_raw).items()) == [
+    assert list(options.parse_parameters(args.parameters, args.parameters_raw).items()) == [
         ("z", "1"),
         ("y", 2),
     ]
@@ -179,7 +177,7 @@ def test_submit_parameters_keep_the_command_lines_order():
 
 def test_submit_defaults():
     args = parse("submit", "nb.ipynb")
-    req = SubmitRequest.from_json(cli.submit_request_data(args, "nb.ipynb"))
+    req = SubmitRequest.from_json(options.submit_request_data(args, "nb.ipynb"))
     assert req.parameters == {} and req.profile is None and req.image is None
     assert req.timeout_seconds is None and req.retries == 0 and not req.ship_folder
     assert not args.wait and not args.follow and args.namespace is None and args.verbose == 0
@@ -201,14 +199,14 @@ def test_other_commands():
     assert parse("cancel", "j").job == "j"
     assert parse("delete", "j", "-n", "team").namespace == "team"
     args = parse("rerun", "j", "-p", "a", "7", "--wait")
-    assert cli.parse_parameters(args.parameters, args.parameters_raw) == {"a": 7} and args.wait
+    assert options.parse_parameters(args.parameters, args.parameters_raw) == {"a": 7} and args.wait
     args = parse("fetch", "j", "-o", "out/x.ipynb")
     assert (args.output, args.wait) == ("out/x.ipynb", False)
     assert parse("fetch", "j").output is None
     assert parse("profiles", "--json").json
     # dev-cluster is untouched
     args = parse("dev-cluster", "--state-dir", "/tmp/x", "up", "--wait")
-    assert args.func is cli.cmd_dev_up and args.wait
+    assert args.func is cli.dev_cluster.cmd_dev_up and args.wait
 
 
 @pytest.mark.parametrize(
@@ -249,7 +247,7 @@ def test_usage_errors_exit_2(argv, capsys):
     ],
 )
 def test_exit_codes(exc, code):
-    assert cli.exit_code_for(exc) == code
+    assert exit_codes.exit_code_for(exc) == code
 
 
 # -- paths ----------------------------------------------------------------------------------------
@@ -380,14 +378,14 @@ def test_status_changes_hide_the_pending_blip_after_running():
 
 def test_progress_lines_and_in_place_updates():
     plain = io.StringIO()
-    progress = cli.Progress(plain, tty=False)
+    progress = render.Progress(plain, tty=False)
     for i in (info(JobPhase.PENDING), info(JobPhase.PENDING), info(JobPhase.SUCCEEDED)):
         progress(i)
     progress.done()
     assert plain.getvalue() == "Pending\nSucceeded\n"
 
     term = io.StringIO()
-    progress = cli.Progress(term, tty=True)
+    progress = render.Progress(term, tty=True)
     progress(info(JobPhase.PENDING))
     progress(info(JobPhase.RUNNING, current_cell=2, total_cells=4))
     progress.done()
@@ -419,7 +417,7 @@ def cli_env(tmp_path, monkeypatch):
     monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
     monkeypatch.setenv("JUPYTER_CONFIG_PATH", "")
     monkeypatch.chdir(ws)
-    monkeypatch.setattr(cli, "_setup_logging", lambda verbose: None)
+    monkeypatch.setattr(startup, "setup_logging", lambda verbose: None)
     return ws
 
 
@@ -481,9 +479,9 @@ def test_magic_arguments():
         ["-p", "a", "7", "--wait", "--namespace", "team", "--profile", "gpu"]
     )
     assert args.notebook is None and args.wait and args.namespace == "team"
-    assert cli.submit_request_data(args, "nb.ipynb")["parameters"] == {"a": 7}
+    assert options.submit_request_data(args, "nb.ipynb")["parameters"] == {"a": 7}
     args = make_parser().parse_args(["-p", "msg", "x", "-p", "a", "3.5", "-r", "c", "1"])
-    params = cli.submit_request_data(args, "nb.ipynb")["parameters"]
+    params = options.submit_request_data(args, "nb.ipynb")["parameters"]
     assert list(params.items()) == [("msg", "x"), ("a", 3.5), ("c", "1")]
     assert make_parser().parse_args(["other.ipynb"]).notebook == "other.ipynb"
     with pytest.raises(UsageError, match="%k8s_submit"):

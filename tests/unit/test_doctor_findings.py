@@ -649,7 +649,7 @@ def test_a_broken_kubeconfig_is_a_finding(tmp_path):
 )
 def test_cli_parses_doctor(argv, expected):
     args = cli.build_parser().parse_args(argv)
-    assert args.func is cli.cmd_doctor
+    assert args.func is cli.doctor.cmd_doctor
     for key, value in expected.items():
         assert getattr(args, key) == value
 

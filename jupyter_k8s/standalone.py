@@ -1,10 +1,13 @@
-"""Notebook jobs without a Jupyter server: configuration, the JobService, paths, status text.
+"""jupyter-k8s without a Jupyter server: its configuration, its root folder, its JobService.
 
 The CLI (`jupyter k8s ...`) and the `%k8s_submit` magic run where no ServerApp loads the
 extension, yet they must see the same configuration the server would: `c.JupyterK8s.*` from
 the user's Jupyter config files. `load_settings` reads those files the way a ServerApp and its
-extension do (see `load_jupyter_config`), applies command-line overrides and gives a
-`JupyterK8s` whose traits `app.make_job_service` turns into a JobService.
+extension do (see `load_jupyter_config`) and applies command-line overrides; `StandaloneJobs`
+turns the result into a JobService with a Kubernetes client of its own.
+
+Nothing here parses arguments or prints: the CLI and the magic each present what it returns
+in their own way.
 """
 
 from __future__ import annotations
@@ -12,23 +15,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from ..errors import NotFoundProblem, ValidationProblem
-from ..k8s.client import KubeClient, KubeError
-from .models import JobInfo, JobPhase
-from .objects import CONTAINER
-from .runlog import parse_marker, parse_runner_log, progress_of
+from .errors import NotFoundProblem, ValidationProblem
+from .jobs.models import JobInfo, JobPhase
+from .jobs.objects import CONTAINER
+from .jobs.runlog import parse_marker, parse_runner_log, progress_of
+from .jobs.service import JOB_NAME_LABEL
+from .k8s.client import KubeClient, KubeError, resource_path
 
 if TYPE_CHECKING:
     from traitlets.config import Config
 
-    from ..app import JupyterK8s
-    from .service import JobService
+    from .app import JupyterK8s
+    from .jobs.service import JobService
 
 #: Config files read, lowest precedence first; each is looked for as .py and .json in every
 #: directory of the Jupyter config path. A ServerApp reads jupyter_config and
@@ -36,12 +38,14 @@ if TYPE_CHECKING:
 #: then takes the server's config over it, so that order is kept here.
 CONFIG_FILES = ("jupyter_config", "jupyter_jupyter_k8s_config", "jupyter_server_config")
 
-JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 PROGRESS_TAIL_LINES = 2000  # of a running job's log, read to find its last cell marker
 
 
 class ConfigProblem(ValidationProblem):
     """The Jupyter configuration (profiles, traits) is invalid."""
+
+
+# -- configuration --------------------------------------------------------------------------------
 
 
 def config_paths() -> list[str]:
@@ -96,7 +100,7 @@ def load_settings(
     """A `JupyterK8s` with the user's Jupyter configuration and the given overrides."""
     from traitlets import TraitError
 
-    from ..app import JupyterK8s
+    from .app import JupyterK8s
 
     cfg = load_jupyter_config(warn=warn) if config is None else config
     try:
@@ -112,12 +116,30 @@ def load_settings(
     return app
 
 
+# -- the root folder ------------------------------------------------------------------------------
+
+
 def server_root_dir(conf: JupyterK8s) -> Path | None:
     """`c.ServerApp.root_dir` when the configuration sets it."""
     value = conf.config.get("ServerApp", {}).get("root_dir")
     if isinstance(value, str) and value.strip():
         return Path(os.path.expanduser(value)).resolve()
     return None
+
+
+def root_dir_for(conf: JupyterK8s, folder: Path) -> Path:
+    """The folder notebook and output paths are relative to, for work started in `folder`.
+
+    `folder` itself (the CLI's working directory, the magic's notebook folder), except with
+    shared-volume staging: the volume holds the server's root folder, so paths must be
+    relative to that root whenever `folder` lies inside it.
+    """
+    folder = folder.resolve()
+    if conf.staging == "shared":
+        server_root = server_root_dir(conf)
+        if server_root is not None and (folder == server_root or server_root in folder.parents):
+            return server_root
+    return folder
 
 
 def relative_notebook_path(
@@ -149,12 +171,21 @@ def relative_notebook_path(
     )
 
 
-class Runtime:
-    """A JobService of its own with the Kubernetes client it uses, created on first need."""
+# -- the job service ------------------------------------------------------------------------------
+
+
+class StandaloneJobs:
+    """The JobService of a process without a Jupyter server, and the Kubernetes client it uses
+    (created on first need).
+
+    It collects (writes under `root_dir`) only the executed notebooks of the jobs this process
+    waits for: the user's other jobs may come from other folders, and the server or `fetch`
+    collects them.
+    """
 
     def __init__(self, conf: JupyterK8s, root_dir: Path, *, collect_outputs: bool = True):
-        from ..app import make_job_service
-        from ..profiles import ProfileError
+        from .app import make_job_service
+        from .profiles import ProfileError
 
         self.conf = conf
         self.root_dir = root_dir.resolve()
@@ -164,8 +195,7 @@ class Runtime:
             self.service: JobService = make_job_service(conf, self.client, self.root_dir)
         except ProfileError as exc:
             raise ConfigProblem(f"invalid c.JupyterK8s.profiles: {exc}") from None
-        # Only the jobs this process waits for (submit --wait, fetch, the magic): the user's
-        # other jobs may come from other folders, and the server or `fetch` collects them.
+        # Only the jobs this process waits for (JobService.wait adds them).
         self.service.collect_only = set()
         # Commands that only look (jobs, status, logs...) write nothing: they exit at once,
         # maybe in the middle of a write.
@@ -187,7 +217,7 @@ class Runtime:
         ns = self.conf.namespace or client.namespace
         await client.request(
             "GET",
-            f"/apis/batch/v1/namespaces/{ns}/jobs",
+            resource_path("jobs", ns),
             params={"limit": 1, "labelSelector": self.service.selector},
             timeout=max(self.conf.kube_request_timeout, 5.0),
         )
@@ -212,10 +242,11 @@ class Runtime:
         return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
 
     async def _pod_log(self, pod: str, **params: Any) -> str:
+        """The raw log of a job pod's notebook container (runner markers and frame included)."""
         client = await self.client()
         return await client.request(
             "GET",
-            f"/api/v1/namespaces/{self.service.config.namespace}/pods/{pod}/log",
+            resource_path("pods", self.service.config.namespace, pod, sub="log"),
             params={"container": CONTAINER, **params},
             raw=True,
             timeout=60,
@@ -259,88 +290,3 @@ def _started(pod: dict[str, Any]) -> bool:
         if {"running", "terminated"} & set(cs.get("state") or {}):
             return True
     return False
-
-
-# -- text for people ------------------------------------------------------------------------------
-
-
-def duration_text(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 86400}d{(s % 86400) // 3600:02d}h"
-
-
-def age_text(when: datetime | None, now: datetime | None = None) -> str:
-    if when is None:
-        return "-"
-    now = now or datetime.now(UTC)
-    s = max(0, int((now - when).total_seconds()))
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if s >= size:
-            return f"{s // size}{unit}"
-    return f"{s}s"
-
-
-def cell_text(info: JobInfo) -> str:
-    if info.current_cell is None:
-        return "-"
-    return f"{info.current_cell}/{info.total_cells}" if info.total_cells else str(info.current_cell)
-
-
-def status_line(info: JobInfo) -> str:
-    """One line: 'Pending: Unschedulable: 0/1 nodes ...', 'Running: cell 3/7', 'Failed: ...'."""
-    parts = [info.phase.value]
-    if info.reason and info.reason not in ("Cancelled",):
-        parts.append(info.reason)
-    if info.message and info.phase != JobPhase.SUCCEEDED:
-        parts.append(" ".join(info.message.split()))  # one line, whatever the message holds
-    if info.phase == JobPhase.RUNNING and info.current_cell is not None:
-        parts.append(f"cell {cell_text(info)}")
-    if info.phase.finished and info.output_state == "pending":
-        parts.append("collecting the executed notebook")
-    return ": ".join(parts)
-
-
-class StatusChanges:
-    """Feed it every JobInfo; it answers the status line when that changed, else None.
-
-    Between the pod's end and the Job's Complete/Failed condition the job reads as Pending
-    again for a moment (no pod runs, no condition yet): that blip is not shown.
-    """
-
-    def __init__(self) -> None:
-        self.last: str | None = None
-        self._ran = False
-
-    def __call__(self, info: JobInfo) -> str | None:
-        if info.phase == JobPhase.RUNNING:
-            self._ran = True
-        elif info.phase == JobPhase.PENDING and self._ran and not info.reason:
-            return None
-        line = status_line(info)
-        if line == self.last:
-            return None
-        self.last = line
-        return line
-
-
-def exit_status(info: JobInfo) -> int:
-    """0 when the job succeeded and its executed notebook is there; 1 otherwise."""
-    if info.phase != JobPhase.SUCCEEDED:
-        return 1
-    return 1 if info.output_state == "error" else 0
-
-
-def isatty(stream: Any = None) -> bool:
-    stream = sys.stderr if stream is None else stream
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False

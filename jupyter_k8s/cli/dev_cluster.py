@@ -1,0 +1,114 @@
+"""`jupyter k8s dev-cluster ...`: the local Kubernetes cluster to try and test with."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .exit_codes import EXIT_CLUSTER, EXIT_OK
+
+
+def _dev_cluster(args: argparse.Namespace):
+    from ..devcluster.controlplane import DevCluster
+
+    return DevCluster(
+        args.state_dir,
+        bin_dir=args.bin_dir,
+        node_name=args.node_name,
+        gpus=args.gpus,
+        namespace=args.namespace,
+    )
+
+
+def cmd_dev_up(args: argparse.Namespace) -> int:
+    cluster = _dev_cluster(args)
+    cluster.up(wait=args.wait, timeout=args.timeout)
+    print(cluster.env(admin=args.admin))
+    return EXIT_OK
+
+
+def cmd_dev_down(args: argparse.Namespace) -> int:
+    _dev_cluster(args).down()
+    return EXIT_OK
+
+
+def cmd_dev_status(args: argparse.Namespace) -> int:
+    info = _dev_cluster(args).status()
+    if args.json:
+        print(json.dumps(info, indent=2))
+    elif not info["running"] and "processes" not in info:
+        print(f"no local cluster in {info['state_dir']}")
+    else:
+        print(
+            f"local cluster in {info['state_dir']}: "
+            f"{'running' if info['running'] else 'NOT running'}"
+        )
+        print(f"  API server  {info['server']}  (Kubernetes {info['versions'].get('kubernetes')})")
+        for comp, p in info["processes"].items():
+            print(f"  {comp:<24} pid {p['pid']:<8} {'running' if p['alive'] else 'stopped'}")
+        print(
+            f"  node {info['node']}: {'Ready' if info.get('node_ready') else 'not ready'}, "
+            f"{info['gpus']} nvidia.com/gpu"
+        )
+        print(f"  namespace {info['namespace']}; KUBECONFIG={info['kubeconfig']}")
+    return EXIT_OK if info["running"] else EXIT_CLUSTER
+
+
+def cmd_dev_env(args: argparse.Namespace) -> int:
+    print(_dev_cluster(args).env(admin=args.admin))
+    return EXIT_OK
+
+
+def cmd_dev_build(args: argparse.Namespace) -> int:
+    from ..devcluster.build import Versions, ensure_binaries
+
+    paths = ensure_binaries(Versions(), args.bin_dir, progress=lambda m: print(m, flush=True))
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return EXIT_OK
+
+
+def add_parser(sub: Any) -> None:
+    dev = sub.add_parser("dev-cluster", help="a local Kubernetes cluster to try and test with")
+    dev.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the cluster keeps its files (default ~/.local/state/jupyter-k8s/dev-cluster)",
+    )
+    dev.add_argument(
+        "--bin-dir",
+        type=Path,
+        default=None,
+        help="a directory with kube-apiserver, kube-controller-manager, kube-scheduler "
+        "and etcd of the pinned versions (else PATH, else build once)",
+    )
+    dev.add_argument("--node-name", default="dev-node")
+    dev.add_argument("--gpus", type=int, default=0, help="nvidia.com/gpu the node advertises")
+    dev.add_argument(
+        "--namespace", default="jupyter-k8s", help="the namespace prepared for the extension"
+    )
+    dsub = dev.add_subparsers(dest="action", required=True, metavar="ACTION")
+    up = dsub.add_parser("up", help="start the cluster (building it the first time)")
+    up.add_argument("--wait", action="store_true", help="return once the node is Ready")
+    up.add_argument("--timeout", type=float, default=120.0)
+    up.add_argument("--admin", action="store_true", help="print the admin KUBECONFIG line")
+    up.set_defaults(func=cmd_dev_up)
+    dsub.add_parser("down", help="stop everything and remove the cluster's data").set_defaults(
+        func=cmd_dev_down
+    )
+    st = dsub.add_parser("status", help="what runs (exit 0 when running)")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=cmd_dev_status)
+    env = dsub.add_parser("env", help="print the export KUBECONFIG=... line")
+    env.add_argument(
+        "--admin",
+        action="store_true",
+        help="the admin kubeconfig instead of the extension's ServiceAccount",
+    )
+    env.set_defaults(func=cmd_dev_env)
+    dsub.add_parser("build", help="build (or find) the control-plane binaries").set_defaults(
+        func=cmd_dev_build
+    )
