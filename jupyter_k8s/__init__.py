@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-try:
-    from importlib.metadata import PackageNotFoundError, version
+from .version import __version__
 
-    __version__ = version("jupyter-k8s")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0.0.0+unknown"
+__all__ = ["__version__"]
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:

@@ -1,236 +1,38 @@
-"""The jupyter-k8s server extension: configuration, services in the tornado settings, handlers."""
+"""The jupyter-k8s server extension: the traits (jupyter_k8s.config) on an ExtensionApp, the
+services (jupyter_k8s.services) in the tornado settings (jupyter_k8s.settings_keys), the
+handlers, the kernel reattach and cullers, a clean stop."""
 
 from __future__ import annotations
 
-import getpass
-import os
 from pathlib import Path
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
 
-from . import __version__
+from .config import JupyterK8s as JupyterK8sConfig
 from .k8s.cluster import ClusterService
+from .services import make_job_service, make_kernel_service
+from .settings_keys import CLUSTER_SETTING, JOBS_SETTING, KERNELS_SETTING
+from .version import __version__
 
-# Key of the ClusterService in the tornado settings. (`settings["jupyter_k8s"]` itself is the
-# ExtensionApp: jupyter_server's ExtensionHandlerMixin looks the app up under its name.)
-CLUSTER_SETTING = "jupyter_k8s_cluster"
-JOBS_SETTING = "jupyter_k8s_jobs"
-KERNELS_SETTING = "jupyter_k8s_kernels"
+# Still importable from here, where they were: the CLI's Runtime imports make_job_service.
+__all__ = [
+    "CLUSTER_SETTING",
+    "JOBS_SETTING",
+    "KERNELS_SETTING",
+    "JupyterK8s",
+    "make_job_service",
+    "make_kernel_service",
+]
 
 
-class JupyterK8s(ExtensionApp):
-    """Kubernetes one click from a notebook."""
+class JupyterK8s(ExtensionApp, JupyterK8sConfig):
+    """Kubernetes one click from a notebook: the traits (jupyter_k8s.config) as a server
+    extension."""
 
     name = "jupyter_k8s"
     description = "Kubernetes one click from a notebook: notebook jobs and remote GPU kernels."
     version = __version__
     load_other_extensions = True
-
-    kubeconfig = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Path of the kubeconfig file to use. Default: $KUBECONFIG, then ~/.kube/config,
-        then the in-cluster service account when the server runs in a pod.""",
-    )
-
-    context = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Name of the kubeconfig context to use. Default: the kubeconfig's current
-        context.""",
-    )
-
-    namespace = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Namespace where jobs and kernel pods are created. Default: the namespace of the
-        kubeconfig context, or the pod's own namespace when running in a cluster, else
-        "default".""",
-    )
-
-    cluster_info_cache_seconds = Float(
-        2.0,
-        config=True,
-        help="""How long a cluster summary (GET /jupyter-k8s/cluster) is reused before the
-        Kubernetes API is asked again, so that polling clients do not load the API server.""",
-    )
-
-    kube_request_timeout = Float(
-        10.0,
-        config=True,
-        help="""Timeout in seconds of each Kubernetes API call made for the cluster summary.""",
-    )
-
-    profiles = List(
-        Dict(),
-        default_value=None,
-        allow_none=True,
-        config=True,
-        help="""Resource profiles jobs and kernels can use: a list of dicts with name,
-        display_name, description, image, cpu_request, cpu_limit, memory_request, memory_limit,
-        gpus, gpu_resource (nvidia.com/gpu, amd.com/gpu, ...), node_selector, tolerations,
-        runtime_class_name, env, pod_overrides and default. Validated at start. Default: a
-        "cpu" profile (the default) and a "gpu" profile with one nvidia.com/gpu.""",
-    )
-
-    default_image = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Image of job and kernel pods when neither the request nor the profile names one.
-        Default: the image this server runs in, as JupyterHub sets it (JUPYTER_IMAGE_SPEC /
-        JUPYTER_IMAGE), else none (profiles must then name an image).""",
-    )
-
-    allowed_images = List(
-        Unicode(),
-        default_value=None,
-        allow_none=True,
-        config=True,
-        help="""Images a user may ask for in a submit request (shell-style patterns such as
-        "quay.io/jupyter/*"). None: any image; []: only the profiles' images.""",
-    )
-
-    owner = Unicode(
-        config=True,
-        help="""Whose jobs this server shows and creates (the owner label of every object).
-        Default: the JupyterHub user (JUPYTERHUB_USER) when under JupyterHub, else the login
-        name of the server's process.""",
-    )
-
-    @default("owner")
-    def _default_owner(self) -> str:
-        return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
-
-    staging = Enum(
-        ["api", "shared"],
-        default_value="api",
-        config=True,
-        help="""How notebooks travel to job pods and executed notebooks back. "api": through
-        the Kubernetes API only (a ConfigMap in, the runner's log out; works from a laptop with a
-        kubeconfig; bounded by max_notebook_bytes and max_output_bytes). "shared": the pod
-        mounts shared_volume at shared_mount_path (the server's root directory as the pod sees
-        it), so relative paths and data files just work and the runner writes the output in
-        place.""",
-    )
-
-    shared_volume = Dict(
-        None,
-        allow_none=True,
-        config=True,
-        help="""The pod volume source used by "shared" staging, e.g.
-        {"persistentVolumeClaim": {"claimName": "home"}}.""",
-    )
-
-    shared_mount_path = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Where shared_volume is mounted in job pods. Default: the server's root
-        directory, so paths are the same on both sides.""",
-    )
-
-    output_dir = Unicode(
-        None,
-        allow_none=True,
-        config=True,
-        help="""Folder (relative to the server root) for executed notebooks. Default: next to
-        the input notebook, named <notebook>.<job id>.ipynb.""",
-    )
-
-    max_notebook_bytes = Int(
-        5_000_000,
-        config=True,
-        help="""Largest notebook "api" staging sends to a job. It travels gzipped in a
-        ConfigMap with the runner, which must fit the 1 MiB a ConfigMap can hold: a notebook
-        that doesn't compress that far (large embedded images) is refused with 413.""",
-    )
-
-    max_output_bytes = Int(
-        50 * 1024 * 1024,
-        config=True,
-        help="""Largest executed notebook "api" staging brings back.""",
-    )
-
-    job_ttl_seconds = Int(
-        7 * 24 * 3600,
-        config=True,
-        help="""How long finished jobs (and their pods and logs) are kept before Kubernetes
-        deletes them (ttlSecondsAfterFinished).""",
-    )
-
-    kernel_start_timeout = Float(
-        600.0,
-        config=True,
-        help="""Seconds a remote kernel's pod may take to start (scheduling, GPU node scale-up,
-        image pull) before the start fails with the last reason and the pod is deleted.""",
-    )
-
-    kernel_reattach = Bool(
-        True,
-        config=True,
-        help="""Remote kernels outlive a server restart: at stop the server leaves their pods
-        running, at start it reattaches the kernels whose pod still runs (same kernel id,
-        same state). False: kernels are shut down with the server, and at start kernel pods
-        left by a previous server of this user are deleted.""",
-    )
-
-    kernel_restart_max_backoff = Float(
-        5.0,
-        config=True,
-        help="""A kernel restart happens in the kernel's pod (same IP, same GPU): the kernel
-        exits and the kubelet starts it again. When the kubelet's crash-loop back-off would
-        make that wait longer than this many seconds (it grows after quick restarts), the
-        restart makes a new pod instead, which must be scheduled again (and may wait for a
-        GPU).""",
-    )
-
-    kernel_orphan_seconds = Float(
-        300.0,
-        config=True,
-        help="""A kernel pod whose server (or standalone client) stopped renewing its heartbeat
-        this many seconds ago is an orphan: another server of the same owner may adopt or
-        delete it. Until then, two servers of one user never touch each other's kernels.
-        Servers and standalone clients renew their pods' heartbeat every 30 s, or 4 times
-        within this when it is shorter; `jupyter k8s kernelspec install` writes it into the
-        kernelspec for papermill.""",
-    )
-
-    kernelspecs = Bool(
-        True,
-        config=True,
-        help="""Serve one kernelspec per profile ("Python 3 · Kubernetes · <profile>", named
-        k8s-<profile>) through the server's kernelspec API, without writing any file.""",
-    )
-
-    kernel_curve = Bool(
-        True,
-        config=True,
-        help="""CurveZMQ transport encryption for remote kernels: the kernelspecs declare
-        support and the provisioner makes a key pair (which travels only in the kernel's
-        Secret), whatever c.MappingKernelManager.transport_encryption says. Where the image's
-        ipykernel does not use the keys (older than 7.4) the kernel runs unencrypted, with a
-        warning in the log and in its status; with transport_encryption = "required" it
-        fails to start instead. False: no encryption.""",
-    )
-
-    gpu_kernel_idle_timeout = Int(
-        0,
-        config=True,
-        help="""Shut down remote kernels that hold GPUs after this many seconds without
-        activity (0: off). Shorter than c.MappingKernelManager.cull_idle_timeout, which applies
-        to every kernel; cull_busy and cull_connected are honoured as by that culler.""",
-    )
-
-    gpu_kernel_cull_interval = Int(
-        60,
-        config=True,
-        help="""Seconds between checks for idle GPU kernels (see gpu_kernel_idle_timeout).""",
-    )
 
     cluster: ClusterService | None = None
     jobs = None  # the JobService
@@ -258,7 +60,8 @@ class JupyterK8s(ExtensionApp):
         from .kernels.kernelspecs import server_kernelspecs, wrap_kernel_spec_manager
         from .kernels.service import set_server_service
 
-        self.kernels = make_kernel_service(self, self.cluster.get_client)
+        root_dir = self.serverapp.root_dir if self.serverapp is not None else None
+        self.kernels = make_kernel_service(self, self.cluster.get_client, root_dir, self.log)
         set_server_service(self.kernels)
         self.settings[KERNELS_SETTING] = self.kernels
         serverapp = self.serverapp
@@ -365,60 +168,3 @@ class JupyterK8s(ExtensionApp):
             await self.jobs.stop()
         if self.cluster is not None:
             await self.cluster.close()
-
-
-def make_kernel_service(conf: JupyterK8s, get_client):
-    """The KernelService configured from the traits."""
-    from .kernels.service import KernelsConfig, KernelService
-    from .profiles import default_image, load_profiles
-
-    image = conf.default_image or default_image()
-    # As jupyter_server has it: the kernels' cwd and JPY_SESSION_NAME are under it.
-    root_dir = conf.serverapp.root_dir if conf.serverapp is not None else None
-    shared = conf.staging == "shared" and bool(conf.shared_volume)
-    return KernelService(
-        get_client,
-        load_profiles(conf.profiles, image),
-        KernelsConfig(
-            namespace=conf.namespace,
-            owner=conf.owner,
-            client="server",
-            default_image=image,
-            start_timeout=conf.kernel_start_timeout,
-            restart_max_backoff=conf.kernel_restart_max_backoff,
-            server_stale_seconds=conf.kernel_orphan_seconds,
-            root_dir=root_dir,
-            shared_volume=conf.shared_volume if shared else None,
-            shared_mount_path=(conf.shared_mount_path or str(Path(root_dir).resolve()))
-            if shared and root_dir
-            else None,
-        ),
-        logger=conf.log,
-    )
-
-
-def make_job_service(conf: JupyterK8s, get_client, root_dir: Path):
-    """The JobService configured from the traits (shared by the server and the CLI)."""
-    from .jobs.service import JobsConfig, JobService
-    from .profiles import default_image, load_profiles
-
-    image = conf.default_image or default_image()
-    profiles = load_profiles(conf.profiles, image)
-    return JobService(
-        get_client,
-        profiles,
-        JobsConfig(
-            namespace=conf.namespace,
-            owner=conf.owner,
-            root_dir=root_dir,
-            default_image=image,
-            allowed_images=conf.allowed_images,
-            staging="shared" if conf.staging == "shared" else "configmap",
-            shared_volume=conf.shared_volume,
-            shared_mount_path=conf.shared_mount_path or str(root_dir.resolve()),
-            max_notebook_bytes=conf.max_notebook_bytes,
-            max_output_bytes=conf.max_output_bytes,
-            default_ttl_seconds=conf.job_ttl_seconds,
-            output_dir=conf.output_dir,
-        ),
-    )

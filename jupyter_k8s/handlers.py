@@ -20,11 +20,11 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 
-from .errors import ForbiddenProblem, JupyterK8sError, ValidationProblem
+from .errors import ForbiddenProblem, Problem, ValidationProblem
 from .jobs.models import SubmitRequest
 from .jobs.service import JobService
-from .k8s.client import Conflict, Forbidden, Gone, KubeError, NotFound, Unreachable
 from .k8s.cluster import ClusterService
+from .settings_keys import CLUSTER_SETTING, JOBS_SETTING, KERNELS_SETTING
 
 AUTH_RESOURCE = "jupyter_k8s"
 API_PREFIX = "jupyter-k8s"
@@ -49,7 +49,12 @@ def _validation_message(exc: Exception) -> str:
 
 
 def map_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
-    """Turn an exception into (HTTP status, JSON body). The one place that does it."""
+    """Turn an exception into (HTTP status, JSON body). The one place that does it.
+
+    A domain problem (`jupyter_k8s.errors.Problem`, Kubernetes API errors included) answers
+    with its `http_status`, `public_message` and `public_reason`; anything else unexpected
+    is a 500 that shows nothing of the exception (it may hold a secret): the log has it.
+    """
     try:
         from pydantic import ValidationError
     except ImportError:  # pragma: no cover
@@ -59,44 +64,15 @@ def map_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
         message = exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
         reason = exc.reason or responses.get(exc.status_code, "")
         return exc.status_code, {"message": message or reason, "reason": reason}
-    if isinstance(exc, JupyterK8sError):
-        body = {"message": exc.message, "reason": exc.reason}
+    if isinstance(exc, Problem):
+        body = {"message": exc.public_message, "reason": exc.public_reason}
         if getattr(exc, "field", None):
             body["field"] = exc.field  # lets a form point at the offending input
-        return exc.status, body
+        return exc.http_status, body
     if isinstance(exc, ValidationError):
         return 400, {"message": _validation_message(exc), "reason": "Invalid"}
     if isinstance(exc, json.JSONDecodeError):
         return 400, {"message": f"the request body is not valid JSON: {exc}", "reason": "Invalid"}
-    if isinstance(exc, Unreachable):
-        return 503, {"message": exc.message, "reason": "Unreachable"}
-    if isinstance(exc, Forbidden):
-        return 403, {
-            "message": f"Kubernetes refused: {exc.message}",
-            "reason": exc.reason or "Forbidden",
-        }
-    if isinstance(exc, NotFound):
-        return 404, {"message": exc.message, "reason": exc.reason or "NotFound"}
-    if isinstance(exc, Conflict):
-        return 409, {"message": exc.message, "reason": exc.reason or "Conflict"}
-    if isinstance(exc, Gone):
-        return 503, {"message": exc.message, "reason": "Gone"}
-    if isinstance(exc, KubeError):
-        if exc.status == 422:  # the API server rejected an object built from the request
-            return 400, {"message": exc.message, "reason": exc.reason or "Invalid"}
-        if exc.status == 413:
-            return 413, {"message": exc.message, "reason": "TooLarge"}
-        if exc.status == 401:
-            return 503, {
-                "message": f"the Kubernetes API rejected the server's credentials: {exc.message}",
-                "reason": "Unauthorized",
-            }
-        if exc.status == 429:
-            return 503, {"message": exc.message, "reason": "TooManyRequests"}
-        return 502, {
-            "message": f"the Kubernetes API answered {exc.status}: {exc.message}",
-            "reason": exc.reason or "KubernetesError",
-        }
     return 500, {
         "message": "internal error in jupyter-k8s; the Jupyter server log has the details",
         "reason": "InternalError",
@@ -110,8 +86,6 @@ class K8sAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     @property
     def cluster(self) -> ClusterService:
-        from .app import CLUSTER_SETTING
-
         return self.settings[CLUSTER_SETTING]
 
     def write_json(self, data: Any, status: int = 200) -> None:
@@ -132,7 +106,7 @@ class K8sAPIHandler(ExtensionHandlerMixin, APIHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         # Expected domain errors are one line in the log; only real bugs get a traceback.
-        if isinstance(value, KubeError | JupyterK8sError):
+        if isinstance(value, Problem):
             status, body = map_error(value)
             self.log.warning(
                 "%s %s -> %d %s", self.request.method, self.request.path, status, body["message"]
@@ -147,8 +121,6 @@ class ClusterHandler(K8sAPIHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        from .app import JOBS_SETTING, KERNELS_SETTING
-
         info = dict(await self.cluster.info())
         services = (self.settings.get(JOBS_SETTING), self.settings.get(KERNELS_SETTING))
         problems = [p for s in services if s is not None and (p := s.sync_problem())]
@@ -191,8 +163,6 @@ class DoctorHandler(K8sAPIHandler):
 class JobsBaseHandler(K8sAPIHandler):
     @property
     def jobs(self) -> JobService:
-        from .app import JOBS_SETTING
-
         return self.settings[JOBS_SETTING]
 
     def body_json(self) -> Any:

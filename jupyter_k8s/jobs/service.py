@@ -28,8 +28,10 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
-from ..k8s.client import KubeClient, KubeError, NotFound, Obj, Unreachable
+from ..files import write_atomic
+from ..k8s.client import KubeClient, KubeError, NotFound, Obj, Unreachable, resource_path
 from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
+from ..k8s.pods import container_running, container_started
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
@@ -82,7 +84,9 @@ class JobsConfig:
     root_dir: Path
     default_image: str | None = None
     allowed_images: list[str] | None = None  # fnmatch patterns; None: any image
-    staging: str = "configmap"  # or "shared"
+    #: "api" (notebook in and executed notebook out through the Kubernetes API) or "shared"
+    #: (a volume both sides mount), as c.JupyterK8s.staging says.
+    staging: str = "api"
     shared_volume: dict[str, Any] | None = None
     shared_mount_path: str | None = None
     max_notebook_bytes: int = 5_000_000
@@ -91,6 +95,10 @@ class JobsConfig:
     default_ttl_seconds: int | None = 7 * 24 * 3600
     output_dir: str | None = None  # relative to root; None: next to the notebook
     extra_labels: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.staging == "configmap":  # what "api" staging was called here before
+            self.staging = "api"
 
 
 def safe_path(root: Path, relative: str) -> Path:
@@ -472,6 +480,8 @@ class JobService:
             timeout_seconds=req.timeout_seconds,
             retries=req.retries,
             ttl_seconds=ttl_for(req, cfg.default_ttl_seconds),
+            # JobBuild calls "api" staging "configmap" (the word the Job's staging annotation
+            # carries on the wire).
             staging="shared" if cfg.staging == "shared" else "configmap",
             shared_volume=cfg.shared_volume,
             shared_mount_path=cfg.shared_mount_path,
@@ -493,7 +503,7 @@ class JobService:
             # raw: the API server echoes the whole ConfigMap back; nothing to parse there.
             await client.request(
                 "POST",
-                f"/api/v1/namespaces/{cfg.namespace}/configmaps",
+                resource_path("configmaps", cfg.namespace),
                 body=set_owner(configmap, created),
                 raw=True,
             )
@@ -573,7 +583,7 @@ class JobService:
 
     def _log_pod(self, name: str) -> Obj:
         pods = sorted(self._pods_of(name), key=lambda p: p["metadata"]["creationTimestamp"])
-        started = [p for p in pods if _container_started(p)]
+        started = [p for p in pods if container_started(p)]
         if not started:
             raise NotFoundProblem(f"job {name} has no logs yet: its pod has not started")
         return started[-1]
@@ -589,7 +599,7 @@ class JobService:
         await self._job(name)
         pod = self._log_pod(name)
         client = await self.client()
-        path = f"/api/v1/namespaces/{self.config.namespace}/pods/{pod['metadata']['name']}/log"
+        path = resource_path("pods", self.config.namespace, pod["metadata"]["name"], "log")
         params: dict[str, Any] = {"container": CONTAINER}
         if follow:
             params["follow"] = "true"
@@ -635,7 +645,7 @@ class JobService:
         """Copy the executed notebook to `path` (relative to the root); returns the path."""
         data = await self.output(name)
         target = safe_path(self.config.root_dir, path)
-        await asyncio.to_thread(_write_atomic, target, data)
+        await asyncio.to_thread(write_atomic, target, data)
         return path
 
     def _on_job(self, kind: str, job: Obj) -> None:
@@ -650,7 +660,7 @@ class JobService:
         name = job["metadata"]["name"]
         info = self._info(job)
         if info.phase.finished and info.output_state == "pending" and self._collects(name):
-            started = [p for p in self._pods_of(name) if _container_started(p)]
+            started = [p for p in self._pods_of(name) if container_started(p)]
             if not started and name not in self._followed:
                 self._spawn(self._mark_output(name, "none", None))
             for pod in started:  # a restarted server catches up here
@@ -664,7 +674,7 @@ class JobService:
         if job is None or not self.is_mine(job) or not self._is_pod_of(pod, job):
             return
         info = self._info(job)
-        if kind != "DELETED" and _container_started(pod) and self._collects(name):
+        if kind != "DELETED" and container_started(pod) and self._collects(name):
             if info.output_state in ("pending", "none"):
                 self._follow(name, pod["metadata"]["name"])
         reason = fail_fast_reason(info)
@@ -743,7 +753,7 @@ class JobService:
                 )
                 return
             target = self.output_target(job)
-            await asyncio.to_thread(_write_atomic, target, parsed.output)
+            await asyncio.to_thread(write_atomic, target, parsed.output)
             await self._mark_output(name, "ready", None)
         except NotFound:
             return  # the job or pod was deleted: nothing to collect
@@ -763,7 +773,7 @@ class JobService:
         """
         ns = self.config.namespace
         client = await self.client()
-        path = f"/api/v1/namespaces/{ns}/pods/{pod}/log"
+        path = resource_path("pods", ns, pod, "log")
         params = {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT, "follow": "true"}
         loop = asyncio.get_running_loop()
         backoff, failing_since = 0.5, None
@@ -794,7 +804,7 @@ class JobService:
                     current = await client.get("pods", pod, ns)
                 except NotFound:
                     return kept  # the pod is gone (a cancel's deadline deletes it): all there is
-                if not _container_running(current):
+                if not container_running(current, CONTAINER):
                     return kept
                 reason = "the log stream ended while the runner still runs"
             except NotFound:
@@ -898,21 +908,6 @@ def _index(index: dict[Any, dict[str, Obj]], key: Any, kind: str, obj: Obj) -> N
         index.setdefault(key, {})[name] = obj
 
 
-def _container_started(pod: Obj) -> bool:
-    for cs in pod.get("status", {}).get("containerStatuses", []):
-        if "running" in cs.get("state", {}) or "terminated" in cs.get("state", {}):
-            return True
-    return False
-
-
-def _container_running(pod: Obj) -> bool:
-    """Whether the runner's container still runs (its log stream should not have ended)."""
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        if cs.get("name") == CONTAINER and "running" in (cs.get("state") or {}):
-            return True
-    return False
-
-
 def _changed(a: JobInfo, b: JobInfo) -> bool:
     return (a.phase, a.reason, a.message, a.current_cell, a.output_state) != (
         b.phase,
@@ -921,13 +916,6 @@ def _changed(a: JobInfo, b: JobInfo) -> bool:
         b.current_cell,
         b.output_state,
     )
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.partial")
-    tmp.write_bytes(data)
-    tmp.replace(target)
 
 
 def _positive_int(value: Any) -> int | None:

@@ -1,8 +1,11 @@
 """The one place that talks HTTP to the Kubernetes API.
 
-Everything else in jupyter_k8s sees plain dicts (the JSON the API server speaks) and a few
-domain errors. Configuration loading (kubeconfig contexts, exec plugins, in-cluster service
-account) is borrowed from `kubernetes.aio.config`; requests go through one aiohttp session of
+Everything else in jupyter_k8s sees plain dicts (the JSON the API server speaks) and the
+domain errors of `jupyter_k8s.errors`: the API server's error answers become them here, once
+(`KubeError` and its kinds).
+
+Configuration loading (kubeconfig contexts, exec plugins, in-cluster service account) is
+borrowed from `kubernetes.aio.config`; requests go through one aiohttp session of
 our own so that objects stay dicts (no model round-trips) and watches stream line by line.
 Swapping to `kubernetes_asyncio` or another transport is a change to this file only.
 """
@@ -20,48 +23,133 @@ from urllib.parse import quote, urlencode
 
 import aiohttp
 
+from ..errors import (
+    ConflictProblem,
+    ForbiddenProblem,
+    InvalidRequest,
+    NotFoundProblem,
+    Problem,
+    QuotaProblem,
+    TooLarge,
+    UnavailableProblem,
+)
+
 Obj = dict[str, Any]
 
 
-class KubeError(Exception):
-    """A failed call to the Kubernetes API; `status` is the HTTP status (0: unreachable)."""
+class KubeError(Problem):
+    """A failed call to the Kubernetes API, as the domain problem it is.
+
+    `status` is the API server's HTTP status (0: no answer), `reason` and `message` its own
+    words. `KubeError(status, ...)` makes the class of that status (`NotFound` for 404, ...),
+    wherever it is made: the one translation of the API server's statuses into the kinds of
+    `jupyter_k8s.errors`. A status of no kind stays a KubeError: the REST API answers 502.
+    """
+
+    http_status = 502
+    reason = "KubernetesError"
+
+    def __new__(cls, status: int, *args: Any, **kwargs: Any) -> KubeError:
+        if cls is KubeError:
+            cls = _KINDS.get(status, KubeError)
+        return super().__new__(cls, status, *args, **kwargs)
 
     def __init__(self, status: int, reason: str, message: str, details: Obj | None = None):
         super().__init__(message)
         self.status = status
         self.reason = reason
-        self.message = message
         self.details = details or {}
 
-    def __str__(self) -> str:
+    @property
+    def public_message(self) -> str:
+        if type(self) is KubeError:
+            return f"the Kubernetes API answered {self.status}: {self.message}"
         return self.message
 
 
-class Unreachable(KubeError):
+class Unreachable(UnavailableProblem, KubeError):
+    """No answer from the API server (or no configuration to find it)."""
+
     def __init__(self, message: str):
         super().__init__(0, "Unreachable", message)
 
 
-class NotFound(KubeError):
+class Unauthorized(UnavailableProblem, KubeError):
+    """401: the API server rejected the credentials of this process (not of its caller)."""
+
+    @property
+    def public_message(self) -> str:
+        return f"the Kubernetes API rejected the server's credentials: {self.message}"
+
+    @property
+    def public_reason(self) -> str:
+        return "Unauthorized"
+
+
+class Forbidden(ForbiddenProblem, KubeError):
+    @property
+    def public_message(self) -> str:
+        return f"Kubernetes refused: {self.message}"
+
+
+class QuotaExceeded(QuotaProblem, Forbidden):
+    """403 from a ResourceQuota (the API server says "exceeded quota", "failed quota")."""
+
+    @property
+    def public_reason(self) -> str:
+        return self.reason or "Forbidden"  # the API server's word, as for any refusal
+
+
+class NotFound(NotFoundProblem, KubeError):
     pass
 
 
-class Conflict(KubeError):
+class Conflict(ConflictProblem, KubeError):
     """409: AlreadyExists or a resourceVersion conflict."""
 
 
-class Forbidden(KubeError):
-    pass
-
-
-class Gone(KubeError):
+class Gone(UnavailableProblem, KubeError):
     """410: the resourceVersion a watch asked for is too old; relist."""
 
+    @property
+    def public_reason(self) -> str:
+        return "Gone"
 
-_ERRORS: dict[int, type[KubeError]] = {404: NotFound, 409: Conflict, 403: Forbidden, 410: Gone}
+
+class Invalid(InvalidRequest, KubeError):
+    """422: the API server rejected an object (built from the request)."""
+
+
+class RequestTooLarge(TooLarge, KubeError):
+    """413: a request body over the API server's limit."""
+
+    @property
+    def public_reason(self) -> str:
+        return "TooLarge"
+
+
+class TooManyRequests(UnavailableProblem, KubeError):
+    """429: the API server sheds load (API priority and fairness)."""
+
+    @property
+    def public_reason(self) -> str:
+        return "TooManyRequests"
+
+
+_KINDS: dict[int, type[KubeError]] = {
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    410: Gone,
+    413: RequestTooLarge,
+    422: Invalid,
+    429: TooManyRequests,
+}
 
 
 def _error_from(status: int, body: bytes | str) -> KubeError:
+    """The API server's error answer (a Status object, or any text) as a KubeError."""
     try:
         data = json.loads(body)
     except (ValueError, TypeError):
@@ -70,8 +158,10 @@ def _error_from(status: int, body: bytes | str) -> KubeError:
         data = {}
     text = body.decode(errors="replace") if isinstance(body, bytes) else body
     message = data.get("message") or text.strip()[:500] or f"HTTP {status}"
-    cls = _ERRORS.get(status, KubeError)
-    return cls(status, data.get("reason", ""), message, data.get("details"))
+    reason, details = data.get("reason", ""), data.get("details")
+    if status == 403 and "quota" in message.lower():
+        return QuotaExceeded(status, reason, message, details)
+    return KubeError(status, reason, message, details)
 
 
 # Resource kinds we use, by plural: (API group path, namespaced).

@@ -15,14 +15,13 @@ from jupyter_server.auth.decorator import authorized
 
 from ..errors import NotFoundProblem
 from ..handlers import API_PREFIX, K8sAPIHandler
+from ..settings_keys import KERNELS_SETTING
 from .service import KernelService
 
 
 class KernelsBaseHandler(K8sAPIHandler):
     @property
     def kernels(self) -> KernelService:
-        from ..app import KERNELS_SETTING
-
         return self.settings[KERNELS_SETTING]
 
 

@@ -51,7 +51,7 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning.provisioner_base import KernelProvisionerBase
 from traitlets import Dict, Float, Unicode
 
-from ..errors import ValidationProblem
+from ..errors import KernelStartProblem, ValidationProblem
 from ..k8s.cluster_defaults import NO_IMAGE_HINT
 from ..names import random_suffix
 from ..profiles import Profile, ProfileError, load_profiles
@@ -66,11 +66,11 @@ from .objects import (
 from .service import (
     KernelsConfig,
     KernelService,
-    KernelStartError,
     release_standalone,
     server_service,
     standalone_service,
 )
+from .start_error import KernelStartError
 from .status import (
     KernelExit,
     PodState,
@@ -501,7 +501,10 @@ class K8sPodProvisioner(KernelProvisionerBase):
         )
         self.pod_name = name
         self._show(PodState("Creating", None, f"creating pod {name} ({self._profile.name})"))
-        await svc.create(build, connection)
+        try:
+            await svc.create(build, connection)
+        except KernelStartProblem as exc:  # as the HTTP error jupyter_server passes on
+            raise KernelStartError.from_problem(exc) from exc
         self._restarts = 0
         state = await self._wait_running(0, deadline)
         info = self._connection(state.ip or self._ip(), connection)
@@ -685,6 +688,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
                 return False
             await svc.changed(left)
         self._restarts = expected
+        self._show(state)  # the status's `restarts` counts this instance from now on
         info = self._connection(state.ip or self._ip())
         self._restart_info = await self._wait_heartbeat(info, expected, deadline)
         return True

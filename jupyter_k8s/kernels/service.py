@@ -20,7 +20,8 @@ longer than the grace period is an orphan; only then may another holder `claim` 
 In a Jupyter server the extension makes the one service (with the server's client and
 profiles); a client without the extension (papermill, nbclient, jupyter_kernel_test) gets a
 standalone one per event loop from the provisioner's own settings, stopped with its last
-kernel. Knows nothing of tornado.
+kernel. Knows nothing of tornado: a failed start is a KernelStartProblem, which the
+provisioner raises as the HTTP error jupyter_server wants (kernels/start_error.py).
 """
 
 from __future__ import annotations
@@ -35,9 +36,16 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
 
-from tornado.web import HTTPError
-
-from ..k8s.client import Conflict, KubeClient, KubeError, NotFound, Obj, Unreachable
+from ..errors import KernelStartProblem, QuotaProblem
+from ..k8s.client import (
+    Conflict,
+    KubeClient,
+    KubeError,
+    NotFound,
+    Obj,
+    Unreachable,
+    resource_path,
+)
 from ..k8s.cluster_defaults import ClusterDefaults
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..profiles import ProfileSet
@@ -60,35 +68,6 @@ from .objects import (
 from .status import MINE, ORPHAN, holder_state, pod_events, stale_standalone
 
 log = logging.getLogger("jupyter_k8s.kernels")
-
-
-#: HTTP status of a failed kernel start, by reason (others: 500).
-_STATUS = {
-    "UnknownProfile": 400,
-    "NoImage": 400,
-    "Invalid": 400,
-    "Forbidden": 403,
-    "ExceededQuota": 403,
-    "Unreachable": 503,
-    "StartTimeout": 504,
-}
-
-
-class KernelStartError(HTTPError):
-    """A kernel could not start; the message says why (with the Kubernetes reason).
-
-    A tornado HTTPError because jupyter_server passes only those on to its REST clients
-    (POST /api/kernels answers {"message": ...}; any other error is "Unhandled error").
-    """
-
-    def __init__(self, message: str, reason: str = "KernelStartFailed"):
-        super().__init__(_STATUS.get(reason, 500), message, reason=reason)
-        self.message = message
-        # HTTPError's reason is the HTTP reason phrase: keep ours as the Kubernetes one.
-        self.reason = reason
-
-    def __str__(self) -> str:
-        return self.message
 
 
 #: How often a holder renews the heartbeat of its kernel pods by default (s).
@@ -452,7 +431,7 @@ class KernelService:
                 make_secret(build, connection_info, self._launcher_source()), created
             )
             # raw: the answer echoes the key; nothing to parse, nothing to keep around.
-            await client.request("POST", f"/api/v1/namespaces/{ns}/secrets", body=secret, raw=True)
+            await client.request("POST", resource_path("secrets", ns), body=secret, raw=True)
             created = await client.patch("pods", build.name, ungate_patch(), ns)
         except BaseException as exc:
             await self.delete(build.name, grace=0)
@@ -496,7 +475,7 @@ class KernelService:
         }
         if grace is not None:
             body["gracePeriodSeconds"] = grace
-        path = f"/api/v1/namespaces/{self.namespace}/pods/{name}"
+        path = resource_path("pods", self.namespace, name)
         with contextlib.suppress(NotFound, Conflict):  # gone, or another pod by now
             await client.request("DELETE", path, body=body)
 
@@ -522,17 +501,18 @@ class KernelService:
         return read_connection_secret(secret)
 
 
-def _start_error(what: str, exc: KubeError) -> KernelStartError:
+def _start_error(what: str, exc: KubeError) -> KernelStartProblem:
+    if isinstance(exc, QuotaProblem):
+        return KernelStartProblem(f"Kubernetes refused to {what}: {exc.message}", "ExceededQuota")
     if exc.status == 403:
-        return KernelStartError(
-            f"Kubernetes refused to {what}: {exc.message}",
-            "ExceededQuota" if "quota" in exc.message.lower() else "Forbidden",
-        )
+        return KernelStartProblem(f"Kubernetes refused to {what}: {exc.message}", "Forbidden")
     if isinstance(exc, Unreachable):
-        return KernelStartError(f"cannot {what}: {exc.message}", "Unreachable")
+        return KernelStartProblem(f"cannot {what}: {exc.message}", "Unreachable")
     if exc.status == 422:
-        return KernelStartError(f"the API server rejected the kernel pod: {exc.message}", "Invalid")
-    return KernelStartError(f"cannot {what}: {exc.message}", exc.reason or "KubernetesError")
+        return KernelStartProblem(
+            f"the API server rejected the kernel pod: {exc.message}", "Invalid"
+        )
+    return KernelStartProblem(f"cannot {what}: {exc.message}", exc.reason or "KubernetesError")
 
 
 # -- which service a provisioner uses ------------------------------------------------------------

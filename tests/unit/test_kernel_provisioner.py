@@ -16,7 +16,8 @@ from jupyter_client.manager import AsyncKernelManager
 
 from jupyter_k8s.kernels.kernelspecs import kernel_dict
 from jupyter_k8s.kernels.provisioner import K8sPodProvisioner
-from jupyter_k8s.kernels.service import KernelsConfig, KernelStartError, set_server_service
+from jupyter_k8s.kernels.service import KernelsConfig, set_server_service
+from jupyter_k8s.kernels.start_error import KernelStartError
 from jupyter_k8s.profiles import load_profiles
 
 PROFILES = load_profiles(None, "img:1")
