@@ -5,7 +5,7 @@
 import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
-import { APIError, requestAPI } from './request';
+import { requestAPI, responseError } from './request';
 import {
   API_NAMESPACE,
   IJobEvent,
@@ -140,17 +140,7 @@ export async function streamLogs(
     throw new ServerConnection.NetworkError(error as TypeError);
   }
   if (!response.ok) {
-    const text = await response.text();
-    let message = `${response.status} ${response.statusText}`;
-    let reason = '';
-    try {
-      const data = JSON.parse(text);
-      message = data.message ?? message;
-      reason = data.reason ?? '';
-    } catch {
-      // not JSON: keep the status line
-    }
-    throw new APIError(response, message, reason);
+    throw responseError(response, await response.text());
   }
   if (!response.body) {
     options.onText(await response.text());

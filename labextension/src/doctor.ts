@@ -3,10 +3,12 @@
  * text, and a plain-DOM rendering the cluster card shows in a dialog.
  *
  * No JupyterLab imports here, so that jest tests it as is; the request and the dialog live
- * in widgets/ClusterCard.ts.
+ * in widgets/ClusterCard.ts. The texts of its own (the checks' findings are the server's) go
+ * through the translation bundle given last (English by default).
  */
 
 import { el } from './dom';
+import { english, Trans } from './i18n';
 
 /** How a check ended: `fail` is a required check that failed. */
 export type DoctorStatus = 'ok' | 'fail' | 'warn' | 'skip';
@@ -40,12 +42,21 @@ export const STATUS_SYMBOLS: Record<DoctorStatus, string> = {
   skip: '-'
 };
 
-const STATUS_WORDS: Record<DoctorStatus, string> = {
-  ok: 'passed',
-  fail: 'failed',
-  warn: 'warning',
-  skip: 'skipped'
-};
+/** A status in words (a symbol's tooltip). */
+function statusWord(status: DoctorStatus, trans: Trans): string {
+  switch (status) {
+    case 'ok':
+      return trans.__('passed');
+    case 'fail':
+      return trans.__('failed');
+    case 'warn':
+      return trans.__('warning');
+    case 'skip':
+      return trans.__('skipped');
+    default:
+      return status;
+  }
+}
 
 /** The symbol of a status (an unknown status from a newer server shows as '?'). */
 export function statusSymbol(status: string): string {
@@ -68,29 +79,33 @@ export function groupBySection(
   return groups;
 }
 
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
 /** One sentence, as the CLI ends its checklist: "1 required check failed, 2 warnings." */
-export function summaryText(report: IDoctorReport): string {
+export function summaryText(
+  report: IDoctorReport,
+  trans: Trans = english
+): string {
   const given: Partial<Record<DoctorStatus, number>> = report.counts ?? {};
   const counts = {
     fail: given.fail ?? 0,
     warn: given.warn ?? 0,
     skip: given.skip ?? 0
   };
-  let text =
+  const parts = [
     counts.fail > 0
-      ? `${plural(counts.fail, 'required check')} failed`
-      : 'all required checks passed';
+      ? trans._n(
+          '%1 required check failed',
+          '%1 required checks failed',
+          counts.fail
+        )
+      : trans.__('all required checks passed')
+  ];
   if (counts.warn > 0) {
-    text += `, ${plural(counts.warn, 'warning')}`;
+    parts.push(trans._n('%1 warning', '%1 warnings', counts.warn));
   }
   if (counts.skip > 0) {
-    text += `, ${counts.skip} skipped`;
+    parts.push(trans.__('%1 skipped', counts.skip));
   }
-  return `${text}.`;
+  return `${parts.join(', ')}.`;
 }
 
 /** Whether a check's fix is worth showing (problems only). */
@@ -99,7 +114,10 @@ export function showsFix(check: IDoctorCheck): boolean {
 }
 
 /** The checklist as text, as `jupyter k8s doctor` prints it (for copying). */
-export function reportText(report: IDoctorReport): string {
+export function reportText(
+  report: IDoctorReport,
+  trans: Trans = english
+): string {
   const lines: string[] = [];
   for (const group of groupBySection(report.checks)) {
     if (lines.length) {
@@ -119,7 +137,7 @@ export function reportText(report: IDoctorReport): string {
       }
     }
   }
-  lines.push('', summaryText(report));
+  lines.push('', summaryText(report, trans));
   return lines.join('\n');
 }
 
@@ -135,12 +153,15 @@ const STATUS_COLORS: Record<DoctorStatus, string> = {
  * as a class (`jp-mod-ok`, `jp-mod-fail`, ...), the symbol, the finding and, for problems,
  * the fix in a <pre> (commands and Role rules keep their lines).
  */
-export function renderDoctorReport(report: IDoctorReport): HTMLElement {
+export function renderDoctorReport(
+  report: IDoctorReport,
+  trans: Trans = english
+): HTMLElement {
   const root = el('div', 'jp-k8s-Doctor');
   root.style.maxWidth = '80ch';
   const where = [
-    report.context ? `context ${report.context}` : null,
-    report.namespace ? `namespace ${report.namespace}` : null,
+    report.context ? trans.__('context %1', report.context) : null,
+    report.namespace ? trans.__('namespace %1', report.namespace) : null,
     report.server
   ].filter(Boolean);
   if (where.length) {
@@ -149,7 +170,7 @@ export function renderDoctorReport(report: IDoctorReport): HTMLElement {
   const summary = el(
     'p',
     `jp-k8s-Doctor-summary ${report.ok ? 'jp-mod-ok' : 'jp-mod-fail'}`,
-    summaryText(report)
+    summaryText(report, trans)
   );
   summary.style.fontWeight = 'bold';
   summary.style.color = report.ok ? STATUS_COLORS.ok : STATUS_COLORS.fail;
@@ -168,7 +189,7 @@ export function renderDoctorReport(report: IDoctorReport): HTMLElement {
         'jp-k8s-Doctor-symbol',
         statusSymbol(check.status)
       );
-      symbol.title = STATUS_WORDS[check.status] ?? check.status;
+      symbol.title = statusWord(check.status, trans);
       symbol.style.display = 'inline-block';
       symbol.style.width = '1.5em';
       symbol.style.fontWeight = 'bold';
@@ -179,7 +200,11 @@ export function renderDoctorReport(report: IDoctorReport): HTMLElement {
       item.appendChild(el('strong', '', `${check.name}: `));
       item.appendChild(el('span', 'jp-k8s-Doctor-detail', check.detail));
       if (showsFix(check)) {
-        const fix = el('pre', 'jp-k8s-Doctor-fix', `fix: ${check.fix}`);
+        const fix = el(
+          'pre',
+          'jp-k8s-Doctor-fix',
+          trans.__('fix: %1', check.fix)
+        );
         fix.style.whiteSpace = 'pre-wrap';
         fix.style.margin = '2px 0 6px 1.5em';
         item.appendChild(fix);

@@ -13,6 +13,11 @@ import {
 } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 import { refreshIcon, SidePanel } from '@jupyterlab/ui-components';
 import { AccordionPanel } from '@lumino/widgets';
 
@@ -21,48 +26,59 @@ import {
   deleteJob,
   getJob,
   listAllJobs,
-  listUnfinishedJobs
+  listUnfinishedJobs,
+  submitJob
 } from './api';
+import { messageOf } from './errors';
+import { TRANSLATION_DOMAIN } from './i18n';
 import { kubernetesIcon } from './icons';
 import { kernelStartupPlugin } from './kernelStartup';
 import { JobsModel } from './jobsModel';
 import { baseName } from './models/status';
 import { JobNotifier } from './notifier';
-import { messageOf, rerun, submitNotebook } from './submit';
+import { follow, rerun, submitNotebook } from './submit';
 import {
   CommandIDs,
   DEFAULT_SETTINGS,
   IJobInfo,
+  IJupyterK8s,
   IK8sSettings,
   PLUGIN_ID,
   SIDEBAR_ID
 } from './tokens';
 import { ClusterCard } from './widgets/ClusterCard';
-import { IJobActions, JobDetail } from './widgets/JobDetail';
+import { JobDetail } from './widgets/JobDetail';
 import { JobsPanel } from './widgets/JobsPanel';
+import { IJobActions } from './widgets/JobSummary';
 
 /**
  * The jupyter-k8s plugin: a "Kubernetes" panel in the left sidebar (cluster card, live job
  * list), job details in the main area, a "Run on Kubernetes" submit dialog reachable from
- * the notebook toolbar, the command palette and the panel, and notifications.
+ * the notebook toolbar, the command palette and the panel, and notifications. It provides
+ * `IJupyterK8s` (the jobs and a submit call) to other extensions.
  */
-const plugin: JupyterFrontEndPlugin<void> = {
+const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
   id: PLUGIN_ID,
   description: 'Kubernetes one click from a notebook.',
   autoStart: true,
+  provides: IJupyterK8s,
   optional: [
     ILayoutRestorer,
     ICommandPalette,
     INotebookTracker,
-    ISettingRegistry
+    ISettingRegistry,
+    ITranslator
   ],
   activate: (
     app: JupyterFrontEnd,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null,
     notebooks: INotebookTracker | null,
-    settingRegistry: ISettingRegistry | null
-  ) => {
+    settingRegistry: ISettingRegistry | null,
+    translator: ITranslator | null
+  ): IJupyterK8s => {
+    translator = translator ?? nullTranslator;
+    const trans = translator.load(TRANSLATION_DOMAIN);
     let settings: IK8sSettings = { ...DEFAULT_SETTINGS };
 
     const model = new JobsModel({
@@ -89,7 +105,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       app,
       model,
       settings: () => settings,
-      openJob: (id: string) => openJob(id)
+      openJob: (id: string) => openJob(id),
+      translator
     };
     const actions: IJobActions = {
       openOutput,
@@ -101,10 +118,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
       },
       cancel: job => {
-        void confirmCancel(job, model);
+        void confirmCancel(job, model, trans);
       },
       remove: job => {
-        void confirmDelete(job, model).then(deleted => {
+        void confirmDelete(job, model, trans).then(deleted => {
           if (deleted) {
             details.find(w => w.content.jobId === job.id)?.dispose();
           }
@@ -118,7 +135,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
           id,
           model,
           actions,
-          tailLines: settings.logTailLines
+          tailLines: settings.logTailLines,
+          translator
         });
         widget = new MainAreaWidget({ content });
         widget.id = `jupyter-k8s-job-${id}`;
@@ -141,12 +159,13 @@ const plugin: JupyterFrontEndPlugin<void> = {
     panel.id = SIDEBAR_ID;
     panel.addClass('jp-k8s-SidePanel');
     panel.title.icon = kubernetesIcon;
-    panel.title.caption = 'Kubernetes';
+    panel.title.caption = trans.__('Kubernetes');
 
-    const card = new ClusterCard();
+    const card = new ClusterCard({ translator });
     panel.addWidget(card);
     const jobsPanel = new JobsPanel({
       model,
+      translator,
       onOpen: id => {
         openJob(id);
       },
@@ -174,29 +193,32 @@ const plugin: JupyterFrontEndPlugin<void> = {
       openOutput,
       openJob: id => {
         openJob(id);
-      }
+      },
+      trans
     });
 
     app.commands.addCommand(CommandIDs.openSidebar, {
-      label: 'Show Kubernetes Panel',
+      label: trans.__('Show Kubernetes Panel'),
       icon: kubernetesIcon,
       execute: () => {
         app.shell.activateById(SIDEBAR_ID);
       }
     });
     app.commands.addCommand(CommandIDs.refreshCluster, {
-      label: 'Refresh Kubernetes Cluster Information',
+      label: trans.__('Refresh Kubernetes Cluster Information'),
       icon: refreshIcon,
       execute: () => card.refresh()
     });
     app.commands.addCommand(CommandIDs.refreshJobs, {
-      label: 'Refresh Kubernetes Jobs',
+      label: trans.__('Refresh Kubernetes Jobs'),
       icon: refreshIcon,
       execute: () => model.refresh(true)
     });
     app.commands.addCommand(CommandIDs.openJob, {
       label: args =>
-        args.id ? `Show Kubernetes Job ${args.id}` : 'Show Kubernetes Job',
+        args.id
+          ? trans.__('Show Kubernetes Job %1', args.id)
+          : trans.__('Show Kubernetes Job'),
       execute: args => {
         const id = String(args.id ?? '');
         return id ? openJob(id) : null;
@@ -205,8 +227,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.submit, {
       // In the notebook toolbar (`toolbar` argument) the button shows a short label.
       label: args =>
-        args.toolbar ? 'Run on Kubernetes' : 'Run Notebook on Kubernetes…',
-      caption: 'Run this notebook as a Kubernetes job, with parameters',
+        args.toolbar
+          ? trans.__('Run on Kubernetes')
+          : trans.__('Run Notebook on Kubernetes…'),
+      caption: trans.__(
+        'Run this notebook as a Kubernetes job, with parameters'
+      ),
       icon: kubernetesIcon,
       execute: async args => {
         const path = typeof args.path === 'string' ? args.path : null;
@@ -223,9 +249,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
         try {
           return await submitNotebook(ctx, { panel: target, path });
         } catch (error) {
-          Notification.error(`Could not submit: ${messageOf(error)}`, {
-            autoClose: false
-          });
+          Notification.error(
+            trans.__('Could not submit: %1', messageOf(error)),
+            { autoClose: false }
+          );
           return null;
         }
       }
@@ -238,7 +265,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         CommandIDs.refreshJobs,
         CommandIDs.refreshCluster
       ]) {
-        palette.addItem({ command, category: 'Kubernetes' });
+        palette.addItem({ command, category: trans.__('Kubernetes') });
       }
     }
 
@@ -266,6 +293,18 @@ const plugin: JupyterFrontEndPlugin<void> = {
     } else {
       model.start();
     }
+
+    return {
+      jobs: model,
+      submit: async request => {
+        const submitted = await submitJob(request);
+        follow(model, submitted);
+        return submitted;
+      },
+      openJob: id => {
+        openJob(id);
+      }
+    };
   }
 };
 
@@ -278,13 +317,21 @@ function isCurrentMainWidget(
   return !!current && current.id === widget.id;
 }
 
-async function confirmCancel(job: IJobInfo, model: JobsModel): Promise<void> {
+async function confirmCancel(
+  job: IJobInfo,
+  model: JobsModel,
+  trans: TranslationBundle
+): Promise<void> {
   const result = await showDialog({
-    title: 'Cancel the job?',
-    body: `${baseName(job.notebook)} (${job.id}) stops; the notebook is kept as far as it got.`,
+    title: trans.__('Cancel the job?'),
+    body: trans.__(
+      '%1 (%2) stops; the notebook is kept as far as it got.',
+      baseName(job.notebook),
+      job.id
+    ),
     buttons: [
-      Dialog.cancelButton({ label: 'Keep running' }),
-      Dialog.warnButton({ label: 'Cancel job' })
+      Dialog.cancelButton({ label: trans.__('Keep running') }),
+      Dialog.warnButton({ label: trans.__('Cancel job') })
     ]
   });
   if (!result.button.accept) {
@@ -293,24 +340,37 @@ async function confirmCancel(job: IJobInfo, model: JobsModel): Promise<void> {
   try {
     model.upsert(await cancelJob(job.id));
   } catch (error) {
-    Notification.error(`Could not cancel ${job.id}: ${messageOf(error)}`, {
-      autoClose: false
-    });
+    Notification.error(
+      trans.__('Could not cancel %1: %2', job.id, messageOf(error)),
+      { autoClose: false }
+    );
   }
 }
 
 async function confirmDelete(
   job: IJobInfo,
-  model: JobsModel
+  model: JobsModel,
+  trans: TranslationBundle
 ): Promise<boolean> {
   const running = job.phase === 'Pending' || job.phase === 'Running';
+  const name = baseName(job.notebook);
   const result = await showDialog({
-    title: 'Delete the job?',
-    body:
-      `${baseName(job.notebook)} (${job.id}): the job, its pods and its log are deleted` +
-      (running ? ', and it stops now' : '') +
-      '. The executed notebook stays in your files.',
-    buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    title: trans.__('Delete the job?'),
+    body: running
+      ? trans.__(
+          '%1 (%2): the job, its pods and its log are deleted, and it stops now. The executed notebook stays in your files.',
+          name,
+          job.id
+        )
+      : trans.__(
+          '%1 (%2): the job, its pods and its log are deleted. The executed notebook stays in your files.',
+          name,
+          job.id
+        ),
+    buttons: [
+      Dialog.cancelButton(),
+      Dialog.warnButton({ label: trans.__('Delete') })
+    ]
   });
   if (!result.button.accept) {
     return false;
@@ -320,11 +380,17 @@ async function confirmDelete(
     model.remove(job.id);
     return true;
   } catch (error) {
-    Notification.error(`Could not delete ${job.id}: ${messageOf(error)}`, {
-      autoClose: false
-    });
+    Notification.error(
+      trans.__('Could not delete %1: %2', job.id, messageOf(error)),
+      { autoClose: false }
+    );
     return false;
   }
 }
 
 export default [plugin, kernelStartupPlugin];
+
+// The public API for other extensions (docs/ui.md): the token and the types it uses.
+export * from './tokens';
+export type { IJobFilter, IJobsDiff } from './models/jobs';
+export { APIError } from './request';

@@ -1,6 +1,7 @@
 /**
- * The one poller of the job list, shared by the side panel, the job details and the
- * notifier: it keeps a `JobStore` in step with the server and says what changed.
+ * The one poller of the job list, shared by the side panel, the job details, the notifier
+ * and other extensions (`IJupyterK8s.jobs`): it keeps a `JobStore` in step with the server
+ * and says what changed.
  *
  * Polling, not a push channel: the server answers `GET /jupyter-k8s/jobs` from its
  * watch-fed cache (no Kubernetes API call per request), so a poll is cheap. See `pollDelay`
@@ -8,13 +9,25 @@
  * Fast polls ask only for the Pending and Running jobs (`?status=pending,running`), so a
  * user with 1,000 finished jobs does not download them every 2 s; the full list comes
  * every idle interval, and a job that leaves the unfinished list is asked for by id.
+ *
+ * A lumino `Poll` keeps the time: after each poll (timed or asked for) the next tick is
+ * scheduled `nextDelay()` after it. It never stands by: the jobs feed the notifications
+ * of a hidden tab too, and `pollDelay` already slows a hidden tab down.
  */
 
+import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { IJobsDiff, isEmptyDiff, JobStore, pollDelay } from './models/jobs';
+import { isNotFound, messageOf } from './errors';
+import {
+  IJobFilter,
+  IJobsDiff,
+  isEmptyDiff,
+  JobStore,
+  pollDelay
+} from './models/jobs';
 import { isSettled, isUnfinished } from './models/status';
-import { IJobInfo } from './tokens';
+import { IJobInfo, IJobsModel } from './tokens';
 
 /** Where jobs come from (the REST API; tests pass their own). */
 export interface IJobsBackend {
@@ -23,27 +36,29 @@ export interface IJobsBackend {
   get(id: string): Promise<IJobInfo>;
 }
 
-/** An error whose `response.status` tells a 404. */
-function isNotFound(error: unknown): boolean {
-  return (
-    typeof error === 'object' &&
-    error !== null &&
-    (error as { response?: { status?: number } }).response?.status === 404
-  );
-}
-
 const WATCHED_KEY = 'jupyter-k8s:watched-jobs';
 
 /** Ask for one job at a time when fewer than this many left the unfinished list. */
 const MAX_SINGLE_FETCHES = 5;
 
-export class JobsModel {
+export class JobsModel implements IJobsModel {
   constructor(options: JobsModel.IOptions) {
     this._backend = options.backend;
     this._fast = options.fastInterval ?? 2000;
     this._idle = options.idleInterval ?? 15000;
     this._storage = options.storage ?? null;
     this._now = options.now ?? (() => Date.now());
+    this._poll = new Poll({
+      auto: false,
+      factory: () => this.refresh(false),
+      frequency: {
+        interval: this._idle,
+        backoff: false,
+        max: Poll.MAX_INTERVAL
+      },
+      name: 'jupyter-k8s:jobs',
+      standby: 'never'
+    });
     this._loadWatched();
     this._onVisibility = () => this._reschedule(true);
     if (typeof document !== 'undefined') {
@@ -62,6 +77,16 @@ export class JobsModel {
   /** Loading state or error changed. */
   get stateChanged(): ISignal<this, void> {
     return this._stateChanged;
+  }
+
+  /** All jobs known, newest first; only those that pass `filter` when one is given. */
+  list(filter?: IJobFilter): IJobInfo[] {
+    return filter ? this.store.filter(filter) : this.store.all();
+  }
+
+  /** One job, or undefined. */
+  get(id: string): IJobInfo | undefined {
+    return this.store.get(id);
   }
 
   /** Whether the first answer came. */
@@ -148,8 +173,7 @@ export class JobsModel {
         return;
       }
     }
-    this._clearTimer();
-    this._inflight = this._poll(full).finally(() => {
+    this._inflight = this._fetch(full).finally(() => {
       this._inflight = null;
       this._lastPoll = this._now();
       this._schedule();
@@ -183,14 +207,14 @@ export class JobsModel {
       return;
     }
     this._disposed = true;
-    this._clearTimer();
+    this._poll.dispose();
     if (typeof document !== 'undefined') {
       document.removeEventListener('visibilitychange', this._onVisibility);
     }
     Signal.clearData(this);
   }
 
-  private async _poll(full: boolean): Promise<void> {
+  private async _fetch(full: boolean): Promise<void> {
     const now = this._now();
     const needFull =
       full ||
@@ -220,10 +244,7 @@ export class JobsModel {
       }
       this._setState(true, null);
     } catch (error) {
-      this._setState(
-        this._loaded,
-        error instanceof Error ? error.message : String(error)
-      );
+      this._setState(this._loaded, messageOf(error));
     }
   }
 
@@ -263,17 +284,18 @@ export class JobsModel {
     return false;
   }
 
-  /** Schedule the next poll `nextDelay()` after the last one. */
+  /**
+   * Schedule the next tick `nextDelay()` after the last poll. A tick that fires while a
+   * poll is in flight joins it (`refresh(false)`), and each poll schedules the next one
+   * when it ends, so a tick asked for from outside the `Poll` (start, ↻, a view shown) and
+   * the `Poll`'s own never run twice.
+   */
   private _schedule(): void {
-    this._clearTimer();
     if (this._disposed || !this._started) {
       return;
     }
     const wait = Math.max(0, this._lastPoll + this.nextDelay() - this._now());
-    this._timer = setTimeout(() => {
-      this._timer = null;
-      void this.refresh(false);
-    }, wait);
+    void this._poll.schedule({ interval: wait, phase: 'refreshed' });
   }
 
   /** The cadence may have changed: schedule again (poll at once if overdue). */
@@ -286,13 +308,6 @@ export class JobsModel {
       return;
     }
     this._schedule();
-  }
-
-  private _clearTimer(): void {
-    if (this._timer !== null) {
-      clearTimeout(this._timer);
-      this._timer = null;
-    }
   }
 
   private _loadWatched(): void {
@@ -326,7 +341,7 @@ export class JobsModel {
   private _now: () => number;
   private _views = new Set<string>();
   private _watched = new Set<string>();
-  private _timer: ReturnType<typeof setTimeout> | null = null;
+  private _poll: Poll;
   private _inflight: Promise<void> | null = null;
   private _lastPoll = 0;
   private _lastFull = 0;

@@ -12,8 +12,10 @@ import {
 import { ISessionContext, Notification } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { KernelSpec } from '@jupyterlab/services';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 
 import { listKernelStatuses } from './api';
+import { TRANSLATION_DOMAIN } from './i18n';
 import {
   IKernelStartupView,
   IKernelStatusText,
@@ -97,11 +99,16 @@ export const kernelStartupPlugin: JupyterFrontEndPlugin<void> = {
   description:
     'Shows what a starting remote kernel waits for (scheduling, GPUs, image pulls).',
   autoStart: true,
-  optional: [INotebookTracker],
-  activate: (app: JupyterFrontEnd, notebooks: INotebookTracker | null) => {
+  optional: [INotebookTracker, ITranslator],
+  activate: (
+    app: JupyterFrontEnd,
+    notebooks: INotebookTracker | null,
+    translator: ITranslator | null
+  ) => {
     const watcher = new KernelStartupWatcher({
       fetch: listKernelStatuses,
-      view: new NotificationView()
+      view: new NotificationView(),
+      trans: (translator ?? nullTranslator).load(TRANSLATION_DOMAIN)
     });
     const specs = app.serviceManager.kernelspecs;
     const onStatus = (context: ISessionContext, status: string) => {

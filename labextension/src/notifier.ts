@@ -5,6 +5,7 @@
  */
 
 import { Notification } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 
 import { JobsModel } from './jobsModel';
 import { IJobsDiff } from './models/jobs';
@@ -92,39 +93,49 @@ export class JobNotifier {
 
   /** Show the notification of an ended job. */
   notify(job: IJobInfo): void {
+    const trans = this._options.trans;
     const name = baseName(job.notebook);
     const actions: Notification.IAction[] = [];
     if (job.output_state === 'ready' && job.output_path) {
       actions.push({
-        label: 'Open output',
-        caption: `Open ${job.output_path}`,
+        label: trans.__('Open output'),
+        caption: trans.__('Open %1', job.output_path),
         displayType: 'accent',
         callback: () => this._options.openOutput(job)
       });
     }
     actions.push({
-      label: 'Details',
-      caption: `Show job ${job.id}`,
+      label: trans.__('Details'),
+      caption: trans.__('Show job %1', job.id),
       callback: () => this._options.openJob(job.id)
     });
-    const took = formatDuration(job.duration_seconds);
+    const took = formatDuration(job.duration_seconds, trans);
     switch (job.phase) {
       case 'Succeeded':
         Notification.success(
-          clip(`${name} succeeded on Kubernetes${took ? ` in ${took}` : ''}`),
+          clip(
+            took
+              ? trans.__('%1 succeeded on Kubernetes in %2', name, took)
+              : trans.__('%1 succeeded on Kubernetes', name)
+          ),
           { autoClose: 10_000, actions }
         );
         break;
       case 'Failed':
         Notification.error(
           clip(
-            `${name} failed: ${[job.reason, job.message].filter(Boolean).join(': ') || 'no reason given'}`
+            trans.__(
+              '%1 failed: %2',
+              name,
+              [job.reason, job.message].filter(Boolean).join(': ') ||
+                trans.__('no reason given')
+            )
           ),
           { autoClose: false, actions }
         );
         break;
       default:
-        Notification.info(clip(`${name} was cancelled`), {
+        Notification.info(clip(trans.__('%1 was cancelled', name)), {
           autoClose: 8_000,
           actions
         });
@@ -143,6 +154,8 @@ export namespace JobNotifier {
     enabled: () => boolean;
     openOutput: (job: IJobInfo) => void;
     openJob: (id: string) => void;
+    /** The texts' translation bundle. */
+    trans: TranslationBundle;
   }
 }
 

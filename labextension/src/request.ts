@@ -84,25 +84,36 @@ export async function requestAPI<T>(
       answers.delete(url);
     }
   }
-  let data: any = null;
-  if (text.length > 0) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = null;
-    }
-  }
-
   if (!response.ok && !(response.status === 304 && known)) {
-    const message =
-      (data && typeof data.message === 'string' && data.message) ||
-      text.trim().slice(0, 500) ||
-      `${response.status} ${response.statusText}`;
-    const reason =
-      (data && typeof data.reason === 'string' && data.reason) || '';
-    const field =
-      (data && typeof data.field === 'string' && data.field) || null;
-    throw new APIError(response, message, reason, field);
+    throw responseError(response, text);
   }
-  return data as T;
+  return parseJSON(text) as T;
+}
+
+/** The JSON of an answer's body, or null when it is empty or not JSON. */
+function parseJSON(text: string): any {
+  if (text.length === 0) {
+    return null;
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The error of an answer that is not a success, from its body's text: the server's JSON
+ * `message` (else the body's first 500 characters, else the status line), `reason` and
+ * `field`. The one place that reads the server's errors (requests and log streams alike).
+ */
+export function responseError(response: Response, text: string): APIError {
+  const data = parseJSON(text);
+  const message =
+    (data && typeof data.message === 'string' && data.message) ||
+    text.trim().slice(0, 500) ||
+    `${response.status} ${response.statusText}`;
+  const reason = (data && typeof data.reason === 'string' && data.reason) || '';
+  const field = (data && typeof data.field === 'string' && data.field) || null;
+  return new APIError(response, message, reason, field);
 }

@@ -7,8 +7,11 @@ import { JupyterFrontEnd } from '@jupyterlab/application';
 import { Dialog, Notification, showDialog } from '@jupyterlab/apputils';
 import { Contents } from '@jupyterlab/services';
 import { NotebookPanel } from '@jupyterlab/notebook';
+import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 
 import { listProfiles, rerunJob, submitJob } from './api';
+import { messageOf } from './errors';
+import { TRANSLATION_DOMAIN } from './i18n';
 import { JobsModel } from './jobsModel';
 import {
   collectParameters,
@@ -40,6 +43,11 @@ export interface ISubmitContext {
   model: JobsModel;
   settings: () => IK8sSettings;
   openJob: (id: string) => void;
+  translator: ITranslator;
+}
+
+function bundle(ctx: ISubmitContext): TranslationBundle {
+  return ctx.translator.load(TRANSLATION_DOMAIN);
 }
 
 /** The parameters of a notebook's cell list: null when no cell is tagged `parameters`. */
@@ -86,18 +94,20 @@ function liveParameters(panel: NotebookPanel): IParameterSpec[] | null {
  * Returns 'saved' when it was saved, 'as-is' when the version on disk goes.
  */
 async function saveFirst(
-  panel: NotebookPanel
+  panel: NotebookPanel,
+  trans: TranslationBundle
 ): Promise<'clean' | 'saved' | 'as-is' | false> {
   if (!panel.context.model.dirty) {
     return 'clean';
   }
-  const saveButton = Dialog.okButton({ label: 'Save and continue' });
-  const asIs = Dialog.warnButton({ label: 'Use the saved version' });
+  const saveButton = Dialog.okButton({ label: trans.__('Save and continue') });
+  const asIs = Dialog.warnButton({ label: trans.__('Use the saved version') });
   const result = await showDialog({
-    title: 'Save the notebook first?',
-    body:
-      `${baseName(panel.context.path)} has unsaved changes. The job runs the notebook ` +
-      'as it is on disk.',
+    title: trans.__('Save the notebook first?'),
+    body: trans.__(
+      '%1 has unsaved changes. The job runs the notebook as it is on disk.',
+      baseName(panel.context.path)
+    ),
     buttons: [Dialog.cancelButton(), asIs, saveButton],
     defaultButton: 2
   });
@@ -124,7 +134,7 @@ export async function submitNotebook(
   let specs: IParameterSpec[] | null = null;
   let known = false;
   if (target.panel) {
-    const saved = await saveFirst(target.panel);
+    const saved = await saveFirst(target.panel, bundle(ctx));
     if (saved === false) {
       return null;
     }
@@ -187,7 +197,7 @@ export async function rerun(
       const submitted = await rerunJob(job.id);
       return afterSubmit(ctx, submitted);
     } catch (error) {
-      Notification.error(`Rerun failed: ${messageOf(error)}`, {
+      Notification.error(bundle(ctx).__('Rerun failed: %1', messageOf(error)), {
         autoClose: false
       });
       return null;
@@ -226,23 +236,28 @@ async function runDialog(
   profiles: Promise<IProfile[]>,
   send: () => Promise<ISubmitted>
 ): Promise<IJobInfo | null> {
+  const trans = bundle(ctx);
+  const rerun = state.mode === 'rerun';
   for (;;) {
     const form = new SubmitForm({
       state,
       profiles,
       defaultProfile: ctx.settings().defaultProfile,
-      loadParameters: p => loadParameters(ctx.app, p)
+      loadParameters: p => loadParameters(ctx.app, p),
+      translator: ctx.translator
     });
-    const submitLabel = state.mode === 'rerun' ? 'Rerun' : 'Submit';
     const result = await showDialog({
-      title:
-        state.mode === 'rerun' ? 'Rerun on Kubernetes' : 'Run on Kubernetes',
+      title: rerun
+        ? trans.__('Rerun on Kubernetes')
+        : trans.__('Run on Kubernetes'),
       body: form,
       buttons: [
         Dialog.cancelButton(),
         Dialog.okButton({
-          label: submitLabel,
-          ariaLabel: `${submitLabel} the job`
+          label: rerun ? trans.__('Rerun') : trans.__('Submit'),
+          ariaLabel: rerun
+            ? trans.__('Rerun the job')
+            : trans.__('Submit the job')
         })
       ],
       focusNodeSelector: state.notebookEditable
@@ -256,17 +271,17 @@ async function runDialog(
     // Check the input here first: the dialog comes back with the problems marked.
     state.error = null;
     state.errorField = null;
-    const { errors } = collectParameters(state.rows);
+    const { errors } = collectParameters(state.rows, trans);
     state.rowErrors = errors;
     state.envErrors =
-      state.mode === 'submit' ? parseEnv(state.envText).errors : [];
+      state.mode === 'submit' ? parseEnv(state.envText, trans).errors : [];
     if (!state.notebook.endsWith('.ipynb')) {
-      state.error = 'Name a notebook (a path ending in .ipynb).';
+      state.error = trans.__('Name a notebook (a path ending in .ipynb).');
       state.errorField = 'notebook';
       continue;
     }
     if (errors.length || state.envErrors.length) {
-      state.error = 'Some values need fixing.';
+      state.error = trans.__('Some values need fixing.');
       continue;
     }
     try {
@@ -280,9 +295,7 @@ async function runDialog(
 
 /** Show the new job, follow it, say what the server warned about. */
 function afterSubmit(ctx: ISubmitContext, submitted: ISubmitted): IJobInfo {
-  const job = submitted.job;
-  ctx.model.upsert(job);
-  ctx.model.watch(job.id);
+  const job = follow(ctx.model, submitted);
   if (ctx.settings().showPanelOnSubmit) {
     ctx.app.shell.activateById(SIDEBAR_ID);
   }
@@ -294,7 +307,12 @@ function afterSubmit(ctx: ISubmitContext, submitted: ISubmitted): IJobInfo {
   return job;
 }
 
-/** An error's message for a person. */
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+/**
+ * Put a just submitted job in the model and follow it (the notifier tells its end); the
+ * dialogs and `IJupyterK8s.submit` do this alike.
+ */
+export function follow(model: JobsModel, submitted: ISubmitted): IJobInfo {
+  model.upsert(submitted.job);
+  model.watch(submitted.job.id);
+  return submitted.job;
 }

@@ -1,6 +1,11 @@
 /**
- * Identifiers and shared types of the jupyter-k8s JupyterLab extension.
+ * Identifiers, shared types and the public token of the jupyter-k8s JupyterLab extension.
  */
+
+import { Token } from '@lumino/coreutils';
+import type { ISignal } from '@lumino/signaling';
+
+import type { IJobFilter, IJobsDiff } from './models/jobs';
 
 /** The id of the main plugin. */
 export const PLUGIN_ID = 'jupyter-k8s:plugin';
@@ -191,3 +196,48 @@ export interface IJobEvent {
 
 /** The prefix of the kernelspecs the server extension serves (`k8s-<profile>`). */
 export const KERNELSPEC_PREFIX = 'k8s-';
+
+/**
+ * The jobs of this user as the page knows them, kept in step with the server by the one
+ * poller of the page (`IJupyterK8s.jobs`).
+ */
+export interface IJobsModel {
+  /** What changed (added, changed, removed, finished, settled jobs) after each update. */
+  readonly changed: ISignal<IJobsModel, IJobsDiff>;
+  /** The loading state or the error changed. */
+  readonly stateChanged: ISignal<IJobsModel, void>;
+  /** Whether the first answer came. */
+  readonly loaded: boolean;
+  /** The last error (the server or the cluster), or null after a good answer. */
+  readonly error: string | null;
+  /** All jobs known, newest first; only those that pass `filter` when one is given. */
+  list(filter?: IJobFilter): IJobInfo[];
+  /** One job, or undefined. */
+  get(id: string): IJobInfo | undefined;
+  /** Ask the server now (`full`: the whole list, not only the unfinished jobs). */
+  refresh(full?: boolean): Promise<void>;
+}
+
+/**
+ * What the jupyter-k8s plugin offers other extensions: the user's notebook jobs, their
+ * changes, and submitting a notebook (docs/ui.md, "For other extensions").
+ */
+export interface IJupyterK8s {
+  /** The jobs, shared with the Kubernetes panel. */
+  readonly jobs: IJobsModel;
+  /**
+   * Submit a notebook as a job, without the dialog (`POST /jupyter-k8s/jobs`). The job is
+   * in `jobs` at once and followed like one submitted from the dialog: its end is notified
+   * when notifications are on. Resolves with the job and the server's warnings; rejects
+   * with the server's error (`message`, `reason`, and the request `field` at fault).
+   */
+  submit(request: ISubmitRequest): Promise<ISubmitted>;
+  /** Show a job's view in the main area. */
+  openJob(id: string): void;
+}
+
+/** The token of the jupyter-k8s plugin's `IJupyterK8s`. */
+export const IJupyterK8s = new Token<IJupyterK8s>(
+  'jupyter-k8s:IJupyterK8s',
+  'Kubernetes notebook jobs: list them, follow their changes, submit notebooks.'
+);

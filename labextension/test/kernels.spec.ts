@@ -144,14 +144,15 @@ class FakeView implements IKernelStartupView {
   }
 }
 
-/** A watcher on a fake clock whose sleeps return at once (each one advances the clock). */
+/** A watcher on jest's fake clock; `polledAt` holds the clock's time of each poll. */
 function harness(answers: IKernelStatus[][]) {
-  let now = 0;
+  const start = Date.now();
   const view = new FakeView();
-  const sleeps: number[] = [];
+  const polledAt: number[] = [];
   let polls = 0;
   const watcher = new KernelStartupWatcher({
     fetch: async () => {
+      polledAt.push(Date.now() - start);
       const answer = answers[Math.min(polls, answers.length - 1)];
       polls++;
       return answer;
@@ -159,34 +160,44 @@ function harness(answers: IKernelStatus[][]) {
     view,
     interval: 1000,
     linger: 3000,
-    grace: 500,
-    now: () => now,
-    sleep: async ms => {
-      sleeps.push(ms);
-      now += ms;
-    }
+    grace: 500
   });
-  return { watcher, view, sleeps, polls: () => polls };
+  return { watcher, view, polledAt, polls: () => polls };
+}
+
+/** Wait for a watcher's polls to end, running the fake clock meanwhile. */
+async function polled(watcher: KernelStartupWatcher): Promise<void> {
+  const ended = watcher.expect();
+  await jest.runAllTimersAsync();
+  await ended;
 }
 
 describe('KernelStartupWatcher', () => {
+  beforeEach(() => {
+    jest.useFakeTimers();
+  });
+
+  afterEach(() => {
+    jest.useRealTimers();
+  });
+
   it('follows a GPU kernel from pending to running, then stops polling', async () => {
     const pending = status({ reason: 'Unschedulable', message: GPU_MESSAGE });
-    const { watcher, view, sleeps, polls } = harness([
+    const { watcher, view, polledAt, polls } = harness([
       [status({ phase: 'Creating' })],
       [pending],
       [pending],
       [status({ phase: 'Running', node: 'n1' })],
       [status({ phase: 'Running', node: 'n1' })]
     ]);
-    await watcher.expect();
+    await polled(watcher);
     expect(view.log).toEqual([
       'show k1: Creating the kernel’s pod…',
       'show k1: Waiting for a GPU: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu',
       'done k1 success: Running on node n1 (pod jk8s-kernel-k1)'
     ]);
     // The first poll waits for the grace; an unchanged status is not shown twice.
-    expect(sleeps[0]).toBe(500);
+    expect(polledAt[0]).toBe(500);
     expect(polls()).toBe(4);
     expect(watcher.polling).toBe(false);
     expect(watcher.showing).toEqual([]);
@@ -196,7 +207,7 @@ describe('KernelStartupWatcher', () => {
     const { watcher, view, polls } = harness([
       [status({ phase: 'Running', node: 'n1' })]
     ]);
-    await watcher.expect();
+    await polled(watcher);
     expect(view.log).toEqual([]);
     // It looked until the linger time (3 s) passed: at 0.5, 1.5, 2.5 and 3.5 s.
     expect(polls()).toBe(4);
@@ -213,7 +224,7 @@ describe('KernelStartupWatcher', () => {
         })
       ]
     ]);
-    await watcher.expect();
+    await polled(watcher);
     expect(view.log).toEqual([
       'show k1: Starting the kernel in its pod…',
       'done k1 error: Failed: ErrImagePull: not found'
@@ -222,7 +233,7 @@ describe('KernelStartupWatcher', () => {
 
   it('drops a kernel that vanished while starting', async () => {
     const { watcher, view } = harness([[status()], []]);
-    await watcher.expect();
+    await polled(watcher);
     expect(view.log).toEqual([
       'show k1: Waiting for the scheduler…',
       'drop k1'
@@ -243,6 +254,7 @@ describe('KernelStartupWatcher', () => {
     const first = watcher.expect();
     const second = watcher.expect();
     expect(second).toBe(first);
+    await jest.runAllTimersAsync();
     await first;
   });
 
@@ -258,10 +270,9 @@ describe('KernelStartupWatcher', () => {
         throw new Error('server away');
       },
       view,
-      grace: 0,
-      sleep: async () => undefined
+      grace: 0
     });
-    await watcher.expect();
+    await polled(watcher);
     expect(calls).toBe(6);
     expect(watcher.showing).toEqual(['k1']);
     watcher.dispose();

@@ -1,9 +1,11 @@
 /**
  * The state of the submit form, away from the DOM: parameter rows (pre-filled from the
  * notebook's parameters cell, or a past job's parameters), which of them the user changed,
- * and the request they make. Pure: unit-tested with jest.
+ * and the request they make. Pure: unit-tested with jest; the problems it finds are told
+ * through the translation bundle given last (English by default).
  */
 
+import { english, Trans } from '../i18n';
 import { JSONValue } from '../tokens';
 import {
   formatValue,
@@ -132,7 +134,10 @@ export interface IRowError {
  * The parameters to send: the changed rows, typed. Errors name the row and the field;
  * the parameters are only meaningful when there are none.
  */
-export function collectParameters(rows: readonly IParameterRow[]): {
+export function collectParameters(
+  rows: readonly IParameterRow[],
+  trans: Trans = english
+): {
   parameters: Record<string, JSONValue>;
   errors: IRowError[];
 } {
@@ -149,24 +154,29 @@ export function collectParameters(rows: readonly IParameterRow[]): {
         errors.push({
           index,
           field: 'name',
-          message: `"${name}" is not a valid Python name`
+          message: trans.__('"%1" is not a valid Python name', name)
         });
         return;
       }
     }
     if (seen.has(name)) {
-      errors.push({ index, field: 'name', message: `${name} is given twice` });
+      errors.push({
+        index,
+        field: 'name',
+        message: trans.__('%1 is given twice', name)
+      });
       return;
     }
     seen.add(name);
     if (!isRowChanged(row)) {
       return;
     }
-    const parsed = parseFormValue(row.kind, row.text);
+    const parsed = parseFormValue(row.kind, row.text, trans);
     if (!parsed.ok) {
       errors.push({
         index,
         field: 'value',
+        // The name, then the parser's phrase about it ("must be an integer").
         message: `${name} ${parsed.error}`
       });
       return;
@@ -179,7 +189,10 @@ export function collectParameters(rows: readonly IParameterRow[]): {
 /**
  * Environment variables from `NAME=value` lines (blank lines and `#` comments skipped).
  */
-export function parseEnv(text: string): {
+export function parseEnv(
+  text: string,
+  trans: Trans = english
+): {
   env: Record<string, string>;
   errors: string[];
 } {
@@ -193,11 +206,13 @@ export function parseEnv(text: string): {
     const eq = trimmed.indexOf('=');
     const name = (eq < 0 ? trimmed : trimmed.slice(0, eq)).trim();
     if (eq < 0) {
-      errors.push(`line ${i + 1}: write NAME=value`);
+      errors.push(trans.__('line %1: write NAME=value', i + 1));
       return;
     }
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) {
-      errors.push(`line ${i + 1}: "${name}" is not a valid variable name`);
+      errors.push(
+        trans.__('line %1: "%2" is not a valid variable name', i + 1, name)
+      );
       return;
     }
     env[name] = trimmed.slice(eq + 1).trimStart();

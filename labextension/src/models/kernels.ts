@@ -5,10 +5,15 @@
  *
  * Why poll this endpoint: jupyter_server lists a kernel only once its start returned, and
  * a GPU kernel can wait minutes for a node. The server keeps what each starting pod waits
- * for (the scheduler's message, the image pull) and serves it here. Pure module: no
- * JupyterLab imports, unit-tested with jest.
+ * for (the scheduler's message, the image pull) and serves it here. No JupyterLab imports
+ * (a lumino `Poll` keeps the time): unit-tested with jest. The texts go through the
+ * translation bundle given (English by default).
  */
 
+import { PromiseDelegate } from '@lumino/coreutils';
+import { Poll } from '@lumino/polling';
+
+import { english, Trans } from '../i18n';
 import { IKernelStatus } from '../tokens';
 import { baseName } from './status';
 
@@ -38,45 +43,54 @@ export function schedulerSummary(message: string): string {
 }
 
 /** What the pod lacks, from the scheduler's "Insufficient <resource>" words. */
-function missingResource(message: string): string | null {
+function missingResource(message: string, trans: Trans): string | null {
   const found = /Insufficient ([\w./-]+)/i.exec(message);
   if (!found) {
     return null;
   }
   const resource = found[1].toLowerCase();
   if (resource.endsWith('gpu')) {
-    return 'a GPU';
+    return trans.__('a GPU');
   }
   if (resource === 'cpu') {
-    return 'CPU';
+    return trans.__('CPU');
   }
   if (resource === 'memory') {
-    return 'memory';
+    return trans.__('memory');
   }
   return resource;
 }
 
 /** The sentence a user reads about a kernel's status, in Kubernetes' words where it has them. */
-export function describeKernelStatus(status: IKernelStatus): IKernelStatusText {
+export function describeKernelStatus(
+  status: IKernelStatus,
+  trans: Trans = english
+): IKernelStatusText {
   const phase = status.phase ?? 'Unknown';
   const reason = status.reason ?? '';
   const message = status.message ?? '';
   switch (phase) {
     case 'Creating':
-      return { text: 'Creating the kernel’s pod…', tone: 'pending' };
+      return { text: trans.__('Creating the kernel’s pod…'), tone: 'pending' };
     case 'Pending': {
       if (reason === 'SchedulingGated') {
-        return { text: 'Preparing the kernel’s connection…', tone: 'pending' };
+        return {
+          text: trans.__('Preparing the kernel’s connection…'),
+          tone: 'pending'
+        };
       }
       if (reason === 'Scheduling' || !message) {
-        return { text: 'Waiting for the scheduler…', tone: 'pending' };
+        return {
+          text: trans.__('Waiting for the scheduler…'),
+          tone: 'pending'
+        };
       }
       const summary = schedulerSummary(message);
-      const missing = missingResource(summary);
+      const missing = missingResource(summary, trans);
       return {
         text: missing
-          ? `Waiting for ${missing}: ${summary}`
-          : `Waiting for a node: ${summary}`,
+          ? trans.__('Waiting for %1: %2', missing, summary)
+          : trans.__('Waiting for a node: %1', summary),
         tone: 'pending'
       };
     }
@@ -84,26 +98,35 @@ export function describeKernelStatus(status: IKernelStatus): IKernelStatusText {
       if (reason === 'PullingImage' || reason === 'Pulling') {
         return {
           text: message
-            ? `Pulling the image: ${message}`
-            : 'Pulling the image…',
+            ? trans.__('Pulling the image: %1', message)
+            : trans.__('Pulling the image…'),
           tone: 'pending'
         };
       }
       if (reason === 'Restarting') {
-        return { text: 'Restarting the kernel…', tone: 'pending' };
+        return { text: trans.__('Restarting the kernel…'), tone: 'pending' };
       }
       if (reason === 'ContainerCreating' || !reason) {
-        return { text: 'Starting the kernel in its pod…', tone: 'pending' };
+        return {
+          text: trans.__('Starting the kernel in its pod…'),
+          tone: 'pending'
+        };
       }
       return {
-        text: `Starting: ${reason}${message ? `: ${message}` : ''}`,
+        text: message
+          ? trans.__('Starting: %1: %2', reason, message)
+          : trans.__('Starting: %1', reason),
         tone: 'pending'
       };
     case 'Running':
       return {
         text: status.node
-          ? `Running on node ${status.node} (pod ${status.pod ?? '?'})`
-          : 'Running',
+          ? trans.__(
+              'Running on node %1 (pod %2)',
+              status.node,
+              status.pod ?? '?'
+            )
+          : trans.__('Running'),
         tone: 'success'
       };
     case 'Failed': {
@@ -113,12 +136,20 @@ export function describeKernelStatus(status: IKernelStatus): IKernelStatusText {
       if (reason === 'StartTimeout' && scheduler) {
         const summary = schedulerSummary(scheduler[0]);
         return {
-          text: `Gave up waiting for ${missingResource(summary) ?? 'a node'}: ${summary}`,
+          text: trans.__(
+            'Gave up waiting for %1: %2',
+            missingResource(summary, trans) ?? trans.__('a node'),
+            summary
+          ),
           tone: 'error'
         };
       }
       return {
-        text: `Failed: ${[reason, message].filter(Boolean).join(': ') || 'the kernel did not start'}`,
+        text: trans.__(
+          'Failed: %1',
+          [reason, message].filter(Boolean).join(': ') ||
+            trans.__('the kernel did not start')
+        ),
         tone: 'error'
       };
     }
@@ -134,10 +165,14 @@ export function describeKernelStatus(status: IKernelStatus): IKernelStatusText {
  * The kernel's name for a person: its profile (else its kernelspec) and its notebook. Short,
  * because a notification shows 140 characters and the reason matters more.
  */
-export function kernelTitle(status: IKernelStatus): string {
+export function kernelTitle(
+  status: IKernelStatus,
+  trans: Trans = english
+): string {
   const name = status.profile || status.kernel_name || status.kernel_id;
-  const where = status.notebook ? ` for ${baseName(status.notebook)}` : '';
-  return `Kernel “${name}”${where}`;
+  return status.notebook
+    ? trans.__('Kernel “%1” for %2', name, baseName(status.notebook))
+    : trans.__('Kernel “%1”', name);
 }
 
 /** Where the watcher shows what it sees. */
@@ -150,11 +185,20 @@ export interface IKernelStartupView {
   drop(kernelId: string): void;
 }
 
+/** Failed polls in a row after which the watcher gives up (the server is away). */
+const MAX_FAILURES = 5;
+
+/** After failures the interval doubles, up to this many times the interval. */
+const MAX_BACKOFF = 8;
+
 /**
  * Polls the kernel statuses while a Kubernetes kernel is expected to start, or while one
  * it saw starting has not ended, and tells the view. The first poll comes `grace` ms after
  * `expect()`: kernels up by then (a CPU kernel starts in about half a second) never show
  * a line, so fast starts make no noise.
+ *
+ * One lumino `Poll` per run of polls, disposed when the run ends. It stands by while the
+ * browser tab is hidden (the lines are only for display) and resumes when it shows.
  */
 export class KernelStartupWatcher {
   constructor(options: KernelStartupWatcher.IOptions) {
@@ -164,9 +208,7 @@ export class KernelStartupWatcher {
     this._linger = options.linger ?? 5000;
     this._grace = options.grace ?? 1000;
     this._now = options.now ?? (() => Date.now());
-    this._sleep =
-      options.sleep ??
-      (ms => new Promise<void>(resolve => setTimeout(resolve, ms)));
+    this._trans = options.trans ?? english;
   }
 
   /** The kernels shown as starting now (for tests). */
@@ -174,28 +216,52 @@ export class KernelStartupWatcher {
     return [...this._shown.keys()];
   }
 
-  /** Whether a poll loop runs. */
+  /** Whether a run of polls is going on. */
   get polling(): boolean {
-    return this._loop !== null;
+    return this._poll !== null;
   }
 
   /**
    * A Kubernetes kernel starts (or restarts) somewhere in this page: poll until it is up,
-   * at least `linger` ms from now.
+   * at least `linger` ms from now. Resolves when the polls end.
    */
   expect(): Promise<void> {
     this._until = Math.max(this._until, this._now() + this._linger);
-    if (!this._loop) {
-      this._loop = this._run().finally(() => {
-        this._loop = null;
-      });
+    if (this._poll && this._ended) {
+      return this._ended;
     }
-    return this._loop;
+    const ended = new PromiseDelegate<void>();
+    const poll = new Poll({
+      auto: false,
+      factory: () => this._tick(),
+      frequency: {
+        interval: this._interval,
+        backoff: false,
+        max: this._interval * MAX_BACKOFF
+      },
+      name: 'jupyter-k8s:kernel-startup',
+      standby: 'when-hidden'
+    });
+    poll.disposed.connect(() => {
+      this._poll = null;
+      this._ended = null;
+      ended.resolve();
+    });
+    this._poll = poll;
+    this._ended = ended.promise;
+    this._failures = 0;
+    // A quick start needs no line: look only once it has had time to be up.
+    void poll.schedule({
+      interval: this._shown.size === 0 ? this._grace : Poll.IMMEDIATE,
+      phase: 'started'
+    });
+    return this._ended;
   }
 
   /** Stop polling and drop every line. */
   dispose(): void {
     this._disposed = true;
+    this._poll?.dispose();
     for (const id of this._shown.keys()) {
       this._view.drop(id);
     }
@@ -208,8 +274,8 @@ export class KernelStartupWatcher {
     for (const status of statuses) {
       const id = status.kernel_id;
       seen.add(id);
-      const title = kernelTitle(status);
-      const text = describeKernelStatus(status);
+      const title = kernelTitle(status, this._trans);
+      const text = describeKernelStatus(status, this._trans);
       if (isStarting(status)) {
         const key = `${title}\n${text.text}`;
         if (this._shown.get(id) !== key) {
@@ -229,28 +295,33 @@ export class KernelStartupWatcher {
     }
   }
 
-  private async _run(): Promise<void> {
-    let failures = 0;
-    if (this._shown.size === 0 && this._grace > 0) {
-      // A quick start needs no line: look only once it has had time to be up.
-      await this._sleep(this._grace);
+  /**
+   * One poll (the factory of the `Poll`; it never rejects). It ends the run when nothing
+   * starts any more or the server stayed away, else sets the next interval: `interval`,
+   * doubled after each failure in a row, up to `MAX_BACKOFF` times.
+   */
+  private async _tick(): Promise<void> {
+    const poll = this._poll;
+    try {
+      this.update(await this._fetch());
+      this._failures = 0;
+    } catch {
+      // The server is briefly away (a restart): keep the lines, try again less often.
+      this._failures++;
     }
-    while (!this._disposed) {
-      try {
-        this.update(await this._fetch());
-        failures = 0;
-      } catch {
-        // The server is briefly away (a restart): keep the lines, try again less often.
-        failures++;
-      }
-      if (
-        this._disposed ||
-        (this._shown.size === 0 && this._now() >= this._until) ||
-        failures >= 5
-      ) {
-        return;
-      }
-      await this._sleep(this._interval * Math.min(2 ** failures, 8));
+    if (
+      this._disposed ||
+      (this._shown.size === 0 && this._now() >= this._until) ||
+      this._failures >= MAX_FAILURES
+    ) {
+      poll?.dispose();
+      return;
+    }
+    if (poll) {
+      poll.frequency = {
+        ...poll.frequency,
+        interval: this._interval * Math.min(2 ** this._failures, MAX_BACKOFF)
+      };
     }
   }
 
@@ -260,9 +331,11 @@ export class KernelStartupWatcher {
   private _linger: number;
   private _grace: number;
   private _now: () => number;
-  private _sleep: (ms: number) => Promise<void>;
+  private _trans: Trans;
   private _until = 0;
-  private _loop: Promise<void> | null = null;
+  private _poll: Poll | null = null;
+  private _ended: Promise<void> | null = null;
+  private _failures = 0;
   private _shown = new Map<string, string>();
   private _disposed = false;
 }
@@ -278,7 +351,9 @@ export namespace KernelStartupWatcher {
     linger?: number;
     /** Wait this long before the first poll (ms, default 1,000). */
     grace?: number;
+    /** The clock (ms). */
     now?: () => number;
-    sleep?: (ms: number) => Promise<void>;
+    /** The translation bundle of the texts (default: English). */
+    trans?: Trans;
   }
 }

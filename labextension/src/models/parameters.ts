@@ -7,27 +7,46 @@
  * become JSON). Any other expression (`np.arange(3)`, `datetime.now()`) is kept as its
  * source text (kind `text`): the form shows it, and sends it only if the user changes it.
  *
- * Pure functions, no JupyterLab imports: unit-tested with jest.
+ * Pure functions, no JupyterLab imports: unit-tested with jest. What a person reads goes
+ * through the translation bundle given last (English by default).
  */
 
+import { english, Trans } from '../i18n';
 import { JSONValue } from '../tokens';
 
 /** The type a parameter has in the form. */
 export type ParameterKind =
   'int' | 'float' | 'string' | 'boolean' | 'null' | 'json' | 'text';
 
-/** Kinds a user can pick for a value, with their labels. */
-export const PARAMETER_KINDS: readonly {
-  kind: ParameterKind;
-  label: string;
-}[] = [
-  { kind: 'int', label: 'integer' },
-  { kind: 'float', label: 'number' },
-  { kind: 'string', label: 'string' },
-  { kind: 'boolean', label: 'boolean' },
-  { kind: 'null', label: 'None' },
-  { kind: 'json', label: 'list/dict (JSON)' }
+/** Kinds a user can pick for a value, in the order the form lists them. */
+export const PARAMETER_KINDS: readonly ParameterKind[] = [
+  'int',
+  'float',
+  'string',
+  'boolean',
+  'null',
+  'json'
 ];
+
+/** The label of a kind in the form. */
+export function kindLabel(kind: ParameterKind, trans: Trans = english): string {
+  switch (kind) {
+    case 'int':
+      return trans.__('integer');
+    case 'float':
+      return trans.__('number');
+    case 'string':
+      return trans.__('string');
+    case 'boolean':
+      return trans.__('boolean');
+    case 'null':
+      return 'None';
+    case 'json':
+      return trans.__('list/dict (JSON)');
+    case 'text':
+      return trans.__('expression');
+  }
+}
 
 /** A parameter as found in the parameters cell. */
 export interface IParameterSpec {
@@ -479,8 +498,15 @@ function formatNumber(value: number, kind: ParameterKind): string {
 export type ParsedValue =
   { ok: true; value: JSONValue } | { ok: false; error: string };
 
-/** Turn a form field's text into the JSON value of its kind, or say what is wrong. */
-export function parseFormValue(kind: ParameterKind, text: string): ParsedValue {
+/**
+ * Turn a form field's text into the JSON value of its kind, or say what is wrong (a
+ * phrase that follows the parameter's name: "must be an integer").
+ */
+export function parseFormValue(
+  kind: ParameterKind,
+  text: string,
+  trans: Trans = english
+): ParsedValue {
   const trimmed = text.trim();
   switch (kind) {
     case 'string':
@@ -496,28 +522,28 @@ export function parseFormValue(kind: ParameterKind, text: string): ParsedValue {
       if (lower === 'false' || lower === '0' || lower === 'no') {
         return { ok: true, value: false };
       }
-      return { ok: false, error: 'must be True or False' };
+      return { ok: false, error: trans.__('must be True or False') };
     }
     case 'int': {
       if (!/^[+-]?\d(?:_?\d)*$/.test(trimmed)) {
-        return { ok: false, error: 'must be an integer' };
+        return { ok: false, error: trans.__('must be an integer') };
       }
       const value = Number(trimmed.replace(/_/g, ''));
       if (!Number.isSafeInteger(value)) {
-        return { ok: false, error: 'is too large' };
+        return { ok: false, error: trans.__('is too large') };
       }
       return { ok: true, value };
     }
     case 'float': {
       const literal = parsePythonLiteral(trimmed);
       if (!literal || typeof literal.value !== 'number') {
-        return { ok: false, error: 'must be a number' };
+        return { ok: false, error: trans.__('must be a number') };
       }
       return { ok: true, value: literal.value };
     }
     case 'json': {
       if (!trimmed) {
-        return { ok: false, error: 'must be a JSON list or object' };
+        return { ok: false, error: trans.__('must be a JSON list or object') };
       }
       try {
         return { ok: true, value: JSON.parse(trimmed) as JSONValue };
@@ -527,7 +553,7 @@ export function parseFormValue(kind: ParameterKind, text: string): ParsedValue {
         if (literal) {
           return { ok: true, value: literal.value };
         }
-        return { ok: false, error: 'is not valid JSON' };
+        return { ok: false, error: trans.__('is not valid JSON') };
       }
     }
   }

@@ -1,8 +1,10 @@
 /**
  * How a job's state reads in the UI: the status chip, durations, ages and progress.
- * Pure functions, no JupyterLab imports: unit-tested with jest.
+ * Pure functions, no JupyterLab imports: unit-tested with jest. The texts go through the
+ * translation bundle given last (English by default, see i18n.ts).
  */
 
+import { english, Trans } from '../i18n';
 import { IJobInfo, JobPhase, UNFINISHED_PHASES } from '../tokens';
 
 /** The colour family of a status chip (a CSS modifier class `jp-mod-<tone>`). */
@@ -42,27 +44,46 @@ export function isSettled(
   return !isUnfinished(job) && job.output_state !== 'pending';
 }
 
+/** A phase for a person (`Pending`, ...; an unknown one as the server spells it). */
+export function phaseLabel(phase: JobPhase, trans: Trans = english): string {
+  switch (phase) {
+    case 'Pending':
+      return trans.__('Pending');
+    case 'Running':
+      return trans.__('Running');
+    case 'Succeeded':
+      return trans.__('Succeeded');
+    case 'Failed':
+      return trans.__('Failed');
+    case 'Cancelled':
+      return trans.__('Cancelled');
+    default:
+      return phase;
+  }
+}
+
 /** The progress of a running job, `cell 3/7`; empty when unknown. */
-export function cellProgress(job: IJobInfo): string {
+export function cellProgress(job: IJobInfo, trans: Trans = english): string {
   if (!job.current_cell) {
     return '';
   }
   return job.total_cells
-    ? `cell ${job.current_cell}/${job.total_cells}`
-    : `cell ${job.current_cell}`;
+    ? trans.__('cell %1/%2', job.current_cell, job.total_cells)
+    : trans.__('cell %1', job.current_cell);
 }
 
 /** The status chip of a job. */
-export function statusChip(job: IJobInfo): IStatusChip {
+export function statusChip(job: IJobInfo, trans: Trans = english): IStatusChip {
   const tone = TONES[job.phase] ?? 'pending';
+  const phase = phaseLabel(job.phase, trans);
   let detail = '';
   if (job.phase === 'Running') {
-    detail = cellProgress(job);
+    detail = cellProgress(job, trans);
   } else if (job.reason && job.reason !== job.phase) {
     detail = job.reason;
   }
-  const text = detail ? `${job.phase} · ${detail}` : job.phase;
-  const parts: string[] = [job.phase];
+  const text = detail ? `${phase} · ${detail}` : phase;
+  const parts: string[] = [phase];
   if (job.reason && job.reason !== job.phase) {
     parts.push(job.reason);
   }
@@ -77,54 +98,65 @@ export function statusChip(job: IJobInfo): IStatusChip {
 }
 
 /** A duration for people: `0.4 s`, `41 s`, `3 min 5 s`, `2 h 4 min`, `3 d 2 h`. */
-export function formatDuration(seconds: number | null | undefined): string {
+export function formatDuration(
+  seconds: number | null | undefined,
+  trans: Trans = english
+): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) {
     return '';
   }
   const s = Math.max(0, seconds);
   if (s < 10) {
-    return `${(Math.floor(s * 10) / 10).toFixed(1)} s`;
+    return trans.__('%1 s', (Math.floor(s * 10) / 10).toFixed(1));
   }
   if (s < 60) {
-    return `${Math.floor(s)} s`;
+    return trans.__('%1 s', Math.floor(s));
   }
   const minutes = Math.floor(s / 60);
   if (minutes < 60) {
     const rest = Math.floor(s % 60);
-    return rest ? `${minutes} min ${rest} s` : `${minutes} min`;
+    return rest
+      ? trans.__('%1 min %2 s', minutes, rest)
+      : trans.__('%1 min', minutes);
   }
   const hours = Math.floor(minutes / 60);
   if (hours < 24) {
     const rest = minutes % 60;
-    return rest ? `${hours} h ${rest} min` : `${hours} h`;
+    return rest
+      ? trans.__('%1 h %2 min', hours, rest)
+      : trans.__('%1 h', hours);
   }
   const days = Math.floor(hours / 24);
   const rest = hours % 24;
-  return rest ? `${days} d ${rest} h` : `${days} d`;
+  return rest ? trans.__('%1 d %2 h', days, rest) : trans.__('%1 d', days);
 }
 
 /** How long ago a time was: `just now`, `12 s ago`, `5 min ago`, `3 h ago`, `2 d ago`. */
-export function formatAge(iso: string | null | undefined, now: number): string {
+export function formatAge(
+  iso: string | null | undefined,
+  now: number,
+  trans: Trans = english
+): string {
   const then = parseTime(iso);
   if (then === null) {
     return '';
   }
   const seconds = Math.max(0, (now - then) / 1000);
   if (seconds < 5) {
-    return 'just now';
+    return trans.__('just now');
   }
   if (seconds < 60) {
-    return `${Math.floor(seconds)} s ago`;
+    return trans.__('%1 s ago', Math.floor(seconds));
   }
   const minutes = Math.floor(seconds / 60);
   if (minutes < 60) {
-    return `${minutes} min ago`;
+    return trans.__('%1 min ago', minutes);
   }
   const hours = Math.floor(minutes / 60);
   if (hours < 24) {
-    return `${hours} h ago`;
+    return trans.__('%1 h ago', hours);
   }
-  return `${Math.floor(hours / 24)} d ago`;
+  return trans.__('%1 d ago', Math.floor(hours / 24));
 }
 
 /** Milliseconds since the epoch of an ISO time, or null. */
@@ -141,17 +173,21 @@ export function parseTime(iso: string | null | undefined): number | null {
  * has been running, else its age. Durations are the server's (`duration_seconds`, fresh
  * on every poll), so a browser clock that is off does not matter.
  */
-export function timeSummary(job: IJobInfo, now: number): string {
+export function timeSummary(
+  job: IJobInfo,
+  now: number,
+  trans: Trans = english
+): string {
   if (!isUnfinished(job) && job.duration_seconds !== null) {
-    const took = formatDuration(job.duration_seconds);
+    const took = formatDuration(job.duration_seconds, trans);
     if (took) {
-      return `took ${took}`;
+      return trans.__('took %1', took);
     }
   }
   if (job.phase === 'Running' && job.duration_seconds) {
-    return `for ${formatDuration(job.duration_seconds)}`;
+    return trans.__('for %1', formatDuration(job.duration_seconds, trans));
   }
-  return formatAge(job.created, now);
+  return formatAge(job.created, now, trans);
 }
 
 /** A local date-time for the detail view, or an em dash. */

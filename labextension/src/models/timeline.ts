@@ -1,11 +1,13 @@
 /**
  * A job's timeline: its milestones (submitted, running, finished) merged with the
  * Kubernetes events of the Job and its pods (scheduling, pulls, starts, failures), oldest
- * first. Pure functions, unit-tested with jest.
+ * first. Pure functions, unit-tested with jest; the milestones' texts go through the
+ * translation bundle given last (English by default).
  */
 
+import { english, Trans } from '../i18n';
 import { IJobEvent, IJobInfo } from '../tokens';
-import { parseTime } from './status';
+import { phaseLabel, parseTime } from './status';
 
 /** One line of the timeline. */
 export interface ITimelineEntry {
@@ -45,7 +47,8 @@ const FINISHED_TONE: Record<string, ITimelineEntry['tone']> = {
  */
 export function buildTimeline(
   job: IJobInfo,
-  events: readonly IJobEvent[]
+  events: readonly IJobEvent[],
+  trans: Trans = english
 ): ITimelineEntry[] {
   const keyed: { entry: ITimelineEntry; second: number; rank: number }[] = [];
   const add = (entry: ITimelineEntry, rank: number) => {
@@ -57,9 +60,15 @@ export function buildTimeline(
     });
   };
   if (job.created) {
-    const profile = job.profile ? ` with profile ${job.profile}` : '';
     add(
-      milestone(job.created, 'info', 'Submitted', `${job.notebook}${profile}`),
+      milestone(
+        job.created,
+        'info',
+        trans.__('Submitted'),
+        job.profile
+          ? trans.__('%1 with profile %2', job.notebook, job.profile)
+          : job.notebook
+      ),
       0
     );
   }
@@ -80,12 +89,25 @@ export function buildTimeline(
     );
   }
   if (job.started) {
-    add(milestone(job.started, 'info', 'Running', 'the notebook started'), 2);
+    add(
+      milestone(
+        job.started,
+        'info',
+        phaseLabel('Running', trans),
+        trans.__('the notebook started')
+      ),
+      2
+    );
   }
   if (job.finished && FINISHED_TONE[job.phase]) {
     const detail = [job.reason, job.message].filter(Boolean).join(': ');
     add(
-      milestone(job.finished, FINISHED_TONE[job.phase], job.phase, detail),
+      milestone(
+        job.finished,
+        FINISHED_TONE[job.phase],
+        phaseLabel(job.phase, trans),
+        detail
+      ),
       3
     );
     // The end is the last line: the Job controller's own Completed (or a pod's Killing) can

@@ -1,12 +1,20 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 import { refreshIcon, Toolbar, ToolbarButton } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
+import { Poll } from '@lumino/polling';
 import { Widget } from '@lumino/widgets';
 
 import { IDoctorReport, renderDoctorReport } from '../doctor';
+import { el } from '../dom';
+import { messageOf } from '../errors';
+import { TRANSLATION_DOMAIN } from '../i18n';
 import { requestAPI } from '../request';
 import { IClusterInfo } from '../tokens';
-import { el } from '../dom';
 
 /** How often the card asks the server while it is visible (ms). */
 const DEFAULT_INTERVAL = 10_000;
@@ -15,37 +23,58 @@ const DEFAULT_INTERVAL = 10_000;
  * A card that shows the cluster the Jupyter server talks to: reachable or not, context,
  * namespace, API server version, identity and GPUs (allocatable / in use, by resource name).
  *
- * It polls only while it is visible (and the browser tab too); hiding it stops the timer.
+ * It polls only while it is visible: a lumino `Poll` that stops when the card is hidden
+ * and stands by while the browser tab is hidden (the card is only for display); it asks
+ * at once when the card or the tab shows again.
  */
 export class ClusterCard extends Widget {
   constructor(options: ClusterCard.IOptions = {}) {
     super();
     this.id = 'jupyter-k8s-cluster-card';
     this.addClass('jp-k8s-ClusterCard');
-    this.title.label = 'Cluster';
-    this.title.caption = 'The Kubernetes cluster this server talks to';
-    this._interval = options.interval ?? DEFAULT_INTERVAL;
+    const trans = (options.translator ?? nullTranslator).load(
+      TRANSLATION_DOMAIN
+    );
+    this._trans = trans;
+    this.title.label = trans.__('Cluster');
+    this.title.caption = trans.__(
+      'The Kubernetes cluster this server talks to'
+    );
     this._fetch = options.fetch ?? (() => requestAPI<IClusterInfo>('cluster'));
     this._doctor =
       options.doctor ?? (() => requestAPI<IDoctorReport>('doctor'));
+    this._poll = new Poll({
+      auto: false,
+      factory: () => this.refresh(),
+      frequency: {
+        interval: options.interval ?? DEFAULT_INTERVAL,
+        backoff: false
+      },
+      linger: 0,
+      name: 'jupyter-k8s:cluster',
+      standby: 'when-hidden'
+    });
 
     this.toolbar = new Toolbar();
     this.toolbar.addItem(
       'refresh',
       new ToolbarButton({
         icon: refreshIcon,
-        tooltip: 'Refresh cluster information',
+        tooltip: trans.__('Refresh cluster information'),
         onClick: () => {
           void this.refresh();
         }
       })
     );
 
-    this._body = document.createElement('div');
-    this._body.className = 'jp-k8s-ClusterCard-body';
+    this._body = el('div', 'jp-k8s-ClusterCard-body');
     this.node.appendChild(this._body);
     this._renderLoading();
-    this._onVisibility = () => this._syncTimer();
+    this._onVisibility = () => {
+      if (document.visibilityState !== 'hidden' && this.isVisible) {
+        void this._poll.refresh();
+      }
+    };
   }
 
   /** The toolbar shown in the card's section header. */
@@ -57,7 +86,8 @@ export class ClusterCard extends Widget {
   }
 
   /**
-   * Ask the server again and render the answer. Concurrent calls share one request.
+   * Ask the server again and render the answer. Concurrent calls share one request; it
+   * never rejects (an error is shown in the card).
    */
   refresh(): Promise<void> {
     if (this._pending) {
@@ -70,7 +100,7 @@ export class ClusterCard extends Widget {
         this._error = null;
       })
       .catch((reason: unknown) => {
-        this._error = reason instanceof Error ? reason.message : String(reason);
+        this._error = messageOf(reason);
       })
       .then(() => {
         this._pending = null;
@@ -87,34 +117,33 @@ export class ClusterCard extends Widget {
    * seconds) and show the checklist in a dialog.
    */
   async openDoctor(): Promise<void> {
+    const trans = this._trans;
     const body = new Widget();
     body.addClass('jp-k8s-DoctorDialog');
     body.node.appendChild(
       el(
         'div',
         'jp-k8s-ClusterCard-status',
-        'Running the checks… (a probe pod takes a few seconds)'
+        trans.__('Running the checks… (a probe pod takes a few seconds)')
       )
     );
     this._doctor()
       .then(report => {
-        body.node.replaceChildren(renderDoctorReport(report));
+        body.node.replaceChildren(renderDoctorReport(report, trans));
       })
       .catch((reason: unknown) => {
-        const message =
-          reason instanceof Error ? reason.message : String(reason);
         body.node.replaceChildren(
           el(
             'div',
             'jp-k8s-ClusterCard-error',
-            `The checks did not run: ${message}`
+            trans.__('The checks did not run: %1', messageOf(reason))
           )
         );
       });
     await showDialog({
-      title: 'Kubernetes checks (jupyter k8s doctor)',
+      title: trans.__('Kubernetes checks (jupyter k8s doctor)'),
       body,
-      buttons: [Dialog.okButton({ label: 'Close' })]
+      buttons: [Dialog.okButton({ label: trans.__('Close') })]
     });
   }
 
@@ -122,7 +151,7 @@ export class ClusterCard extends Widget {
     if (this.isDisposed) {
       return;
     }
-    this._stopTimer();
+    this._poll.dispose();
     document.removeEventListener('visibilitychange', this._onVisibility);
     super.dispose();
   }
@@ -130,69 +159,57 @@ export class ClusterCard extends Widget {
   protected onAfterAttach(msg: Message): void {
     super.onAfterAttach(msg);
     document.addEventListener('visibilitychange', this._onVisibility);
-    this._syncTimer(true);
+    this._startPolling();
   }
 
   protected onBeforeDetach(msg: Message): void {
     document.removeEventListener('visibilitychange', this._onVisibility);
-    this._stopTimer();
+    void this._poll.stop();
     super.onBeforeDetach(msg);
   }
 
   protected onAfterShow(msg: Message): void {
     super.onAfterShow(msg);
-    this._syncTimer(true);
+    this._startPolling();
   }
 
   protected onBeforeHide(msg: Message): void {
-    this._stopTimer();
+    void this._poll.stop();
     super.onBeforeHide(msg);
   }
 
-  /** Start or stop the timer to match visibility; refresh at once when it starts. */
-  private _syncTimer(refreshNow = false): void {
-    const visible = this.isVisible && document.visibilityState !== 'hidden';
-    if (!visible) {
-      this._stopTimer();
-      return;
-    }
-    if (this._timer === null) {
-      this._timer = window.setInterval(() => {
-        void this.refresh();
-      }, this._interval);
-      void this.refresh();
-    } else if (refreshNow) {
-      void this.refresh();
-    }
-  }
-
-  private _stopTimer(): void {
-    if (this._timer !== null) {
-      window.clearInterval(this._timer);
-      this._timer = null;
+  /** Visible: ask at once, then every interval (the `Poll`'s refresh restarts it). */
+  private _startPolling(): void {
+    if (this.isVisible) {
+      void this._poll.refresh();
     }
   }
 
   private _renderLoading(): void {
     this._body.replaceChildren(
-      el('div', 'jp-k8s-ClusterCard-status', 'Asking the server…')
+      el(
+        'div',
+        'jp-k8s-ClusterCard-status',
+        this._trans.__('Asking the server…')
+      )
     );
   }
 
   private _render(): void {
+    const trans = this._trans;
     const children: HTMLElement[] = [];
     const info = this._info;
 
     if (this._error !== null) {
       // The Jupyter server itself did not answer (or answered an error).
-      children.push(statusLine('error', 'Jupyter server error'));
+      children.push(statusLine('error', trans.__('Jupyter server error')));
       children.push(el('div', 'jp-k8s-ClusterCard-error', this._error));
       children.push(this._doctorLink());
     } else if (info) {
       children.push(
         info.reachable
-          ? statusLine('ok', 'Connected')
-          : statusLine('error', 'Unreachable')
+          ? statusLine('ok', trans.__('Connected'))
+          : statusLine('error', trans.__('Unreachable'))
       );
       if (info.error) {
         children.push(el('div', 'jp-k8s-ClusterCard-error', info.error));
@@ -202,7 +219,7 @@ export class ClusterCard extends Widget {
           el(
             'div',
             'jp-k8s-ClusterCard-error',
-            `Statuses may be out of date: ${info.stale}`
+            trans.__('Statuses may be out of date: %1', info.stale)
           )
         );
       }
@@ -213,11 +230,11 @@ export class ClusterCard extends Widget {
 
     if (info) {
       const rows: [string, string | null][] = [
-        ['Context', info.context],
-        ['Namespace', info.namespace],
-        ['Server', info.server],
-        ['Version', info.version],
-        ['Identity', info.identity]
+        [trans.__('Context'), info.context],
+        [trans.__('Namespace'), info.namespace],
+        [trans.__('Server'), info.server],
+        [trans.__('Version'), info.version],
+        [trans.__('Identity'), info.identity]
       ];
       const dl = el('dl', 'jp-k8s-ClusterCard-fields');
       for (const [label, value] of rows) {
@@ -227,19 +244,24 @@ export class ClusterCard extends Widget {
         dl.appendChild(dd);
       }
       children.push(dl);
-      children.push(renderGPUs(info));
+      children.push(renderGPUs(info, trans));
     }
     this._body.replaceChildren(...children);
   }
 
   /** "Run checks (doctor)": shown under an error, opens the checklist. */
   private _doctorLink(): HTMLElement {
-    const link = el('a', 'jp-k8s-ClusterCard-doctor', 'Run checks (doctor)');
+    const trans = this._trans;
+    const link = el(
+      'a',
+      'jp-k8s-ClusterCard-doctor',
+      trans.__('Run checks (doctor)')
+    );
     link.href = '#';
     link.setAttribute('role', 'button');
-    link.title =
-      'Check the kubeconfig, permissions, namespace, image and pod network, with the fix ' +
-      'for each problem (jupyter k8s doctor)';
+    link.title = trans.__(
+      'Check the kubeconfig, permissions, namespace, image and pod network, with the fix for each problem (jupyter k8s doctor)'
+    );
     link.style.display = 'inline-block';
     link.style.margin = '4px 0';
     link.style.color = 'var(--jp-content-link-color)';
@@ -250,12 +272,12 @@ export class ClusterCard extends Widget {
     return link;
   }
 
+  private _trans: TranslationBundle;
   private _body: HTMLDivElement;
   private _info: IClusterInfo | null = null;
   private _error: string | null = null;
   private _pending: Promise<void> | null = null;
-  private _timer: number | null = null;
-  private _interval: number;
+  private _poll: Poll;
   private _fetch: () => Promise<IClusterInfo>;
   private _doctor: () => Promise<IDoctorReport>;
   private _onVisibility: () => void;
@@ -269,6 +291,8 @@ export namespace ClusterCard {
     fetch?: () => Promise<IClusterInfo>;
     /** Where the doctor's checklist comes from (tests may pass their own). */
     doctor?: () => Promise<IDoctorReport>;
+    /** The application's translator (default: none, English). */
+    translator?: ITranslator;
   }
 }
 
@@ -279,26 +303,29 @@ function statusLine(kind: 'ok' | 'error', text: string): HTMLElement {
   return line;
 }
 
-function renderGPUs(info: IClusterInfo): HTMLElement {
+function renderGPUs(info: IClusterInfo, trans: TranslationBundle): HTMLElement {
   const section = el('div', 'jp-k8s-ClusterCard-gpus');
-  section.appendChild(el('div', 'jp-k8s-ClusterCard-heading', 'GPUs'));
+  section.appendChild(
+    el('div', 'jp-k8s-ClusterCard-heading', trans.__('GPUs'))
+  );
   if (info.gpus === null || info.gpus === undefined) {
-    const text = info.gpus_error ?? (info.reachable ? 'Unknown' : '—');
+    const text =
+      info.gpus_error ?? (info.reachable ? trans.__('Unknown') : '—');
     section.appendChild(el('div', 'jp-k8s-ClusterCard-muted', text));
     return section;
   }
   const names = Object.keys(info.gpus).sort();
   if (names.length === 0) {
     section.appendChild(
-      el('div', 'jp-k8s-ClusterCard-muted', 'No GPUs in this cluster')
+      el('div', 'jp-k8s-ClusterCard-muted', trans.__('No GPUs in this cluster'))
     );
     return section;
   }
   const table = el('table', 'jp-k8s-ClusterCard-table');
   const head = el('tr', '');
-  head.appendChild(el('th', '', 'Resource'));
-  head.appendChild(el('th', 'jp-k8s-num', 'In use'));
-  head.appendChild(el('th', 'jp-k8s-num', 'Allocatable'));
+  head.appendChild(el('th', '', trans.__('Resource')));
+  head.appendChild(el('th', 'jp-k8s-num', trans.__('In use')));
+  head.appendChild(el('th', 'jp-k8s-num', trans.__('Allocatable')));
   table.appendChild(head);
   for (const name of names) {
     const count = info.gpus[name];

@@ -1,4 +1,9 @@
 import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
+import {
   addIcon,
   refreshIcon,
   Toolbar,
@@ -7,8 +12,11 @@ import {
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { el, option } from '../dom';
+import { TRANSLATION_DOMAIN } from '../i18n';
 import { JobsModel } from '../jobsModel';
 import { IJobFilter } from '../models/jobs';
+import { phaseLabel } from '../models/status';
 import { ALL_PHASES, IJobInfo, JobPhase } from '../tokens';
 import { createRow, renderRow } from './jobRow';
 import { VirtualList } from './VirtualList';
@@ -26,8 +34,12 @@ export class JobsPanel extends Widget {
     super();
     this.id = 'jupyter-k8s-jobs';
     this.addClass('jp-k8s-JobsPanel');
-    this.title.label = 'Jobs';
-    this.title.caption = 'Notebook jobs on Kubernetes';
+    const trans = (options.translator ?? nullTranslator).load(
+      TRANSLATION_DOMAIN
+    );
+    this._trans = trans;
+    this.title.label = trans.__('Jobs');
+    this.title.caption = trans.__('Notebook jobs on Kubernetes');
     this._model = options.model;
     this._onOpen = options.onOpen;
 
@@ -36,7 +48,7 @@ export class JobsPanel extends Widget {
       'submit',
       new ToolbarButton({
         icon: addIcon,
-        tooltip: 'Run a notebook on Kubernetes…',
+        tooltip: trans.__('Run a notebook on Kubernetes…'),
         onClick: () => options.onSubmit()
       })
     );
@@ -44,7 +56,7 @@ export class JobsPanel extends Widget {
       'refresh',
       new ToolbarButton({
         icon: refreshIcon,
-        tooltip: 'Refresh the job list',
+        tooltip: trans.__('Refresh the job list'),
         onClick: () => {
           void this._model.refresh(true);
         }
@@ -52,53 +64,45 @@ export class JobsPanel extends Widget {
     );
 
     // Filters
-    const filters = document.createElement('div');
-    filters.className = 'jp-k8s-JobsPanel-filters';
-    this._status = document.createElement('select');
-    this._status.className = 'jp-mod-styled jp-k8s-JobsPanel-status';
-    this._status.setAttribute('aria-label', 'Show jobs with status');
-    this._status.title = 'Show jobs with status';
-    const choices: [string, string][] = [
-      ['', 'All'],
-      ['unfinished', 'Unfinished'],
-      ...ALL_PHASES.map(p => [p, p] as [string, string])
-    ];
-    for (const [value, text] of choices) {
-      const option = document.createElement('option');
-      option.value = value;
-      option.textContent = text;
-      this._status.appendChild(option);
-    }
+    const filters = el('div', 'jp-k8s-JobsPanel-filters');
+    this._status = el('select', 'jp-mod-styled jp-k8s-JobsPanel-status');
+    this._status.setAttribute('aria-label', trans.__('Show jobs with status'));
+    this._status.title = trans.__('Show jobs with status');
+    this._status.append(
+      option('', trans.__('All')),
+      option('unfinished', trans.__('Unfinished')),
+      ...ALL_PHASES.map(p => option(p, phaseLabel(p, trans)))
+    );
     this._status.addEventListener('change', () => this._applyFilter());
-    this._notebook = document.createElement('input');
+    this._notebook = el('input', 'jp-mod-styled jp-k8s-JobsPanel-search');
     this._notebook.type = 'search';
-    this._notebook.className = 'jp-mod-styled jp-k8s-JobsPanel-search';
-    this._notebook.placeholder = 'Notebook…';
-    this._notebook.setAttribute('aria-label', 'Filter jobs by notebook');
+    this._notebook.placeholder = trans.__('Notebook…');
+    this._notebook.setAttribute(
+      'aria-label',
+      trans.__('Filter jobs by notebook')
+    );
     this._notebook.addEventListener('input', () => this._applyFilter());
     filters.append(this._status, this._notebook);
     this.node.appendChild(filters);
 
-    this._summary = document.createElement('div');
-    this._summary.className = 'jp-k8s-JobsPanel-summary';
+    this._summary = el('div', 'jp-k8s-JobsPanel-summary');
     this._summary.setAttribute('aria-live', 'polite');
     this.node.appendChild(this._summary);
 
-    this._errorNode = document.createElement('div');
-    this._errorNode.className = 'jp-k8s-JobsPanel-error';
+    this._errorNode = el('div', 'jp-k8s-JobsPanel-error');
     this._errorNode.setAttribute('role', 'alert');
     this.node.appendChild(this._errorNode);
 
     this.list = new VirtualList<IJobInfo>({
-      label: 'Notebook jobs',
+      label: trans.__('Notebook jobs'),
       rowHeight: ROW_HEIGHT,
       idPrefix: 'jp-k8s-job',
       keyOf: job => job.id,
       createRow,
-      renderRow: (job, row) => renderRow(job, row, Date.now()),
+      renderRow: (job, row) => renderRow(job, row, Date.now(), trans),
       onActivate: job => this._onOpen(job.id)
     });
-    this.list.setEmptyText('Loading jobs…');
+    this.list.setEmptyText(trans.__('Loading jobs…'));
     this.node.appendChild(this.list.node);
 
     this._model.changed.connect(this._render, this);
@@ -168,6 +172,7 @@ export class JobsPanel extends Widget {
   }
 
   private _render(): void {
+    const trans = this._trans;
     const store = this._model.store;
     const shown = store.filter(this.filter);
     this.list.setItems(shown);
@@ -175,33 +180,40 @@ export class JobsPanel extends Widget {
     const filtered = shown.length !== total;
     if (!this._model.loaded && total === 0) {
       this._summary.textContent = '';
-      this.list.setEmptyText(this._model.error ? '' : 'Loading jobs…');
+      this.list.setEmptyText(
+        this._model.error ? '' : trans.__('Loading jobs…')
+      );
     } else {
       const running = store.all().filter(j => j.phase === 'Running').length;
       const pending = store.all().filter(j => j.phase === 'Pending').length;
       const parts = [
         filtered
-          ? `${shown.length} of ${total} jobs`
-          : `${total} job${total === 1 ? '' : 's'}`
+          ? trans.__('%1 of %2 jobs', shown.length, total)
+          : trans._n('%1 job', '%1 jobs', total)
       ];
       if (running) {
-        parts.push(`${running} running`);
+        parts.push(trans.__('%1 running', running));
       }
       if (pending) {
-        parts.push(`${pending} pending`);
+        parts.push(trans.__('%1 pending', pending));
       }
       this._summary.textContent = parts.join(' · ');
       this.list.setEmptyText(
         total === 0
-          ? 'No jobs yet. Run a notebook with “Run on Kubernetes” in its toolbar.'
-          : 'No job matches the filter.'
+          ? trans.__(
+              'No jobs yet. Run a notebook with “Run on Kubernetes” in its toolbar.'
+            )
+          : trans.__('No job matches the filter.')
       );
     }
     const error = this._model.error;
-    this._errorNode.textContent = error ? `Could not list jobs: ${error}` : '';
+    this._errorNode.textContent = error
+      ? trans.__('Could not list jobs: %1', error)
+      : '';
     this._errorNode.style.display = error ? '' : 'none';
   }
 
+  private _trans: TranslationBundle;
   private _model: JobsModel;
   private _onOpen: (id: string) => void;
   private _status: HTMLSelectElement;
@@ -217,5 +229,7 @@ export namespace JobsPanel {
     onOpen: (id: string) => void;
     /** Open the submit dialog. */
     onSubmit: () => void;
+    /** The application's translator (default: none, English). */
+    translator?: ITranslator;
   }
 }

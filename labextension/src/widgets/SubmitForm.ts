@@ -1,5 +1,13 @@
+import {
+  ITranslator,
+  nullTranslator,
+  TranslationBundle
+} from '@jupyterlab/translation';
 import { Widget } from '@lumino/widgets';
 
+import { button, el, label, option } from '../dom';
+import { messageOf } from '../errors';
+import { english, Trans, TRANSLATION_DOMAIN } from '../i18n';
 import {
   IParameterRow,
   IRowError,
@@ -9,11 +17,11 @@ import {
 } from '../models/form';
 import {
   IParameterSpec,
+  kindLabel,
   PARAMETER_KINDS,
   ParameterKind
 } from '../models/parameters';
 import { IProfile } from '../tokens';
-import { el } from '../dom';
 
 /** Everything the submit form holds; it survives the dialog being shown again. */
 export interface ISubmitFormState {
@@ -52,6 +60,9 @@ export class SubmitForm extends Widget {
   constructor(options: SubmitForm.IOptions) {
     super();
     this.addClass('jp-k8s-SubmitForm');
+    this._trans = (options.translator ?? nullTranslator).load(
+      TRANSLATION_DOMAIN
+    );
     this._state = options.state;
     this._loadParameters = options.loadParameters;
     this._render();
@@ -68,8 +79,7 @@ export class SubmitForm extends Widget {
         this._renderProfiles();
       },
       (error: unknown) => {
-        this._profileError =
-          error instanceof Error ? error.message : String(error);
+        this._profileError = messageOf(error);
         this._renderProfiles();
       }
     );
@@ -81,6 +91,7 @@ export class SubmitForm extends Widget {
   }
 
   private _render(): void {
+    const trans = this._trans;
     const s = this._state;
     const root = this.node;
     root.replaceChildren();
@@ -94,13 +105,12 @@ export class SubmitForm extends Widget {
 
     // Notebook
     const nbId = uid('notebook');
-    root.appendChild(label('Notebook', nbId));
-    const nb = document.createElement('input');
+    root.appendChild(fieldLabel(trans.__('Notebook'), nbId));
+    const nb = el('input', 'jp-mod-styled jp-k8s-SubmitForm-input');
     nb.id = nbId;
-    nb.className = 'jp-mod-styled jp-k8s-SubmitForm-input';
     nb.value = s.notebook;
     nb.readOnly = !s.notebookEditable;
-    nb.placeholder = 'path/to/notebook.ipynb';
+    nb.placeholder = trans.__('path/to/notebook.ipynb');
     nb.setAttribute('data-field', 'notebook');
     nb.addEventListener('input', () => {
       s.notebook = nb.value.trim();
@@ -113,10 +123,12 @@ export class SubmitForm extends Widget {
     if (s.mode === 'submit') {
       // Profile
       const profileId = uid('profile');
-      root.appendChild(label('Profile', profileId));
-      this._profileSelect = document.createElement('select');
+      root.appendChild(fieldLabel(trans.__('Profile'), profileId));
+      this._profileSelect = el(
+        'select',
+        'jp-mod-styled jp-k8s-SubmitForm-input'
+      );
       this._profileSelect.id = profileId;
-      this._profileSelect.className = 'jp-mod-styled jp-k8s-SubmitForm-input';
       this._profileSelect.setAttribute('data-field', 'profile');
       this._profileSelect.addEventListener('change', () => {
         s.profile = this._profileSelect!.value;
@@ -134,17 +146,14 @@ export class SubmitForm extends Widget {
     }
 
     // Parameters
-    const fieldset = document.createElement('fieldset');
-    fieldset.className = 'jp-k8s-SubmitForm-parameters';
-    const legend = document.createElement('legend');
-    legend.textContent = 'Parameters';
-    fieldset.appendChild(legend);
+    const fieldset = el('fieldset', 'jp-k8s-SubmitForm-parameters');
+    fieldset.appendChild(el('legend', '', trans.__('Parameters')));
     this._paramsNode = el('div', 'jp-k8s-SubmitForm-paramRows');
     fieldset.appendChild(this._paramsNode);
-    const add = document.createElement('button');
-    add.type = 'button';
-    add.className = 'jp-mod-styled jp-mod-reject jp-k8s-SubmitForm-add';
-    add.textContent = 'Add parameter';
+    const add = button(
+      'jp-mod-styled jp-mod-reject jp-k8s-SubmitForm-add',
+      trans.__('Add parameter')
+    );
     add.addEventListener('click', () => {
       s.rows.push({ name: '', kind: 'string', text: '', added: true });
       this._renderRows();
@@ -160,13 +169,14 @@ export class SubmitForm extends Widget {
     if (s.mode === 'submit') {
       // Environment
       const envId = uid('env');
-      root.appendChild(label('Environment variables', envId));
-      const env = document.createElement('textarea');
+      root.appendChild(fieldLabel(trans.__('Environment variables'), envId));
+      const env = el(
+        'textarea',
+        'jp-mod-styled jp-k8s-SubmitForm-input jp-k8s-SubmitForm-env'
+      );
       env.id = envId;
-      env.className =
-        'jp-mod-styled jp-k8s-SubmitForm-input jp-k8s-SubmitForm-env';
       env.rows = 2;
-      env.placeholder = 'NAME=value, one per line';
+      env.placeholder = trans.__('NAME=value, one per line');
       env.value = s.envText;
       env.spellcheck = false;
       env.setAttribute('data-field', 'env');
@@ -182,10 +192,9 @@ export class SubmitForm extends Widget {
 
       // Image
       const imageId = uid('image');
-      root.appendChild(label('Image (optional)', imageId));
-      this._imageInput = document.createElement('input');
+      root.appendChild(fieldLabel(trans.__('Image (optional)'), imageId));
+      this._imageInput = el('input', 'jp-mod-styled jp-k8s-SubmitForm-input');
       this._imageInput.id = imageId;
-      this._imageInput.className = 'jp-mod-styled jp-k8s-SubmitForm-input';
       this._imageInput.value = s.image;
       this._imageInput.spellcheck = false;
       this._imageInput.setAttribute('data-field', 'image');
@@ -196,7 +205,9 @@ export class SubmitForm extends Widget {
       const imageHint = el(
         'div',
         'jp-k8s-SubmitForm-hint',
-        "Leave empty for the profile's image; the server may allow only some images."
+        trans.__(
+          "Leave empty for the profile's image; the server may allow only some images."
+        )
       );
       imageHint.id = uid('image-hint');
       this._imageInput.setAttribute('aria-describedby', imageHint.id);
@@ -206,7 +217,9 @@ export class SubmitForm extends Widget {
         el(
           'div',
           'jp-k8s-SubmitForm-hint',
-          'The new run keeps the job’s profile, image, environment and timeout.'
+          trans.__(
+            'The new run keeps the job’s profile, image, environment and timeout.'
+          )
         )
       );
     }
@@ -221,22 +234,23 @@ export class SubmitForm extends Widget {
   }
 
   private _renderProfiles(): void {
+    const trans = this._trans;
     const select = this._profileSelect;
     if (!select) {
       return;
     }
     select.replaceChildren();
     if (this._profileList === null && this._profileError === null) {
-      select.appendChild(option('', 'Loading profiles…'));
+      select.appendChild(option('', trans.__('Loading profiles…')));
       select.disabled = true;
       return;
     }
     select.disabled = false;
     if (this._profileError !== null || !this._profileList?.length) {
-      select.appendChild(option('', 'Server default'));
+      select.appendChild(option('', trans.__('Server default')));
     }
     for (const p of this._profileList ?? []) {
-      select.appendChild(option(p.name, profileLabel(p)));
+      select.appendChild(option(p.name, profileLabel(p, trans)));
     }
     select.value = this._state.profile;
     if (select.value !== this._state.profile) {
@@ -246,11 +260,15 @@ export class SubmitForm extends Widget {
   }
 
   private _renderProfileInfo(): void {
+    const trans = this._trans;
     if (!this._profileInfo) {
       return;
     }
     if (this._profileError !== null) {
-      this._profileInfo.textContent = `Profiles could not be loaded: ${this._profileError}`;
+      this._profileInfo.textContent = trans.__(
+        'Profiles could not be loaded: %1',
+        this._profileError
+      );
       return;
     }
     const p = this._profileList?.find(x => x.name === this._state.profile);
@@ -258,31 +276,43 @@ export class SubmitForm extends Widget {
       this._profileInfo.textContent = '';
       return;
     }
-    this._profileInfo.textContent = [p.description, profileResources(p)]
+    this._profileInfo.textContent = [p.description, profileResources(p, trans)]
       .filter(Boolean)
       .join(' — ');
     if (this._imageInput) {
-      this._imageInput.placeholder = p.image ? `default: ${p.image}` : '';
+      this._imageInput.placeholder = p.image
+        ? trans.__('default: %1', p.image)
+        : '';
     }
   }
 
   private _renderRows(): void {
+    const trans = this._trans;
     const s = this._state;
     const node = this._paramsNode;
     node.replaceChildren();
     if (s.rows.length === 0) {
       const text =
         s.hasParametersCell === false
-          ? 'This notebook has no cell tagged “parameters”: parameters you add are set in a cell at its top.'
+          ? trans.__(
+              'This notebook has no cell tagged “parameters”: parameters you add are set in a cell at its top.'
+            )
           : s.hasParametersCell === null
-            ? 'Parameters of this notebook are not known: add the ones to set.'
-            : 'The parameters cell assigns no simple values.';
+            ? trans.__(
+                'Parameters of this notebook are not known: add the ones to set.'
+              )
+            : trans.__('The parameters cell assigns no simple values.');
       node.appendChild(el('div', 'jp-k8s-SubmitForm-hint', text));
       return;
     }
     const header = el('div', 'jp-k8s-SubmitForm-paramRow jp-mod-header');
     header.setAttribute('aria-hidden', 'true');
-    for (const h of ['Name', 'Type', 'Value', '']) {
+    for (const h of [
+      trans.__('Name'),
+      trans.__('Type'),
+      trans.__('Value'),
+      ''
+    ]) {
       header.appendChild(el('span', '', h));
     }
     node.appendChild(header);
@@ -293,12 +323,15 @@ export class SubmitForm extends Widget {
       el(
         'div',
         'jp-k8s-SubmitForm-hint',
-        'Only values you change are sent; the others keep the notebook’s values.'
+        trans.__(
+          'Only values you change are sent; the others keep the notebook’s values.'
+        )
       )
     );
   }
 
   private _renderRow(row: IParameterRow, index: number): HTMLElement {
+    const trans = this._trans;
     const s = this._state;
     const line = el('div', 'jp-k8s-SubmitForm-paramRow');
     line.dataset.name = row.name;
@@ -308,12 +341,14 @@ export class SubmitForm extends Widget {
     // Name
     let nameLabel: string;
     if (row.added) {
-      const name = document.createElement('input');
-      name.className = 'jp-mod-styled jp-k8s-SubmitForm-paramName';
+      const name = el('input', 'jp-mod-styled jp-k8s-SubmitForm-paramName');
       name.value = row.name;
-      name.placeholder = 'name';
+      name.placeholder = trans.__('name');
       name.spellcheck = false;
-      name.setAttribute('aria-label', `Name of added parameter ${index + 1}`);
+      name.setAttribute(
+        'aria-label',
+        trans.__('Name of added parameter %1', index + 1)
+      );
       name.addEventListener('input', () => {
         row.name = name.value.trim();
       });
@@ -322,23 +357,19 @@ export class SubmitForm extends Widget {
         name.setAttribute('aria-invalid', 'true');
       }
       line.appendChild(name);
-      nameLabel = `added parameter ${index + 1}`;
+      nameLabel = trans.__('added parameter %1', index + 1);
     } else {
-      const name = document.createElement('label');
-      name.className = 'jp-k8s-SubmitForm-paramLabel';
-      name.htmlFor = valueId;
-      name.textContent = row.name;
+      const name = label('jp-k8s-SubmitForm-paramLabel', row.name, valueId);
       name.title = row.comment ? `${row.name}: ${row.comment}` : row.name;
       line.appendChild(name);
       nameLabel = row.name;
     }
 
     // Kind
-    const kind = document.createElement('select');
-    kind.className = 'jp-mod-styled jp-k8s-SubmitForm-paramKind';
-    kind.setAttribute('aria-label', `Type of ${nameLabel}`);
+    const kind = el('select', 'jp-mod-styled jp-k8s-SubmitForm-paramKind');
+    kind.setAttribute('aria-label', trans.__('Type of %1', nameLabel));
     for (const k of PARAMETER_KINDS) {
-      kind.appendChild(option(k.kind, k.label));
+      kind.appendChild(option(k, kindLabel(k, trans)));
     }
     kind.value = row.kind;
     kind.addEventListener('change', () => {
@@ -370,13 +401,18 @@ export class SubmitForm extends Widget {
         value.inputMode = 'decimal';
       }
       if (row.expression && row.initial) {
-        value.title = `The notebook computes ${row.name} = ${row.initial.text}; type a value to send it as a ${row.kind}.`;
+        value.title = trans.__(
+          'The notebook computes %1 = %2; type a value to send it as a %3.',
+          row.name,
+          row.initial.text,
+          row.kind
+        );
       }
     }
     value.id = valueId;
     value.className = 'jp-mod-styled jp-k8s-SubmitForm-paramValue';
     if (row.added) {
-      value.setAttribute('aria-label', `Value of ${nameLabel}`);
+      value.setAttribute('aria-label', trans.__('Value of %1', nameLabel));
     }
     const update = () => {
       if (row.kind !== 'null') {
@@ -394,13 +430,11 @@ export class SubmitForm extends Widget {
     line.appendChild(value);
 
     // Reset (a changed notebook value) or remove (an added one)
-    const reset = document.createElement('button');
-    reset.type = 'button';
-    reset.className = 'jp-k8s-SubmitForm-rowButton';
+    const reset = button('jp-k8s-SubmitForm-rowButton', '');
     if (row.added) {
       reset.textContent = '✕';
-      reset.title = 'Remove this parameter';
-      reset.setAttribute('aria-label', `Remove ${nameLabel}`);
+      reset.title = trans.__('Remove this parameter');
+      reset.setAttribute('aria-label', trans.__('Remove %1', nameLabel));
       reset.addEventListener('click', () => {
         s.rows.splice(index, 1);
         s.rowErrors = [];
@@ -408,10 +442,10 @@ export class SubmitForm extends Widget {
       });
     } else {
       reset.textContent = '↺';
-      reset.title = 'Back to the notebook’s value';
+      reset.title = trans.__('Back to the notebook’s value');
       reset.setAttribute(
         'aria-label',
-        `Reset ${nameLabel} to the notebook’s value`
+        trans.__('Reset %1 to the notebook’s value', nameLabel)
       );
       reset.addEventListener('click', () => {
         resetRow(row);
@@ -458,6 +492,7 @@ export class SubmitForm extends Widget {
     this._renderRows();
   }
 
+  private _trans: TranslationBundle;
   private _state: ISubmitFormState;
   private _profileList: IProfile[] | null = null;
   private _profileError: string | null = null;
@@ -479,30 +514,32 @@ export namespace SubmitForm {
      * none; throws when the notebook cannot be read.
      */
     loadParameters?: (path: string) => Promise<IParameterSpec[] | null>;
+    /** The application's translator (default: none, English). */
+    translator?: ITranslator;
   }
 }
 
-/** `gpu — 2 × nvidia.com/gpu, 4 CPU, 16Gi` */
-export function profileLabel(p: IProfile): string {
-  const gpus = p.gpus ? ` — ${p.gpus} GPU${p.gpus > 1 ? 's' : ''}` : '';
+/** `GPU — 2 GPUs (default)`: a profile in the picker. */
+export function profileLabel(p: IProfile, trans: Trans = english): string {
+  const gpus = p.gpus ? ` — ${trans._n('%1 GPU', '%1 GPUs', p.gpus)}` : '';
   const name = p.display_name || p.name;
-  return `${name}${gpus}${p.default ? ' (default)' : ''}`;
+  return `${name}${gpus}${p.default ? ` ${trans.__('(default)')}` : ''}`;
 }
 
 /** `2 × nvidia.com/gpu · CPU 4 · memory 16Gi · image python:3.11` */
-export function profileResources(p: IProfile): string {
+export function profileResources(p: IProfile, trans: Trans = english): string {
   const parts: string[] = [];
   if (p.gpus) {
     parts.push(`${p.gpus} × ${p.gpu_resource || 'GPU'}`);
   }
   if (p.cpu) {
-    parts.push(`CPU ${p.cpu}`);
+    parts.push(trans.__('CPU %1', p.cpu));
   }
   if (p.memory) {
-    parts.push(`memory ${p.memory}`);
+    parts.push(trans.__('memory %1', p.memory));
   }
   if (p.image) {
-    parts.push(`image ${p.image}`);
+    parts.push(trans.__('image %1', p.image));
   }
   return parts.join(' · ');
 }
@@ -512,17 +549,7 @@ function uid(name: string): string {
   return `jp-k8s-submit-${name}-${++counter}`;
 }
 
-function label(text: string, forId: string): HTMLLabelElement {
-  const node = document.createElement('label');
-  node.className = 'jp-k8s-SubmitForm-label';
-  node.htmlFor = forId;
-  node.textContent = text;
-  return node;
-}
-
-function option(value: string, text: string): HTMLOptionElement {
-  const node = document.createElement('option');
-  node.value = value;
-  node.textContent = text;
-  return node;
+/** The label of one of the form's fields. */
+function fieldLabel(text: string, forId: string): HTMLLabelElement {
+  return label('jp-k8s-SubmitForm-label', text, forId);
 }

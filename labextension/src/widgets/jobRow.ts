@@ -4,6 +4,7 @@
  * JupyterLab imports: unit-tested with jest.
  */
 
+import { english, Trans } from '../i18n';
 import { baseName, statusChip, timeSummary } from '../models/status';
 import { IJobInfo } from '../tokens';
 
@@ -27,8 +28,13 @@ export function createRow(): HTMLElement {
 }
 
 /** Fill a row with a job (text only: cheap enough for every poll). */
-export function renderRow(job: IJobInfo, row: HTMLElement, now: number): void {
-  const chip = statusChip(job);
+export function renderRow(
+  job: IJobInfo,
+  row: HTMLElement,
+  now: number,
+  trans: Trans = english
+): void {
+  const chip = statusChip(job, trans);
   const [nbNode, profileNode, timeNode] = row.firstElementChild!
     .children as unknown as [HTMLElement, HTMLElement, HTMLElement];
   const [chipNode, messageNode] = row.lastElementChild!.children as unknown as [
@@ -39,7 +45,7 @@ export function renderRow(job: IJobInfo, row: HTMLElement, now: number): void {
   chipNode.textContent = chip.text;
   nbNode.textContent = baseName(job.notebook);
   profileNode.textContent = job.profile ?? '';
-  const time = timeSummary(job, now);
+  const time = timeSummary(job, now, trans);
   timeNode.textContent = time;
   const message =
     job.phase === 'Pending' || job.phase === 'Failed'
@@ -52,7 +58,7 @@ export function renderRow(job: IJobInfo, row: HTMLElement, now: number): void {
     [
       baseName(job.notebook),
       chip.title,
-      job.profile ? `profile ${job.profile}` : '',
+      job.profile ? trans.__('profile %1', job.profile) : '',
       time
     ]
       .filter(Boolean)

@@ -1,0 +1,256 @@
+/**
+ * The top of a job's view: status chip and notebook, the action buttons, the reason and
+ * message in Kubernetes' words, the fields (id, profile, image, times, progress, output)
+ * and the parameters the job got.
+ */
+
+import { TranslationBundle } from '@jupyterlab/translation';
+
+import { button, el } from '../dom';
+import { formatJSON } from '../models/parameters';
+import {
+  baseName,
+  cellProgress,
+  formatDuration,
+  formatTime,
+  isUnfinished,
+  statusChip
+} from '../models/status';
+import { IJobInfo } from '../tokens';
+
+/** What the view's buttons do (the plugin implements them). */
+export interface IJobActions {
+  openOutput(job: IJobInfo): void;
+  rerun(job: IJobInfo, edit: boolean): void;
+  cancel(job: IJobInfo): void;
+  remove(job: IJobInfo): void;
+}
+
+/**
+ * The summary of one job. Plain DOM: its `nodes` go straight into the job view's column
+ * (the view's stylesheet lays them out as siblings).
+ */
+export class JobSummary {
+  constructor(options: JobSummary.IOptions) {
+    const trans = options.trans;
+    this._trans = trans;
+    this._jobId = options.jobId;
+    this._actions = options.actions;
+    this._header = el('div', 'jp-k8s-JobDetail-header');
+    this._buttons = el('div', 'jp-k8s-JobDetail-actions');
+    this._buttons.setAttribute('role', 'toolbar');
+    this._buttons.setAttribute('aria-label', trans.__('Job actions'));
+    this._reason = el('div', 'jp-k8s-JobDetail-reason');
+    this._fields = el('dl', 'jp-k8s-JobDetail-fields');
+    this._params = el('div', 'jp-k8s-JobDetail-params');
+    this.nodes = [
+      this._header,
+      this._buttons,
+      this._reason,
+      this._fields,
+      el('h3', '', trans.__('Parameters')),
+      this._params
+    ];
+  }
+
+  /** The elements, in order. */
+  readonly nodes: readonly HTMLElement[];
+
+  /** Show the job (null: loading, or `gone`: it no longer exists). */
+  render(job: IJobInfo | null, gone: boolean): void {
+    const trans = this._trans;
+    this._header.replaceChildren();
+    if (!job) {
+      this._header.appendChild(
+        el(
+          'h2',
+          '',
+          gone
+            ? trans.__('Job %1 no longer exists', this._jobId)
+            : trans.__('Loading…')
+        )
+      );
+      this._buttons.replaceChildren();
+      return;
+    }
+    const chip = statusChip(job, trans);
+    const chipNode = el('span', `jp-k8s-Chip jp-mod-${chip.tone}`, chip.text);
+    chipNode.title = chip.title;
+    const h2 = el('h2', '', baseName(job.notebook));
+    h2.title = job.notebook;
+    this._header.append(chipNode, h2);
+    if (gone) {
+      this._header.appendChild(el('span', '', trans.__('(deleted)')));
+    }
+
+    this._renderButtons(job, gone);
+
+    // Reason and message, in Kubernetes' words
+    this._reason.replaceChildren();
+    if (job.reason || job.message) {
+      this._reason.className = `jp-k8s-JobDetail-reason jp-mod-${chip.tone}`;
+      if (job.reason) {
+        this._reason.appendChild(el('strong', '', job.reason));
+      }
+      if (job.message) {
+        this._reason.appendChild(el('span', '', job.message));
+      }
+      this._reason.style.display = '';
+    } else {
+      this._reason.style.display = 'none';
+    }
+
+    // Fields
+    const rows: [string, string][] = [
+      [trans.__('Job'), job.id],
+      [trans.__('Notebook'), job.notebook],
+      [trans.__('Profile'), job.profile ?? '—'],
+      [trans.__('Image'), job.image ?? '—'],
+      [trans.__('Created'), formatTime(job.created)],
+      [trans.__('Started'), formatTime(job.started)],
+      [trans.__('Finished'), formatTime(job.finished)],
+      [
+        trans.__('Duration'),
+        formatDuration(job.duration_seconds, trans) || '—'
+      ],
+      [trans.__('Progress'), cellProgress(job, trans) || '—'],
+      [trans.__('Output'), outputText(job, trans)]
+    ];
+    this._fields.replaceChildren();
+    for (const [label, value] of rows) {
+      this._fields.appendChild(el('dt', '', label));
+      const dd = el('dd', '', value);
+      dd.title = value;
+      this._fields.appendChild(dd);
+    }
+
+    // Parameters
+    this._params.replaceChildren();
+    const names = Object.keys(job.parameters ?? {});
+    if (names.length === 0) {
+      this._params.appendChild(
+        el('div', 'jp-k8s-muted', trans.__('None: the notebook’s own values.'))
+      );
+    } else {
+      const table = el('table', 'jp-k8s-JobDetail-paramTable');
+      const head = el('tr', '');
+      head.append(
+        el('th', '', trans.__('Name')),
+        el('th', '', trans.__('Value'))
+      );
+      table.appendChild(head);
+      for (const name of names) {
+        const tr = el('tr', '');
+        tr.append(
+          el('td', '', name),
+          el('td', '', formatJSON(job.parameters[name]))
+        );
+        table.appendChild(tr);
+      }
+      this._params.appendChild(table);
+    }
+  }
+
+  private _renderButtons(job: IJobInfo, gone: boolean): void {
+    const trans = this._trans;
+    const unfinished = isUnfinished(job);
+    const specs: [string, string, boolean, () => void][] = [
+      [
+        trans.__('Open output'),
+        job.output_state === 'ready'
+          ? trans.__('Open %1', job.output_path)
+          : job.output_state === 'pending'
+            ? trans.__('The executed notebook is not there yet')
+            : trans.__('No executed notebook'),
+        job.output_state === 'ready' && !!job.output_path,
+        () => this._actions.openOutput(job)
+      ],
+      [
+        trans.__('Rerun'),
+        trans.__('Run the notebook again with the same parameters'),
+        !gone,
+        () => this._actions.rerun(job, false)
+      ],
+      [
+        trans.__('Rerun with changes…'),
+        trans.__('Run the notebook again with other parameters'),
+        !gone,
+        () => this._actions.rerun(job, true)
+      ],
+      [
+        trans.__('Cancel'),
+        trans.__('Stop the job; the notebook is kept as far as it got'),
+        unfinished && !gone,
+        () => this._actions.cancel(job)
+      ],
+      [
+        trans.__('Delete'),
+        trans.__('Delete the job and its log (the executed notebook stays)'),
+        !gone,
+        () => this._actions.remove(job)
+      ]
+    ];
+    // Update the buttons in place so focus stays where it is across polls.
+    if (this._buttons.children.length !== specs.length) {
+      this._buttons.replaceChildren(
+        ...specs.map(([label], i) => {
+          const b = button(
+            'jp-mod-styled jp-k8s-JobDetail-button' +
+              (i === 0
+                ? ' jp-mod-accept'
+                : i === 4
+                  ? ' jp-mod-warn'
+                  : ' jp-mod-reject'),
+            label
+          );
+          b.addEventListener('click', () => this._handlers[i]?.());
+          return b;
+        })
+      );
+    }
+    this._handlers = specs.map(s => s[3]);
+    specs.forEach(([, title, enabled], i) => {
+      const b = this._buttons.children[i] as HTMLButtonElement;
+      b.title = title;
+      b.disabled = !enabled;
+    });
+  }
+
+  private _trans: TranslationBundle;
+  private _jobId: string;
+  private _actions: IJobActions;
+  private _header: HTMLDivElement;
+  private _buttons: HTMLDivElement;
+  private _handlers: (() => void)[] = [];
+  private _reason: HTMLDivElement;
+  private _fields: HTMLDListElement;
+  private _params: HTMLDivElement;
+}
+
+export namespace JobSummary {
+  export interface IOptions {
+    jobId: string;
+    actions: IJobActions;
+    trans: TranslationBundle;
+  }
+}
+
+/** Where the executed notebook is, in words. */
+function outputText(job: IJobInfo, trans: TranslationBundle): string {
+  const path = job.output_path ?? '';
+  switch (job.output_state) {
+    case 'ready':
+      return path;
+    case 'pending':
+      return path
+        ? trans.__('%1 (not there yet)', path)
+        : trans.__('not there yet');
+    case 'error':
+      return trans.__(
+        'could not be collected: %1',
+        job.output_error ?? trans.__('unknown error')
+      );
+    default:
+      return trans.__('none (the notebook never started)');
+  }
+}
