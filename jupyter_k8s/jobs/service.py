@@ -35,6 +35,7 @@ from ..k8s.pods import container_running, container_started
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
+from .logstream import follow_pod_log
 from .models import JobInfo, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
 from .objects import (
@@ -599,15 +600,21 @@ class JobService:
         await self._job(name)
         pod = self._log_pod(name)
         client = await self.client()
-        path = resource_path("pods", self.config.namespace, pod["metadata"]["name"], "log")
-        params: dict[str, Any] = {"container": CONTAINER}
         if follow:
-            params["follow"] = "true"
-            if tail is not None:
-                params["tailLines"] = tail
+            # Resumed across cut streams (API server restarts, idle proxies), no line twice.
+            raw = follow_pod_log(
+                client,
+                self.config.namespace,
+                pod["metadata"]["name"],
+                CONTAINER,
+                tail=tail,
+                read_timeout=LOG_SILENCE_SECONDS,
+                resume_seconds=LOG_RESUME_SECONDS,
+            )
         else:
-            params["limitBytes"] = LOG_FETCH_LIMIT
-        lines = _user_lines(client.stream_lines(path, params))
+            path = resource_path("pods", self.config.namespace, pod["metadata"]["name"], "log")
+            raw = client.stream_lines(path, {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT})
+        lines = _user_lines(raw)
         if tail is None or follow:
             async for line in lines:
                 yield line
