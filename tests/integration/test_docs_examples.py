@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from builders import notebook, write_notebook
 from docs_examples import Example, all_examples, console_commands
-from jobs_support import notebook, write_notebook
 from traitlets.config.loader import PyFileConfigLoader
 
 pytestmark = [pytest.mark.integration]
