@@ -231,9 +231,8 @@ class K8sMagics(Magics):
 
     def _submit(self, args: argparse.Namespace) -> None:
         from .cli.options import submit_request_data
-        from .errors import JupyterK8sError
+        from .errors import Problem
         from .jobs.models import SubmitRequest
-        from .k8s.client import KubeError
         from .standalone import load_settings
 
         if args.notebook:
@@ -266,12 +265,12 @@ class K8sMagics(Magics):
             jobs = _standalone_jobs(conf, path)
             data = submit_request_data(args, _relative(jobs.root_dir, path))
             req = SubmitRequest.from_json(data)
-        except (JupyterK8sError, argparse.ArgumentTypeError) as exc:
+        except (Problem, argparse.ArgumentTypeError) as exc:
             raise UsageError(f"%k8s_submit: {exc}") from None
         bg = background_loop()
         try:
             info, warnings = bg.run(_connect_and_submit(jobs, req))
-        except (JupyterK8sError, KubeError) as exc:
+        except Problem as exc:  # the Kubernetes API's errors too
             raise K8sJobError(str(exc)) from None
         for warning in warnings:
             print(f"warning: {warning}")
@@ -313,7 +312,7 @@ class K8sMagics(Magics):
                 f"stopped waiting; job {info.id} goes on (`jupyter k8s cancel {info.id}` stops it)"
             )
             return
-        except Exception as exc:  # noqa: BLE001 - KubeError, JupyterK8sError, timeouts
+        except Exception as exc:  # noqa: BLE001 - a Problem (the API's errors too), timeouts
             raise K8sJobError(str(exc)) from None
         line = changes(final)
         if line is not None and handle is not None:

@@ -25,11 +25,12 @@ from .jobs.objects import CONTAINER
 from .jobs.runlog import parse_marker, parse_runner_log, progress_of
 from .jobs.service import JOB_NAME_LABEL
 from .k8s.client import KubeClient, KubeError, resource_path
+from .k8s.pods import container_started
 
 if TYPE_CHECKING:
     from traitlets.config import Config
 
-    from .app import JupyterK8s
+    from .config import JupyterK8s
     from .jobs.service import JobService
 
 #: Config files read, lowest precedence first; each is looked for as .py and .json in every
@@ -100,7 +101,7 @@ def load_settings(
     """A `JupyterK8s` with the user's Jupyter configuration and the given overrides."""
     from traitlets import TraitError
 
-    from .app import JupyterK8s
+    from .config import JupyterK8s
 
     cfg = load_jupyter_config(warn=warn) if config is None else config
     try:
@@ -184,8 +185,8 @@ class StandaloneJobs:
     """
 
     def __init__(self, conf: JupyterK8s, root_dir: Path, *, collect_outputs: bool = True):
-        from .app import make_job_service
         from .profiles import ProfileError
+        from .services import make_job_service
 
         self.conf = conf
         self.root_dir = root_dir.resolve()
@@ -238,7 +239,7 @@ class StandaloneJobs:
         listing = await client.list(
             "pods", self.service.config.namespace, labelSelector=f"{JOB_NAME_LABEL}={name}"
         )
-        pods = [p for p in listing.get("items", []) if _started(p)]
+        pods = [p for p in listing.get("items", []) if container_started(p)]
         return sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "")
 
     async def _pod_log(self, pod: str, **params: Any) -> str:
@@ -283,10 +284,3 @@ class StandaloneJobs:
             f"the executed notebook of job {name} is not in {self.root_dir} and its pod log is "
             "gone; it was collected elsewhere (e.g. by the Jupyter server, into its root folder)"
         )
-
-
-def _started(pod: dict[str, Any]) -> bool:
-    for cs in (pod.get("status") or {}).get("containerStatuses") or []:
-        if {"running", "terminated"} & set(cs.get("state") or {}):
-            return True
-    return False

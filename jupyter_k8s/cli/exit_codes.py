@@ -1,9 +1,10 @@
 """The CLI's one error boundary: which errors are reported, as what line and exit code.
 
 Every command runs inside `guarded` (called once, by `main`): an error the package expects
-(jupyter_k8s.errors, the Kubernetes client's KubeError family, a bad argument value, a file
-that can't be read or written, a dev cluster that won't start) becomes one line
-`error: ...` on stderr and an exit code; anything else is a bug and keeps its traceback.
+(a `Problem` of jupyter_k8s.errors, the Kubernetes client's errors among them; a bad
+argument value or configuration; a file that can't be read or written; a dev cluster that
+won't start) becomes one line `error: ...` on stderr and an exit code; anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -29,13 +30,11 @@ def _reported_types() -> tuple[type[BaseException], ...]:
     # Imported on the way out only: a command pays for the modules it uses, not for these.
     from ..devcluster.build import BuildError
     from ..devcluster.controlplane import ClusterError
-    from ..errors import JupyterK8sError
-    from ..k8s.client import KubeError
+    from ..errors import Problem
     from ..profiles import ProfileError
 
     return (
-        JupyterK8sError,
-        KubeError,
+        Problem,
         argparse.ArgumentTypeError,
         ProfileError,
         BuildError,
@@ -45,20 +44,26 @@ def _reported_types() -> tuple[type[BaseException], ...]:
 
 
 def exit_code_for(exc: BaseException) -> int:
-    """The exit code of an error: 2 request/usage, 3 cluster unreachable or forbidden, else 1."""
-    from ..errors import ForbiddenProblem, JupyterK8sError
+    """The exit code of an error: 2 request/usage, 3 cluster unreachable or forbidden, else 1.
+
+    A problem jupyter-k8s found is the request's (2), unless it is a refusal (3); the
+    Kubernetes API's own answers go by their status: no answer or credentials refused (3), a
+    request it could not take (2), anything else, a conflict or a server error (1).
+    """
+    from ..errors import ForbiddenProblem, Problem
     from ..k8s.client import KubeError
     from ..profiles import ProfileError
 
-    if isinstance(exc, ForbiddenProblem):
+    if isinstance(exc, ForbiddenProblem):  # ours and the API server's 403
         return EXIT_CLUSTER
-    if isinstance(exc, JupyterK8sError | argparse.ArgumentTypeError | ProfileError):
-        return EXIT_USAGE
     if isinstance(exc, KubeError):
         if exc.status in (0, 401, 403):
             return EXIT_CLUSTER
         if exc.status in (400, 404, 422):
             return EXIT_USAGE
+        return EXIT_FAILED
+    if isinstance(exc, Problem | argparse.ArgumentTypeError | ProfileError):
+        return EXIT_USAGE
     return EXIT_FAILED
 
 
