@@ -19,24 +19,13 @@ from pathlib import Path
 import nbformat
 import papermill
 import pytest
+from builders import notebook
 
 from jupyter_k8s.devcluster.bootstrap import service_account_token
 from jupyter_k8s.devcluster.pki import kubeconfig
 from jupyter_k8s.k8s.client import KubeClient
 
 pytestmark = [pytest.mark.integration]
-
-
-def notebook(*cells: str, parameters: str | None = None) -> nbformat.NotebookNode:
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3"}
-    nb.metadata["kernelspec"]["language"] = "python"
-    if parameters is not None:
-        cell = nbformat.v4.new_code_cell(parameters)
-        cell.metadata["tags"] = ["parameters"]
-        nb.cells.append(cell)
-    nb.cells += [nbformat.v4.new_code_cell(c) for c in cells]
-    return nb
 
 
 TWO_PARAMETERS = notebook(
