@@ -149,6 +149,16 @@ class JupyterK8s(LoggingConfigurable):
         help="""Largest executed notebook "api" staging brings back.""",
     )
 
+    output_hold_seconds = Float(
+        900.0,
+        config=True,
+        help="""With "api" staging, an executed notebook too large for the pod log (over
+        ~3 MiB compressed) is held by its pod, which serves it on its IP until this server has
+        fetched it: for at most this many seconds, after which it is lost (the job fails
+        with OutputNotCollected). The server fetches it as soon as it sees the job end, or
+        when it starts again within this time.""",
+    )
+
     job_ttl_seconds = Int(
         7 * 24 * 3600,
         config=True,

@@ -42,6 +42,7 @@ def make_job_service(conf: JupyterK8s, get_client: GetClient, root_dir: Path) ->
             shared_mount_path=conf.shared_mount_path or str(root_dir.resolve()),
             max_notebook_bytes=conf.max_notebook_bytes,
             max_output_bytes=conf.max_output_bytes,
+            output_hold_seconds=conf.output_hold_seconds,
             default_ttl_seconds=conf.job_ttl_seconds,
             output_dir=conf.output_dir,
         ),

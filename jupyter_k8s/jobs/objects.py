@@ -120,6 +120,9 @@ class JobBuild:
     ship_folder: bool = False
     run_as_user: int = 1000
     suspend: bool = False
+    # How an output too large for the log reaches the server (pod/runner.py's hold_output):
+    # {"token", "port", "hold_seconds"}; None: such an output fails the job (OutputTooLarge).
+    handover: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.staging not in ("configmap", "shared"):
@@ -211,6 +214,8 @@ def make_runner_config(build: JobBuild) -> dict[str, Any]:
     }
     if build.ship_folder:
         config["unpack"] = f"{JOB_DIR}/{FOLDER_KEY}"
+    if build.handover and build.staging != "shared":
+        config["handover"] = dict(build.handover)
     return config
 
 
@@ -290,10 +295,15 @@ def set_owner(obj: dict[str, Any], job: dict[str, Any]) -> dict[str, Any]:
 # -- the Job ------------------------------------------------------------------------------------
 
 
-def _env(build: JobBuild) -> list[dict[str, str]]:
+def _env(build: JobBuild) -> list[dict[str, Any]]:
     # Later wins: the profile's settings, then the user's own.
     merged = {"PYTHONUNBUFFERED": "1", **build.profile.env, **build.env}
-    return [{"name": k, "value": v} for k, v in merged.items()]
+    env: list[dict[str, Any]] = [{"name": k, "value": v} for k, v in merged.items()]
+    if build.handover and build.staging != "shared":
+        # Where the runner serves a held output (from the downward API, not a user choice).
+        env = [e for e in env if e["name"] != "POD_IP"]
+        env.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    return env
 
 
 def _volumes(build: JobBuild) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

@@ -31,10 +31,12 @@ from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, Validat
 from ..files import write_atomic
 from ..k8s.client import KubeClient, KubeError, NotFound, Obj, Unreachable, resource_path
 from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
-from ..k8s.pods import container_running, container_started
+from ..k8s.pods import container_running, container_started, pod_ip
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
+from .handover import PORT as HANDOVER_PORT
+from .handover import HandoverError, fetch_held_output, handover_key, handover_token
 from .logstream import follow_pod_log
 from .models import JobInfo, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
@@ -96,6 +98,10 @@ class JobsConfig:
     default_ttl_seconds: int | None = 7 * 24 * 3600
     output_dir: str | None = None  # relative to root; None: next to the notebook
     extra_labels: dict[str, str] = field(default_factory=dict)
+    #: How long a pod holds an output too large for its log for the server (handover.py).
+    output_hold_seconds: float = 900.0
+    #: Where the hand-over key lives (None: the user's Jupyter data directory).
+    data_dir: str | None = None
 
     def __post_init__(self) -> None:
         if self.staging == "configmap":  # what "api" staging was called here before
@@ -143,6 +149,8 @@ class JobService:
         self._pods_by_job: dict[str, dict[str, Obj]] = {}
         self._events_by_object: dict[tuple[str, str], dict[str, Obj]] = {}
         self._collecting: dict[str, asyncio.Task] = {}  # pod name -> its log follower
+        self._held: dict[str, asyncio.Task[bytes]] = {}  # pod name -> fetch of its held output
+        self._handover_key: bytes | None = None
         self._followed: set[str] = set()  # jobs whose output a follower here takes care of
         self._progress: dict[str, dict[str, Any] | None] = {}
         self._started = asyncio.Lock()
@@ -205,6 +213,11 @@ class JobService:
             self.jobs, self.pods, self.events, self.pod_events = jobs, pods, events, pod_events
             for job in jobs.items():
                 self._on_job("ADDED", job)
+            # Pods listed before the jobs were known were skipped by _on_pod: a restarted
+            # server follows its running jobs' pods now (their progress, a held output), not
+            # at their next change, which may be long (a pod holding its output changes not).
+            for pod in pods.items():
+                self._on_pod("ADDED", pod)
 
     async def stop(self) -> None:
         for task in [*self._collecting.values(), *self._tasks]:
@@ -490,6 +503,15 @@ class JobService:
             language=language,
             max_output_bytes=cfg.max_output_bytes,
             ship_folder=req.ship_folder,
+            handover=(
+                None
+                if cfg.staging == "shared"
+                else {
+                    "token": await self._handover_token(name),
+                    "port": HANDOVER_PORT,
+                    "hold_seconds": cfg.output_hold_seconds,
+                }
+            ),
         )
         configmap = await asyncio.to_thread(
             make_input_configmap, build, data, _RUNNER_SOURCE(), make_runner_config(build), extra
@@ -579,6 +601,42 @@ class JobService:
         await client.delete(
             "jobs", name, self.config.namespace, propagation="Background", missing_ok=True
         )
+
+    async def _handover_token(self, name: str) -> str:
+        if self._handover_key is None:
+            data_dir = self.config.data_dir
+            if data_dir is None:
+                from jupyter_core.paths import jupyter_data_dir
+
+                data_dir = jupyter_data_dir()
+            self._handover_key = await asyncio.to_thread(handover_key, data_dir)
+        return handover_token(self._handover_key, self.config.namespace, name)
+
+    async def _fetch_held(self, name: str, pod: str, event: dict[str, Any]) -> bytes:
+        """The output a pod holds for us (see handover.py); raises HandoverError."""
+        current = self.pods.get(pod, self.config.namespace) if self.pods is not None else None
+        ip = pod_ip(current) if current is not None else None
+        if ip is None:
+            client = await self.client()
+            ip = pod_ip(await client.get("pods", pod, self.config.namespace))
+        if ip is None:
+            raise HandoverError(f"pod {pod} has no IP to fetch its held output from")
+        log.info(
+            "fetching the held output of job %s from pod %s (%s bytes)",
+            name,
+            pod,
+            event.get("bytes"),
+        )
+        token = await self._handover_token(name)
+        for attempt in range(4):  # a pod's first seconds, a blip: try again a few times
+            try:
+                return await fetch_held_output(ip, event, token, self.config.max_output_bytes)
+            except HandoverError as exc:
+                if attempt == 3 or "refused" in str(exc):
+                    raise
+                log.info("held output of job %s: %s; trying again", name, exc)
+                await asyncio.sleep(2**attempt)
+        raise AssertionError("unreachable")
 
     # -- logs ---------------------------------------------------------------------------------
 
@@ -748,6 +806,14 @@ class JobService:
             parsed = await asyncio.to_thread(
                 parse_runner_log, "\n".join(kept), max_output_bytes=self.config.max_output_bytes
             )
+            held = self._held.pop(pod, None)
+            if parsed.output is None and held is not None:
+                try:
+                    parsed.output, parsed.output_error = await held, None
+                except HandoverError as exc:
+                    parsed.output_error = str(exc)
+            elif held is not None:
+                held.cancel()
             if parsed.output is None:
                 final = parsed.final or {}
                 if final.get("event") == "failed" and final.get("reason") and not final.get("cell"):
@@ -804,6 +870,11 @@ class JobService:
                     elif (marker := parse_marker(line)) is not None:
                         kept.append(f"{MARKER} {json.dumps(marker[1])}")
                         events.append(marker[1])
+                        if marker[1].get("event") == "output_held" and pod not in self._held:
+                            # The runner waits for us to fetch it before it ends: now.
+                            self._held[pod] = asyncio.ensure_future(
+                                self._fetch_held(name, pod, marker[1])
+                            )
                         self._progress[name] = progress_of(events)
                         self._touch()
                 read = kept

@@ -6,6 +6,8 @@ without it; read-only, and tolerant of the missing fields of a pod not yet sched
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Mapping
 from typing import Any
 
 Obj = dict[str, Any]
@@ -29,3 +31,15 @@ def container_started(pod: Obj, container: str | None = None) -> bool:
 def container_running(pod: Obj, container: str | None = None) -> bool:
     """Whether a container of the pod (or the one named) runs now."""
     return any("running" in s for s in _container_states(pod, container))
+
+
+def pod_ip(pod: Mapping[str, Any] | None) -> str | None:
+    """The pod's IP when `status.podIP` is an IP address, else None."""
+    status = (pod or {}).get("status")
+    value = status.get("podIP") if isinstance(status, Mapping) else None
+    if not isinstance(value, str) or len(value) > 64:
+        return None
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None

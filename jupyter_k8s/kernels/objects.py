@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import ipaddress
 import json
 import re
 from collections.abc import Mapping
@@ -255,18 +254,6 @@ def client_of(pod: Mapping[str, Any] | None) -> str | None:
 def server_id_of(pod: Mapping[str, Any] | None) -> str | None:
     value = annotation(pod, ANN_SERVER_ID)
     return value if is_server_id(value) else None
-
-
-def pod_ip(pod: Mapping[str, Any] | None) -> str | None:
-    """The pod's IP when `status.podIP` is an IP address, else None."""
-    status = (pod or {}).get("status")
-    value = status.get("podIP") if isinstance(status, Mapping) else None
-    if not isinstance(value, str) or len(value) > 64:
-        return None
-    try:
-        return str(ipaddress.ip_address(value))
-    except ValueError:
-        return None
 
 
 def labels(build: KernelPodBuild) -> dict[str, str]:

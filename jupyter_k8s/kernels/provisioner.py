@@ -53,6 +53,7 @@ from traitlets import Dict, Float, Unicode
 
 from ..errors import KernelStartProblem, ValidationProblem
 from ..k8s.cluster_defaults import NO_IMAGE_HINT
+from ..k8s.pods import pod_ip
 from ..names import random_suffix
 from ..profiles import Profile, ProfileError, load_profiles
 from .objects import (
@@ -60,7 +61,6 @@ from .objects import (
     PASSED_ENV,
     KernelPodBuild,
     make_connection_info,
-    pod_ip,
     working_dir_for,
 )
 from .service import (

@@ -19,6 +19,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from ..k8s.objects import condition, event_message, events_about, parse_time
+from ..k8s.pods import pod_ip
 from .objects import (
     ANN_HEARTBEAT,
     CONTAINER,
@@ -26,7 +27,6 @@ from .objects import (
     annotation,
     client_of,
     path_in_root,
-    pod_ip,
     server_id_of,
 )
 

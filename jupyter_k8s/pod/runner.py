@@ -40,6 +40,8 @@ import argparse
 import base64
 import gzip
 import hashlib
+import hmac
+import http.server
 import importlib.util
 import json
 import logging
@@ -87,6 +89,11 @@ MAX_SOCKET_PATH = 100
 IPC_PREFIX = "k"  # the kernel's sockets: <kernel dir>/k-1 ... k-5
 
 DEFAULT_MAX_OUTPUT = 5 * 1024 * 1024  # stays well under the kubelet's 10 MiB log rotation
+# An output frame (gzip + base64) up to this size goes into the log; a larger one is handed
+# over (see hold_output): a frame must fit in one 10 MiB log file with room for what the
+# notebook printed, or log rotation could cut it for any reader that was not following.
+FRAME_LIMIT = 4 * 1024 * 1024
+DEFAULT_HOLD_SECONDS = 900.0
 DEFAULT_CANCEL_GRACE = 20.0  # under the pod's terminationGracePeriodSeconds (30)
 TERMINATION_LOG = "/dev/termination-log"
 MAX_TEXT = 500  # exception values in markers: the termination message keeps only 2-4 KiB
@@ -538,8 +545,105 @@ def _emit_log_output(config: dict[str, Any]) -> dict[str, Any] | None:
             "clear large outputs or use a shared volume",
         }
     with open(path, "rb") as f:
-        frame_output(f.read())
-    return None
+        data = f.read()
+    packed = gzip.compress(data, mtime=0)
+    handover = config.get("handover") or {}
+    if (len(packed) + 2) // 3 * 4 <= int(config.get("frame_limit") or FRAME_LIMIT):
+        frame_output(data)
+        return None
+    if not handover.get("token"):
+        return {
+            "ename": "OutputTooLarge",
+            "evalue": f"the executed notebook is {size} bytes, too large for the pod log and "
+            "no hand-over was configured; clear large outputs or use a shared volume",
+        }
+    return hold_output(data, packed, handover)
+
+
+class _HandOver(http.server.BaseHTTPRequestHandler):
+    """GET /output: the gzipped notebook; POST /done: the server has it, stop holding.
+
+    Both need the job's hand-over token as a bearer token; anything else is refused."""
+
+    server: _HandOverServer
+
+    def _authorized(self) -> bool:
+        given = self.headers.get("Authorization", "")
+        return hmac.compare_digest(given.encode(), b"Bearer " + self.server.token.encode())
+
+    def do_GET(self) -> None:
+        if self.path != "/output" or not self._authorized():
+            self.send_error(403 if self.path == "/output" else 404)
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/gzip")
+        self.send_header("Content-Length", str(len(self.server.packed)))
+        self.end_headers()
+        self.wfile.write(self.server.packed)
+
+    def do_POST(self) -> None:
+        if self.path != "/done" or not self._authorized():
+            self.send_error(403 if self.path == "/done" else 404)
+            return
+        self.send_response(204)
+        self.end_headers()
+        self.server.collected.set()
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the pod log is the server's channel: no access log in it
+
+
+class _HandOverServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], token: str, packed: bytes):
+        super().__init__(address, _HandOver)
+        self.token = token
+        self.packed = packed
+        self.collected = threading.Event()
+
+
+def hold_output(data: bytes, packed: bytes, handover: dict[str, Any]) -> dict[str, Any] | None:
+    """Serve the executed notebook on the pod's IP until the server has it (or time is up).
+
+    A marker says it waits ("output_held", with size, sha256 and port): the server fetches it
+    from the pod's IP with the job's hand-over token and confirms. Nothing large goes through
+    the log, so log rotation cannot cut it, and a server that restarts meanwhile finds the
+    marker at the end of the log and fetches it then. A cancel (SIGTERM) ends the wait.
+    """
+    host = os.environ.get("POD_IP") or "0.0.0.0"
+    port = int(handover.get("port") or 0)
+    hold = float(handover.get("hold_seconds") or DEFAULT_HOLD_SECONDS)
+    try:
+        server = _HandOverServer((host, port), str(handover["token"]), packed)
+    except OSError as exc:
+        return {"ename": "OutputNotServed", "evalue": f"cannot listen on {host}:{port}: {exc}"}
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2})
+    thread.daemon = True
+    thread.start()
+    try:
+        emit(
+            "output_held",
+            bytes=len(data),
+            sha256=hashlib.sha256(data).hexdigest(),
+            compressed=len(packed),
+            port=server.server_address[1],
+            hold_seconds=hold,
+        )
+        deadline = time.monotonic() + hold
+        while not server.collected.wait(0.5):
+            if STATE.cancelled:
+                return {"ename": "OutputNotCollected", "evalue": "cancelled while held"}
+            if time.monotonic() > deadline:
+                return {
+                    "ename": "OutputNotCollected",
+                    "evalue": f"the executed notebook ({len(data)} bytes) was held {hold:g} s "
+                    "for the Jupyter server, which did not collect it",
+                }
+        return None
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def _termination_message(line: str, config: dict[str, Any]) -> None:

@@ -305,12 +305,12 @@ def test_is_mine_needs_the_label_and_the_exact_username():
 
 
 def test_values_read_back_are_checked():
+    from jupyter_k8s.k8s.pods import pod_ip
     from jupyter_k8s.kernels.objects import (
         annotation,
         client_of,
         kernel_id_of,
         kernel_name_of,
-        pod_ip,
         server_id_of,
     )
 
