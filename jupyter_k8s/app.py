@@ -14,16 +14,6 @@ from .services import make_job_service, make_kernel_service
 from .settings_keys import CLUSTER_SETTING, JOBS_SETTING, KERNELS_SETTING
 from .version import __version__
 
-# Still importable from here, where they were: the CLI's Runtime imports make_job_service.
-__all__ = [
-    "CLUSTER_SETTING",
-    "JOBS_SETTING",
-    "KERNELS_SETTING",
-    "JupyterK8s",
-    "make_job_service",
-    "make_kernel_service",
-]
-
 
 class JupyterK8s(ExtensionApp, JupyterK8sConfig):
     """Kubernetes one click from a notebook: the traits (jupyter_k8s.config) as a server

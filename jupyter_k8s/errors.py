@@ -12,31 +12,8 @@ Every message is meant for a person: say what is wrong and what to do; never a s
 
 from __future__ import annotations
 
-import sys
-from typing import Any
 
-
-class _OldFamilyType(type):
-    """Metaclass of the family, for `JupyterK8sError` only (see there)."""
-
-    def __instancecheck__(cls, obj: Any) -> bool:
-        if cls is not JupyterK8sError:
-            return super().__instancecheck__(obj)
-        client = sys.modules.get("jupyter_k8s.k8s.client")  # no client module: no API error
-        from_api = client is not None and isinstance(obj, client.KubeError)
-        return isinstance(obj, Problem) and not from_api
-
-
-class JupyterK8sError(Exception, metaclass=_OldFamilyType):
-    """Old name of the family, kept while cli.py and magics.py use it (issue 15): use Problem.
-
-    `except JupyterK8sError` catches every Problem; `isinstance(exc, JupyterK8sError)` keeps
-    its old meaning, a Problem that is not an error of the Kubernetes API (`KubeError`), on
-    which cli.exit_code_for's codes depend. Goes once they map Problem kinds themselves.
-    """
-
-
-class Problem(JupyterK8sError):
+class Problem(Exception):
     """Something went wrong that a person can act on.
 
     `message` says what (also `str()`), `reason` is a machine-readable word (`NotFound`,
