@@ -13,7 +13,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from jobs_support import ServerProcess, notebook, user_kubeconfig, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, user_kubeconfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 

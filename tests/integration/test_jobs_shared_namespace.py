@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from jobs_support import ServerProcess, notebook, user_kubeconfig, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, user_kubeconfig
 
 from jupyter_k8s.k8s.client import KubeClient
 

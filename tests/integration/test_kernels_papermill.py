@@ -9,7 +9,8 @@ import subprocess
 import sys
 
 import pytest
-from jobs_support import notebook, outputs_text, write_notebook
+from builders import notebook, write_notebook
+from jobs_support import outputs_text
 from kernels_support import install_cpu_kernelspec, wait_no_kernel_pods
 
 from jupyter_k8s.k8s.client import KubeClient
