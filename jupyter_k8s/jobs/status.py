@@ -258,6 +258,14 @@ def _phase(job: Obj, conds: dict[str, Obj], pod: Obj | None, pods: list[Obj]) ->
         return JobPhase.FAILED
     if pod is not None and _state(pod)[0] == "running":
         return JobPhase.RUNNING
+    if (
+        pod is not None
+        and _state(pod)[0] == "terminated"
+        and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ):
+        # The runner ended and the pod's phase says so in the node's next update: still
+        # running as far as the user is concerned, not back to "Pending".
+        return JobPhase.RUNNING
     if pod is not None and _ends_the_job(pod, job, pods):
         # The pod has ended but the Job controller has not said so yet (a moment): still
         # running, as far as the user is concerned; "Pending" would be a step backwards.

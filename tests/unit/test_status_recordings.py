@@ -44,10 +44,10 @@ JOB_START = [
     ("Pending", None, None),
 ]
 CONTAINER_CREATING = ("Pending", "ContainerCreating", None)
-# The node agent reports the runner's container terminated one update before the pod's phase:
-# in between, the job reads Pending again (the pod neither runs nor has ended). A real kubelet
-# sends both in one update; see test_a_job_never_steps_back_to_pending.
-RUNNING_THEN_ENDING = [("Running", None, None), ("Pending", None, None), ("Running", None, None)]
+# The node agent reports the runner's container terminated one update before the pod's phase;
+# in between the job still reads Running (not Pending again: see
+# test_a_job_never_steps_back_to_pending).
+RUNNING_THEN_ENDING = [("Running", None, None)]
 KERNEL_START = [
     "Pending: SchedulingGated: waiting for the connection Secret",
     "Pending: Scheduling: waiting for the scheduler",
@@ -286,11 +286,6 @@ def test_job_whose_pod_is_deleted_while_it_runs():
     assert job_infos("job-pod-deleted")[-1].output_state == "ready"  # the partial notebook
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a pod whose runner container has terminated but whose phase the node has not "
-    "updated yet reads as Pending (see RUNNING_THEN_ENDING)",
-)
 @pytest.mark.parametrize(
     "name", ["job-succeeded", "job-notebook-error", "job-oomkilled", "job-pod-deleted"]
 )
