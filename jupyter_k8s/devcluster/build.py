@@ -243,12 +243,12 @@ def build(versions: Versions, progress: Callable[[str], None] = print) -> dict[s
                     ],
                 )
             )
-        for n, (what, cwd, cmd) in enumerate(steps, 1):
+        for n, (what, cwd, argv) in enumerate(steps, 1):
             progress(
                 f"[{n}/{len(steps)}] {what} "
                 f"({int(time.monotonic() - started)} s elapsed; log: {log_path})"
             )
-            _run(cmd, cwd, log, env)
+            _run(argv, cwd, log, env)
     if bindir.exists():
         shutil.rmtree(bindir)
     tmpbin.rename(bindir)

@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 VALIDITY = dt.timedelta(days=365)
@@ -27,7 +28,7 @@ class CertPair:
     key: Path
 
 
-def _write_key(key, path: Path) -> None:
+def _write_key(key: PrivateKeyTypes, path: Path) -> None:
     path.write_bytes(
         key.private_bytes(
             serialization.Encoding.PEM,
@@ -126,6 +127,8 @@ class PKI:
             return pair
         ca_pair = self.ensure_ca()
         ca_key = serialization.load_pem_private_key(ca_pair.key.read_bytes(), None)
+        if not isinstance(ca_key, ec.EllipticCurvePrivateKey):  # ensure_ca writes an EC key
+            raise ValueError(f"{ca_pair.key} is not the CA's EC private key")
         ca_cert = x509.load_pem_x509_certificate(ca_pair.cert.read_bytes())
         key = ec.generate_private_key(ec.SECP256R1())
         now = dt.datetime.now(dt.UTC)

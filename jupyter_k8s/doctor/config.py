@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import Check
+from .checks import Check, Status
 from .probe import KERNEL_PORT, PROBE_TIMEOUT
 
 
@@ -114,6 +114,8 @@ def config_findings(
         checks.append(
             Check("config.context", sec, "context", "ok", f"{context or '-'} ({why_ctx})")
         )
+    status: Status
+    fix: str | None
     if settings.namespace:
         why_ns, status, fix = f"set by {settings.origin('namespace')}", "ok", None
     elif in_cluster:

@@ -148,9 +148,9 @@ def quota_findings(
     checks = []
     for quota in sorted(quotas, key=lambda q: (q.get("metadata") or {}).get("name") or ""):
         qname = (quota.get("metadata") or {}).get("name") or "?"
-        status = quota.get("status") or {}
-        hard = status.get("hard") or (quota.get("spec") or {}).get("hard") or {}
-        used = status.get("used") or {}
+        reported = quota.get("status") or {}
+        hard = reported.get("hard") or (quota.get("spec") or {}).get("hard") or {}
+        used = reported.get("used") or {}
         parts, short, unlimited = [], [], []
         for key in sorted(hard):
             try:

@@ -123,9 +123,9 @@ class Reflector:
     async def _list(self) -> None:
         listing = await self.client.list(self.resource, self.namespace, **self.params)
         fresh = {key_of(o): o for o in listing["items"]}
-        for key, old in list(self.store.items()):
+        for key, gone in list(self.store.items()):
             if key not in fresh:
-                self._emit("DELETED", old)
+                self._emit("DELETED", gone)
         for key, obj in fresh.items():
             old = self.store.get(key)
             if old is None:

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from jupyter_k8s.k8s.client import NotFound
-from jupyter_k8s.k8s.quantity import bytes_of, cpu_millis, parse_quantity
+from jupyter_k8s.k8s.quantity import Quantity, bytes_of, cpu_millis, parse_quantity
 
 Obj = dict[str, Any]
 
@@ -183,9 +183,8 @@ def resource_field_value(
     value = (resources.get(section) or {}).get(name)
     if section == "limits" and name in _DEFAULTED_LIMITS and _is_zero(value):
         value = node_allocatable.get(name)
-    divisor = ref.get("divisor")
-    if _is_zero(divisor):
-        divisor = "1"
+    # Unset (None) is zero, so ref["divisor"] exists where it is read.
+    divisor: Quantity = "1" if _is_zero(ref.get("divisor")) else ref["divisor"]
     if name == "cpu":
         return str(_ceil_div(cpu_millis(value or 0), cpu_millis(divisor)))
     return str(_ceil_div(bytes_of(value or 0), bytes_of(divisor)))
@@ -202,8 +201,10 @@ def _find_container(pod: Obj, name: str) -> Obj | None:
 def _is_zero(value: object) -> bool:
     if value is None or value == "":
         return True
+    if not isinstance(value, Quantity):
+        return False  # not a quantity at all: the real conversion reports it
     try:
-        return parse_quantity(value) == 0  # type: ignore[arg-type]
+        return parse_quantity(value) == 0
     except ValueError:
         return False  # let the real conversion report the bad quantity
 

@@ -18,6 +18,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...k8s.client import Conflict, Gone, KubeClient, KubeError, NotFound, load_config
 from .events import EventRecorder, now
@@ -279,7 +280,7 @@ class NodeAgent:
     async def _heartbeat(self) -> None:
         """Renew the lease every 10 s and post full status every minute, through outages."""
         node = await self.client.get("nodes", self.node_name)
-        lease = {
+        lease: dict[str, Any] = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
             "metadata": {
@@ -340,8 +341,7 @@ class NodeAgent:
             runner = PodRunner(self, pod)
             self.pods[uid] = runner
             runner.update(pod)
-            runner.start()
-            runner.task.add_done_callback(lambda _t, u=uid: self.pods.pop(u, None))
+            runner.start().add_done_callback(lambda _task: self.pods.pop(uid, None))
         else:
             runner.update(pod)
 

@@ -142,8 +142,9 @@ class PodRunner:
 
     # -- entry points used by the agent -------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self) -> asyncio.Task[None]:
         self.task = asyncio.create_task(self._main(), name=f"pod {self.ns}/{self.name}")
+        return self.task
 
     def update(self, pod: dict) -> None:
         self.pod = pod
@@ -258,7 +259,7 @@ class PodRunner:
         }
         if not started:
             return False
-        initialized = next(
+        initialized: dict[str, Any] = next(
             (c for c in status.get("conditions") or [] if c.get("type") == "Initialized"), {}
         )
         if initialized.get("status") == "True" or not self.init_runs:
@@ -509,9 +510,11 @@ class PodRunner:
             max_size=self.agent.opts.container_log_max_size,
             max_files=self.agent.opts.container_log_max_files,
         )
+        stdout, stderr = proc.process.stdout, proc.process.stderr
+        assert stdout is not None and stderr is not None  # start_process opens both as pipes
         pumps = [
-            asyncio.create_task(writer.pump(proc.process.stdout, "stdout")),
-            asyncio.create_task(writer.pump(proc.process.stderr, "stderr")),
+            asyncio.create_task(writer.pump(stdout, "stdout")),
+            asyncio.create_task(writer.pump(stderr, "stderr")),
         ]
         code, oom = await proc.wait()
         await asyncio.gather(*pumps, return_exceptions=True)
