@@ -175,7 +175,7 @@ def _parameters_json(parameters: Mapping[str, Any]) -> str:
     return text
 
 
-def annotations(build: JobBuild) -> dict[str, str]:
+def make_annotations(build: JobBuild) -> dict[str, str]:
     ann = {
         ANN_NOTEBOOK: build.notebook_path,
         ANN_PARAMETERS: _parameters_json(build.parameters),
@@ -404,7 +404,7 @@ def make_job(build: JobBuild) -> dict[str, Any]:
             "name": build.name,
             "namespace": build.namespace,
             "labels": job_labels,
-            "annotations": annotations(build),
+            "annotations": make_annotations(build),
         },
         "spec": spec,
     }

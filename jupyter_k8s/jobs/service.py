@@ -9,6 +9,7 @@ and collects outputs it missed. Knows nothing of tornado.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import contextlib
 import dataclasses
@@ -167,6 +168,13 @@ class JobService:
 
     async def client(self) -> KubeClient:
         return await self._get_client()
+
+    @property
+    def _namespace(self) -> str:
+        """The jobs' namespace, for what runs after start() (which sets the context's where
+        the configuration names none)."""
+        assert self.config.namespace is not None, "start() fills in the namespace"
+        return self.config.namespace
 
     def sync_problem(self) -> str | None:
         """Why job statuses may be stale right now (a watch reconnecting), or None."""
@@ -339,6 +347,7 @@ class JobService:
         job = await self._job(name)
         return job_timeline(self._events_of(name), job["metadata"].get("uid"))
 
+    # Below this method, `list` in the class body is the method: annotations say builtins.list.
     async def list(
         self,
         phase: str | None = None,
@@ -396,7 +405,7 @@ class JobService:
                 f"image {image!r} is not allowed here; allowed: {', '.join(allowed) or 'none'}"
             )
 
-    async def _check_secrets(self, names: list[str]) -> None:
+    async def _check_secrets(self, names: builtins.list[str]) -> None:
         """Only the caller's own Secrets (labelled with their owner label) may be exposed:
         the namespace is shared, and another user's Secret must not reach this user's pod."""
         if not names:
@@ -452,7 +461,7 @@ class JobService:
                     tar.add(full, arcname=str(full.relative_to(folder)))
         return buf.getvalue()
 
-    async def submit(self, req: SubmitRequest) -> tuple[JobInfo, list[str]]:
+    async def submit(self, req: SubmitRequest) -> tuple[JobInfo, builtins.list[str]]:
         """Create the job; returns it and warnings (e.g. unknown parameters)."""
         await self.start()
         cfg = self.config
@@ -482,7 +491,7 @@ class JobService:
         )
         build = JobBuild(
             name=name,
-            namespace=cfg.namespace,
+            namespace=self._namespace,  # submit() starts the service first
             owner=cfg.owner,
             notebook_path=req.notebook,
             parameters=req.parameters,
@@ -541,7 +550,7 @@ class JobService:
 
     async def rerun(
         self, name: str, parameters: dict[str, Any] | None = None
-    ) -> tuple[JobInfo, list[str]]:
+    ) -> tuple[JobInfo, builtins.list[str]]:
         """Submit the same notebook again with the same (or the given) parameters."""
         old = await self.get(name)
         job = await self._job(name)
@@ -610,7 +619,7 @@ class JobService:
 
                 data_dir = jupyter_data_dir()
             self._handover_key = await asyncio.to_thread(handover_key, data_dir)
-        return handover_token(self._handover_key, self.config.namespace, name)
+        return handover_token(self._handover_key, self._namespace, name)
 
     async def _fetch_held(self, name: str, pod: str, event: dict[str, Any]) -> bytes:
         """The output a pod holds for us (see handover.py); raises HandoverError."""
@@ -662,7 +671,7 @@ class JobService:
             # Resumed across cut streams (API server restarts, idle proxies), no line twice.
             raw = follow_pod_log(
                 client,
-                self.config.namespace,
+                self._namespace,  # _job() started the service
                 pod["metadata"]["name"],
                 CONTAINER,
                 tail=tail,
@@ -835,7 +844,7 @@ class JobService:
             with contextlib.suppress(KubeError):
                 await self._mark_output(name, "error", str(exc))
 
-    async def _read_runner_log(self, name: str, pod: str) -> list[str]:
+    async def _read_runner_log(self, name: str, pod: str) -> builtins.list[str]:
         """The runner's markers and output frame, from the pod's log followed to its end.
 
         A stream cut before the runner's container ended (the API server restarted, the

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeGuard, get_args
 
 from ..k8s.objects import condition, event_message, events_about, parse_time
-from .models import JobInfo, JobPhase
+from .models import JobInfo, JobPhase, OutputState
 from .objects import (
     ANN_CANCELLED,
     ANN_FAILURE_MESSAGE,
@@ -305,9 +305,9 @@ def _ends_the_job(pod: Obj, job: Obj | None = None, pods: list[Obj] | None = Non
 
 
 def _finish_time(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> datetime | None:
-    for kind in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"):
-        if kind in conds and conds[kind].get("lastTransitionTime"):
-            return parse_time(conds[kind]["lastTransitionTime"])
+    for ctype in ("Complete", "Failed", "SuccessCriteriaMet", "FailureTarget"):
+        if ctype in conds and conds[ctype].get("lastTransitionTime"):
+            return parse_time(conds[ctype]["lastTransitionTime"])
     if (job.get("status") or {}).get("completionTime"):
         return parse_time(job["status"]["completionTime"])
     if pod is not None:
@@ -350,7 +350,8 @@ def _reason(
                 f"({cond.get('message') or 'Job was active longer than specified deadline'})"
             )
         failed = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
-        detail = _pod_failure(_newest(failed) or pod, progress) if (failed or pod) else None
+        last = _newest(failed) or pod
+        detail = _pod_failure(last, progress) if last else None
         if detail:
             return detail
         return cond.get("reason") or "Failed", cond.get("message") or "the job failed"
@@ -401,11 +402,17 @@ def _image(job: Obj) -> str | None:
     return None
 
 
-def _output_state(job: Obj, phase: JobPhase, started: datetime | None) -> tuple[str, str | None]:
+def _is_output_state(value: str | None) -> TypeGuard[OutputState]:
+    return value in get_args(OutputState)
+
+
+def _output_state(
+    job: Obj, phase: JobPhase, started: datetime | None
+) -> tuple[OutputState, str | None]:
     ann = _annotations(job)
     error = ann.get(ANN_OUTPUT_ERROR)
     state = ann.get(ANN_OUTPUT_STATE)
-    if state in ("none", "pending", "ready", "error"):
+    if _is_output_state(state):
         return state, error
     if not ann.get(ANN_OUTPUT):
         return "none", None
