@@ -16,7 +16,7 @@ import asyncio
 import json
 import os
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -440,7 +440,7 @@ class KubeClient:
         self,
         resource: str,
         name: str,
-        body: Obj,
+        body: Obj | Sequence[Obj],  # a list of operations for kind="json" (a JSON patch)
         namespace: str | None = None,
         sub: str | None = None,
         kind: str = "merge",

@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager, NoSuchKernel
 
@@ -106,13 +106,19 @@ def is_gpu_kernel(spec: KernelSpec | None) -> bool:
     return bool(meta.get("gpus"))
 
 
-class K8sKernelSpecMixin:
+if TYPE_CHECKING:  # what the mixin is put in front of (wrap_kernel_spec_manager)
+    _SpecManagerBase = KernelSpecManager
+else:  # at run time a plain mixin: the manager's own class comes after it in the MRO
+    _SpecManagerBase = object
+
+
+class K8sKernelSpecMixin(_SpecManagerBase):
     """Adds the per-profile specs to a KernelSpecManager (served first on a name clash)."""
 
-    k8s_specs: Callable[[], dict[str, KernelSpec]] = staticmethod(lambda: {})  # type: ignore[assignment]
+    k8s_specs: Callable[[], dict[str, KernelSpec]] = staticmethod(lambda: {})
 
     def find_kernel_specs(self) -> dict[str, str]:
-        found = dict(super().find_kernel_specs())  # type: ignore[misc]
+        found = dict(super().find_kernel_specs())
         for name in self.k8s_specs():
             found[name] = resource_dir()
         return found
@@ -121,7 +127,7 @@ class K8sKernelSpecMixin:
         spec = self.k8s_specs().get(kernel_name.lower())
         if spec is not None:
             return spec
-        return super().get_kernel_spec(kernel_name)  # type: ignore[misc]
+        return super().get_kernel_spec(kernel_name)
 
 
 def wrap_kernel_spec_manager(
@@ -130,14 +136,14 @@ def wrap_kernel_spec_manager(
     """A manager of the same class and configuration as `ksm`, that also serves `specs`."""
     cls = type(ksm)
     if isinstance(ksm, K8sKernelSpecMixin):
-        ksm.k8s_specs = staticmethod(specs)  # type: ignore[assignment]
+        ksm.k8s_specs = staticmethod(specs)
         return ksm
     wrapped_cls = type(f"K8s{cls.__name__}", (K8sKernelSpecMixin, cls), {"__module__": __name__})
     wrapped = wrapped_cls(parent=ksm.parent, config=ksm.config, log=ksm.log)
     for name in ("kernel_dirs", "data_dir", "user_kernel_dir", "allowed_kernelspecs"):
         if ksm.has_trait(name):
             setattr(wrapped, name, getattr(ksm, name))
-    wrapped.k8s_specs = staticmethod(specs)  # type: ignore[attr-defined]
+    wrapped.k8s_specs = staticmethod(specs)
     return wrapped
 
 

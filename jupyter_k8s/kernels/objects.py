@@ -265,7 +265,7 @@ def labels(build: KernelPodBuild) -> dict[str, str]:
     }
 
 
-def annotations(build: KernelPodBuild) -> dict[str, str]:
+def make_annotations(build: KernelPodBuild) -> dict[str, str]:
     out = {
         ANN_KERNEL_NAME: build.kernel_name,
         ANN_PROFILE: build.profile.name,
@@ -495,7 +495,7 @@ def make_pod(build: KernelPodBuild) -> dict[str, Any]:
             "name": build.name,
             "namespace": build.namespace,
             "labels": labels(build),
-            "annotations": annotations(build),
+            "annotations": make_annotations(build),
         },
         "spec": spec,
     }

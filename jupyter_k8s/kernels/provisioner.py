@@ -43,7 +43,7 @@ import asyncio
 import contextlib
 import getpass
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import zmq
 import zmq.asyncio
@@ -81,6 +81,9 @@ from .status import (
     startup_state,
 )
 
+if TYPE_CHECKING:
+    from jupyter_client.manager import KernelManager
+
 #: How long an adopted (reattached) kernel may take to answer its heartbeat.
 REATTACH_HEARTBEAT_SECONDS = 10.0
 
@@ -91,6 +94,10 @@ NO_CURVE_MESSAGE = (
     "can read its output. Use an image with ipykernel >= 7.4, or restrict the ports with a "
     "NetworkPolicy"
 )
+
+
+def _as_bytes(key: str | bytes) -> bytes:
+    return key.encode() if isinstance(key, str) else key
 
 
 def pod_name_for(kernel_id: str) -> str:
@@ -201,6 +208,20 @@ class K8sPodProvisioner(KernelProvisionerBase):
             raise RuntimeError("the k8s-pod provisioner was not started")
         return self._service
 
+    @property
+    def _manager(self) -> KernelManager:
+        """The kernel manager this provisioner works for (its traitlets parent)."""
+        if self.parent is None:
+            raise RuntimeError("the k8s-pod provisioner has no kernel manager")
+        return self.parent
+
+    @property
+    def _resolved_profile(self) -> Profile:
+        """The kernel's profile, resolved by pre_launch."""
+        if self._profile is None:
+            raise RuntimeError("the k8s-pod provisioner was not started")
+        return self._profile
+
     # -- which service, which profile ----------------------------------------------------------
 
     def _get_service(self) -> KernelService:
@@ -215,15 +236,13 @@ class K8sPodProvisioner(KernelProvisionerBase):
             from ..k8s.cluster import ClusterService
 
             cluster = ClusterService(self.kubeconfig, self.context, self.namespace)
+            config = KernelsConfig(namespace=self.namespace, owner=owner, client="standalone")
+            if orphan:
+                config.server_stale_seconds = orphan
             return KernelService(
                 cluster.get_client,
                 None,
-                KernelsConfig(
-                    namespace=self.namespace,
-                    owner=owner,
-                    client="standalone",
-                    **({"server_stale_seconds": orphan} if orphan else {}),
-                ),
+                config,
                 logger=self.log,
                 on_stop=cluster.close,
             )
@@ -361,11 +380,11 @@ class K8sPodProvisioner(KernelProvisionerBase):
             km.curve_publickey, km.curve_secretkey = zmq.curve_keypair()
 
     async def _image(self) -> str:
-        assert self._profile is not None
-        image = self.image or self._profile.image or await self.service.default_image()
+        profile = self._resolved_profile
+        image = self.image or profile.image or await self.service.default_image()
         if not image:
             raise KernelStartError(
-                f"no image: profile {self._profile.name!r} names none, and neither the server "
+                f"no image: profile {profile.name!r} names none, and neither the server "
                 f"nor the cluster gives a default; {NO_IMAGE_HINT}",
                 "NoImage",
             )
@@ -450,8 +469,8 @@ class K8sPodProvisioner(KernelProvisionerBase):
 
     def _connection(self, ip: str, info: dict[str, Any] | None = None) -> KernelConnectionInfo:
         """What the kernel manager connects to: the pod IP and the server's session key."""
-        km = self.parent
         if info is None:
+            km = self._manager
             info = make_connection_info(
                 self.service.config.ports,
                 km.session.key,
@@ -462,13 +481,16 @@ class K8sPodProvisioner(KernelProvisionerBase):
             )
         out: dict[str, Any] = {**info, "ip": ip}
         out["key"] = out["key"].encode() if isinstance(out["key"], str) else out["key"]
-        return out
+        # The key as bytes, as KernelManager.get_connection_info gives it too (the TypedDict
+        # says str; jupyter_client takes both).
+        return cast(KernelConnectionInfo, out)
 
     async def _new_pod(
         self, cmd: list[str], env: dict[str, str], deadline: float, cwd: str | None = None
     ) -> KernelConnectionInfo:
         svc = self.service
-        km = self.parent
+        km = self._manager
+        profile = self._resolved_profile
         if self.pod_name:  # a restart that can't reuse the old pod
             old, self.pod_name = self.pod_name, None
             await svc.delete(old, grace=0)
@@ -481,7 +503,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             kernel_id=self.kernel_id or "",
             kernel_name=self._kernel_name(),
             owner=svc.config.owner,
-            profile=self._profile,  # type: ignore[arg-type]
+            profile=profile,
             image=await self._image(),
             argv=tuple(cmd),
             env=kernel_env,
@@ -500,7 +522,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             curve_secretkey=getattr(km, "curve_secretkey", None),
         )
         self.pod_name = name
-        self._show(PodState("Creating", None, f"creating pod {name} ({self._profile.name})"))
+        self._show(PodState("Creating", None, f"creating pod {name} ({profile.name})"))
         try:
             await svc.create(build, connection)
         except KernelStartProblem as exc:  # as the HTTP error jupyter_server passes on
@@ -598,9 +620,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
         sock = zmq.asyncio.Context.instance().socket(zmq.REQ)
         sock.linger = 0
         if curve:
-            pub, sec = info["curve_publickey"], info["curve_secretkey"]
-            pub = pub.encode() if isinstance(pub, str) else pub
-            sec = sec.encode() if isinstance(sec, str) else sec
+            pub, sec = _as_bytes(info["curve_publickey"]), _as_bytes(info["curve_secretkey"])
             # As jupyter_client's own sockets do: the kernel's key pair, its public key as
             # the server key (the secret key authenticates the server side).
             sock.curve_secretkey = sec
@@ -635,9 +655,9 @@ class K8sPodProvisioner(KernelProvisionerBase):
             if km is not None and hasattr(km, "curve_publickey"):
                 km.curve_publickey = None
                 km.curve_secretkey = None
-            info = {
-                k: v for k, v in info.items() if k not in ("curve_publickey", "curve_secretkey")
-            }  # type: ignore[assignment]
+            info = info.copy()  # the caller's stays as it is
+            info.pop("curve_publickey", None)
+            info.pop("curve_secretkey", None)
         if self.kernel_id:
             svc.set_status(self.kernel_id, encryption="none", encryption_message=message)
         return info

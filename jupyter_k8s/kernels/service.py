@@ -317,8 +317,8 @@ class KernelService:
             ):
                 return None
             rv = meta.get("resourceVersion")
-            if not isinstance(rv, str) or not rv:
-                return None
+            if not isinstance(rv, str) or not rv or not isinstance(name, str):
+                return None  # not a pod as the API server returns them
             now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
             try:
                 claimed = await client.patch(
@@ -485,7 +485,7 @@ class KernelService:
         that pod, and its content has the expected shape (ValueError otherwise)."""
         meta = pod.get("metadata") or {}
         name, uid = meta.get("name"), meta.get("uid")
-        if not self._mine(pod) or not uid:
+        if not self._mine(pod) or not uid or not isinstance(name, str):
             raise ValueError(f"pod {name} is not one of {self.config.owner!r}'s kernel pods")
         client = await self.client()
         secret = await client.get("secrets", name, self.namespace)

@@ -17,6 +17,8 @@ from ..errors import KernelStartProblem
 class KernelStartError(KernelStartProblem, HTTPError):
     """A kernel could not start; the message says why (with the Kubernetes reason)."""
 
+    reason: str  # the problem's (never None), where HTTPError's may be
+
     def __init__(self, message: str, reason: str = "KernelStartFailed"):
         KernelStartProblem.__init__(self, message, reason)
         HTTPError.__init__(self, self.http_status, message, reason=reason)
