@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 from builders import notebook, write_notebook
+from chaos_proxy import CuttingProxy
 from jobs_support import ServerProcess, outputs_text, user_kubeconfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -70,50 +71,6 @@ async def _until_cluster(server: ServerProcess, predicate, timeout: float) -> di
             return info
         assert loop.time() < deadline, info
         await asyncio.sleep(0.2)
-
-
-class CuttingProxy:
-    """A TCP proxy in front of the API server whose open connections the test can cut (the
-    sockets really close, as a dropped network or an idle-closing proxy does) while it keeps
-    accepting new ones: the API server itself stays up, so a lost output would be final."""
-
-    def __init__(self, upstream_host: str, upstream_port: int):
-        self.upstream = (upstream_host, upstream_port)
-        self.writers: set[asyncio.StreamWriter] = set()
-        self.server: asyncio.Server | None = None
-        self.cuts = 0
-
-    async def start(self) -> int:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return self.server.sockets[0].getsockname()[1]
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        up_reader, up_writer = await asyncio.open_connection(*self.upstream)
-        self.writers |= {writer, up_writer}
-
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-            try:
-                while data := await src.read(65536):
-                    dst.write(data)
-                    await dst.drain()
-            except (ConnectionError, OSError):
-                pass
-            finally:
-                dst.close()
-
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        self.writers -= {writer, up_writer}
-
-    def cut(self) -> None:
-        for writer in list(self.writers):
-            writer.transport.abort()  # RST: the peer sees the connection drop
-        self.cuts += 1
-
-    async def stop(self) -> None:
-        self.cut()
-        if self.server is not None:
-            self.server.close()
-            await self.server.wait_closed()
 
 
 async def test_output_comes_back_after_the_log_stream_is_cut(
