@@ -250,3 +250,42 @@ def test_only_the_entry_point_imports_the_app():
         if edge.target == APP and name not in APP_IMPORTERS
     ]
     assert not offenders, f"modules that import {APP}:\n" + "\n".join(offenders)
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    """Top-level names of what a module imports at runtime, functions included."""
+    found = set()
+    for node, _ in _runtime_imports(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name.split(".")[0] for alias in node.names}
+        elif not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_jobs_and_kernels_do_not_import_each_other():
+    """What both need lives in k8s/ (docs/architecture.md): jobs/ and kernels/ stay apart."""
+    offenders = [
+        str(edge)
+        for name, edges in import_graph().items()
+        for edge in edges
+        for a, b in ((".jobs", ".kernels"), (".kernels", ".jobs"))
+        if name.startswith(ROOT + a) and edge.target.startswith(ROOT + b)
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_services_and_the_kubernetes_adapter_know_no_http_server_or_command_line():
+    """tornado belongs to the HTTP boundary (handlers, and the kernel start error jupyter_server
+    passes on), argparse to the CLI: the services and k8s/ are used by all entry points."""
+    layers = (f"{ROOT}.jobs.", f"{ROOT}.k8s.", f"{ROOT}.doctor.")
+    allowed_tornado = {f"{ROOT}.kernels.start_error", f"{ROOT}.kernels.handlers"}
+    offenders = []
+    for name, path in all_modules().items():
+        imported = _third_party_imports(path)
+        in_layer = name.startswith(layers) or (
+            name.startswith(f"{ROOT}.kernels.") and name not in allowed_tornado
+        )
+        if in_layer and imported & {"tornado", "argparse"}:
+            offenders.append(f"{module_path(name)}: {sorted(imported & {'tornado', 'argparse'})}")
+    assert not offenders, "\n".join(offenders)
