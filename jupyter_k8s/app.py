@@ -5,6 +5,7 @@ handlers, the kernel reattach and cullers, a clean stop."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from jupyter_server.extension.application import ExtensionApp
 
@@ -13,6 +14,14 @@ from .k8s.cluster import ClusterService
 from .services import make_job_service, make_kernel_service
 from .settings_keys import CLUSTER_SETTING, JOBS_SETTING, KERNELS_SETTING
 from .version import __version__
+
+if TYPE_CHECKING:
+    import asyncio
+
+    from jupyter_server.serverapp import ServerApp
+
+    from .jobs.service import JobService
+    from .kernels.service import KernelService
 
 
 class JupyterK8s(ExtensionApp, JupyterK8sConfig):
@@ -25,15 +34,23 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
     load_other_extensions = True
 
     cluster: ClusterService | None = None
-    jobs = None  # the JobService
-    kernels = None  # the KernelService
-    _culler = None
-    _collector = None
+    jobs: JobService | None = None
+    kernels: KernelService | None = None
+    _culler: asyncio.Future[None] | None = None
+    _collector: asyncio.Future[None] | None = None
+
+    @property
+    def _kernels(self) -> KernelService:
+        """The KernelService, once initialize_settings made it."""
+        if self.kernels is None:
+            raise RuntimeError("jupyter-k8s: the extension's settings are not initialized")
+        return self.kernels
 
     def initialize_settings(self) -> None:
         # Nothing talks to the cluster here: the client is created on first use, so the server
         # starts (and reports why) when the cluster is unreachable or the kubeconfig broken.
-        self.cluster = ClusterService(
+        assert self.serverapp is not None  # ExtensionApp links the server before this
+        cluster = self.cluster = ClusterService(
             self.kubeconfig,
             self.context,
             self.namespace,
@@ -41,27 +58,30 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
             request_timeout=self.kube_request_timeout,
             logger=self.log,
         )
-        self.settings[CLUSTER_SETTING] = self.cluster
-        self.jobs = make_job_service(self, self.cluster.get_client, Path(self.serverapp.root_dir))
+        self.settings[CLUSTER_SETTING] = cluster
+        self.jobs = make_job_service(self, cluster.get_client, Path(self.serverapp.root_dir))
         self.settings[JOBS_SETTING] = self.jobs
-        self._initialize_kernels()
+        self._initialize_kernels(cluster)
 
-    def _initialize_kernels(self) -> None:
+    def _initialize_kernels(self, cluster: ClusterService) -> None:
         from .kernels.kernelspecs import server_kernelspecs, wrap_kernel_spec_manager
         from .kernels.service import set_server_service
 
         root_dir = self.serverapp.root_dir if self.serverapp is not None else None
-        self.kernels = make_kernel_service(self, self.cluster.get_client, root_dir, self.log)
-        set_server_service(self.kernels)
-        self.settings[KERNELS_SETTING] = self.kernels
+        kernels = self.kernels = make_kernel_service(self, cluster.get_client, root_dir, self.log)
+        set_server_service(kernels)
+        self.settings[KERNELS_SETTING] = kernels
         serverapp = self.serverapp
         if not self.kernelspecs or serverapp is None:
             return
         if getattr(getattr(serverapp, "gateway_config", None), "gateway_enabled", False):
             self.log.warning("jupyter-k8s: kernels run on a gateway; no Kubernetes kernelspecs")
             return
-        specs = server_kernelspecs(self.kernels.profiles, curve=self.kernel_curve)
-        ksm = wrap_kernel_spec_manager(serverapp.kernel_spec_manager, lambda: specs)
+        assert kernels.profiles is not None  # make_kernel_service gives the server's its profiles
+        specs = server_kernelspecs(kernels.profiles, curve=self.kernel_curve)
+        server_ksm = serverapp.kernel_spec_manager
+        assert server_ksm is not None  # ServerApp.init_configurables made it before extensions
+        ksm = wrap_kernel_spec_manager(server_ksm, lambda: specs)
         serverapp.kernel_spec_manager = ksm
         if getattr(serverapp, "kernel_manager", None) is not None:
             serverapp.kernel_manager.kernel_spec_manager = ksm
@@ -79,7 +99,7 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
         self.handlers.extend(default_handlers)
         self.handlers.extend(kernel_handlers)
 
-    async def _start_jupyter_server_extension(self, serverapp) -> None:
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Once the loop runs: reattach (or clean up) kernel pods, start the GPU culler."""
         import asyncio
 
@@ -88,12 +108,12 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
         if self.gpu_kernel_idle_timeout > 0:
             self._culler = asyncio.ensure_future(self._cull_gpu_kernels(serverapp))
 
-    async def _reattach(self, serverapp) -> None:
+    async def _reattach(self, serverapp: ServerApp) -> None:
         from .kernels.reattach import reattach_or_clean
 
         try:
             done = await reattach_or_clean(
-                self.kernels,
+                self._kernels,
                 serverapp.kernel_manager,
                 reattach=self.kernel_reattach,
                 logger=self.log,
@@ -111,14 +131,14 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
 
         while True:
             try:
-                await self.kernels.start()
-                await self.kernels.collect_stale_standalone()
+                await self._kernels.start()
+                await self._kernels.collect_stale_standalone()
             except Exception as exc:  # noqa: BLE001 - the cluster may be down: try again
                 self.log.debug("jupyter-k8s: stale standalone kernel pods not checked: %s", exc)
             # Often enough for a short orphan threshold, at most once a minute.
             await asyncio.sleep(min(60.0, max(1.0, self.kernel_orphan_seconds / 2)))
 
-    async def _cull_gpu_kernels(self, serverapp) -> None:
+    async def _cull_gpu_kernels(self, serverapp: ServerApp) -> None:
         import asyncio
 
         from .kernels.reattach import cull_idle_gpu_kernels

@@ -12,13 +12,14 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from http.client import responses
-from typing import Any
+from typing import Any, cast
 
 import tornado.iostream
 import tornado.web
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from tornado.http1connection import HTTP1Connection
 
 from .errors import ForbiddenProblem, Problem, ValidationProblem
 from .jobs.models import SubmitRequest
@@ -55,10 +56,7 @@ def map_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     with its `http_status`, `public_message` and `public_reason`; anything else unexpected
     is a 500 that shows nothing of the exception (it may hold a secret): the log has it.
     """
-    try:
-        from pydantic import ValidationError
-    except ImportError:  # pragma: no cover
-        ValidationError = ()  # type: ignore[assignment,misc]  # noqa: N806
+    from pydantic import ValidationError
 
     if isinstance(exc, tornado.web.HTTPError):
         message = exc.log_message % exc.args if exc.log_message and exc.args else exc.log_message
@@ -66,7 +64,7 @@ def map_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
         return exc.status_code, {"message": message or reason, "reason": reason}
     if isinstance(exc, Problem):
         body = {"message": exc.public_message, "reason": exc.public_reason}
-        if getattr(exc, "field", None):
+        if isinstance(exc, ValidationProblem) and exc.field:
             body["field"] = exc.field  # lets a form point at the offending input
         return exc.http_status, body
     if isinstance(exc, ValidationError):
@@ -296,7 +294,9 @@ class JobLogsHandler(JobsBaseHandler):
             try:
                 await self._pump
             except (asyncio.CancelledError, tornado.iostream.StreamClosedError):
-                if not self.request.connection.stream.closed():
+                # tornado's HTTPServer serves each request on an HTTP1Connection.
+                connection = cast(HTTP1Connection, self.request.connection)
+                if not connection.stream.closed():
                     raise
                 return  # the client left: nothing to finish
             finally:

@@ -49,6 +49,7 @@ from .k8s.tenancy import (
     POD_SECURITY_LABELS,
     UNCHANGED,
     UPDATED,
+    Requests,
     covers,
     ensure,
     metadata_patch,
@@ -97,10 +98,10 @@ HUB_RBAC_HINT = (
 try:  # the hub has JupyterHub; the pure parts of this module don't need it
     from jupyterhub.spawner import SpawnException as _SpawnBase
 except ImportError:  # pragma: no cover - exercised where JupyterHub isn't installed
-    _SpawnBase = Exception  # type: ignore[assignment,misc]
+    _SpawnBase = Exception
 
 
-class UserNamespaceError(_SpawnBase):  # type: ignore[misc,valid-type]
+class UserNamespaceError(_SpawnBase):
     """A spawn refused while preparing the user's namespace or admitting the server pod.
 
     A JupyterHub `SpawnException`: the hub shows `message` on the spawn page ("Spawn failed:
@@ -318,7 +319,7 @@ def _object_error(plan: UserNamespace, obj: Obj, exc: BaseException) -> UserName
     )
 
 
-async def _ensure_namespace(client: KubeClient, plan: UserNamespace) -> str:
+async def _ensure_namespace(client: Requests, plan: UserNamespace) -> str:
     """Create the namespace, or take the existing one if it is this user's; fix its labels."""
     wanted = namespace_for(plan)
     path = object_path("Namespace", name=plan.namespace)
@@ -361,7 +362,7 @@ async def _ensure_namespace(client: KubeClient, plan: UserNamespace) -> str:
     return outcome
 
 
-async def _quota_counted(client: Any, quota: Obj, timeout: float = 10.0) -> None:
+async def _quota_counted(client: Requests, quota: Obj, timeout: float = 10.0) -> None:
     """Wait until the quota controller has counted a new or changed ResourceQuota: until
     then the API server refuses every pod in the namespace ("status unknown for quota")."""
     path = object_path("ResourceQuota", quota["metadata"]["namespace"], quota["metadata"]["name"])
@@ -388,13 +389,12 @@ async def ensure_user_namespace(client: KubeClient, plan: UserNamespace) -> Ensu
     """
     report = EnsureReport(plan.namespace)
     counted = _Counted(client)
-    client = counted  # type: ignore[assignment]
     started = time.monotonic()
     try:
         objs = user_objects(plan)
         ns_obj, rest = objs[0], objs[1:]
         try:
-            report.outcomes[_describe(ns_obj)] = await _ensure_namespace(client, plan)
+            report.outcomes[_describe(ns_obj)] = await _ensure_namespace(counted, plan)
         except UserNamespaceError:
             raise
         except Exception as exc:
@@ -403,7 +403,7 @@ async def ensure_user_namespace(client: KubeClient, plan: UserNamespace) -> Ensu
         first = [o for o in rest if o["kind"] != "RoleBinding"]
         for wave in (first, bindings):
             results = await asyncio.gather(
-                *(ensure(client, o) for o in wave), return_exceptions=True
+                *(ensure(counted, o) for o in wave), return_exceptions=True
             )
             for obj, result in zip(wave, results, strict=True):
                 if isinstance(result, BaseException):
@@ -412,7 +412,7 @@ async def ensure_user_namespace(client: KubeClient, plan: UserNamespace) -> Ensu
         quota = resource_quota_for(plan)
         if quota is not None and report.outcomes[_describe(quota)] != UNCHANGED:
             try:
-                await _quota_counted(client, quota)
+                await _quota_counted(counted, quota)
             except Exception as exc:
                 raise _object_error(plan, quota, exc) from exc
     finally:
@@ -578,7 +578,7 @@ class UserNamespaces:
             "check",
             "check",
             quota=None if callable(quota) else quota,
-            limit_range=None if callable(limit_range) else _limit_items(limit_range),  # type: ignore[arg-type]
+            limit_range=None if callable(limit_range) else _limit_items(limit_range),
         )
 
         if isinstance(quota, Mapping) and limit_range is None:
@@ -609,7 +609,7 @@ class UserNamespaces:
                 namespace=spawner.namespace,
                 username=spawner.user.name,
                 quota=quota,
-                limit_range=_limit_items(limits),  # type: ignore[arg-type]
+                limit_range=_limit_items(limits),
                 server_pod_labels=self.server_pod_labels,
                 kernel_ports=self.kernel_ports,
                 service_account=self.service_account,

@@ -20,14 +20,18 @@ import queue
 import shlex
 import threading
 import time
+from collections.abc import Mapping
 from concurrent.futures import Future
 from datetime import datetime
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.display import display
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 SESSION_ENV = "JPY_SESSION_NAME"
 
@@ -83,7 +87,7 @@ def background_loop() -> BackgroundLoop:
 # -- which notebook -----------------------------------------------------------------------------
 
 
-def session_notebook(env: dict[str, str] | None = None, cwd: Path | None = None) -> Path:
+def session_notebook(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Path:
     """The notebook this kernel was started for, from JPY_SESSION_NAME.
 
     jupyter_server (2.x) sets JPY_SESSION_NAME in a kernel's environment to the session's
@@ -91,9 +95,9 @@ def session_notebook(env: dict[str, str] | None = None, cwd: Path | None = None)
     the API path relative to the server's root. The kernel starts in the notebook's folder, so
     a relative path is resolved by taking that folder off the kernel's working directory.
     """
-    env = os.environ if env is None else env
+    environ = os.environ if env is None else env
     cwd = Path.cwd() if cwd is None else cwd
-    name = env.get(SESSION_ENV, "").strip()
+    name = environ.get(SESSION_ENV, "").strip()
     if not name:
         raise UsageError(
             f"%k8s_submit: which notebook? This kernel was not started by a Jupyter server for "
@@ -150,10 +154,10 @@ class _Exit(Exception):
 
 
 class _MagicParser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"%k8s_submit: {message}")
 
-    def exit(self, status: int = 0, message: str | None = None) -> None:  # type: ignore[override]
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             print(message)
         raise _Exit()
@@ -187,23 +191,30 @@ def _status_bundle(info: Any, line: str) -> dict[str, str]:
 
 @magics_class
 class K8sMagics(Magics):
-    def __init__(self, shell: Any):
+    def __init__(self, shell: InteractiveShell):
         super().__init__(shell)
         # (execution count, start time) of cells run since the extension was loaded, this one
         # (the %load_ext cell) included: to tell whether cells ran after the last save.
         self._runs: list[tuple[int, float]] = [(shell.execution_count, time.time())]
 
+    @property
+    def _shell(self) -> InteractiveShell:
+        """The shell these magics were made for (Magics types it as optional)."""
+        assert self.shell is not None  # __init__ takes it
+        return self.shell
+
     def pre_run_cell(self, info: Any = None) -> None:
-        self._runs = [*self._runs[-3:], (self.shell.execution_count, time.time())]
+        self._runs = [*self._runs[-3:], (self._shell.execution_count, time.time())]
 
     def _unsaved_warning(self, notebook: Path) -> str | None:
         """A warning when cells ran after the notebook was last saved (edits may be unsaved)."""
-        current = self.shell.execution_count
+        current = self._shell.execution_count
         earlier = [t for n, t in self._runs if n < current]
+        last_run: float | None
         if earlier:
             last_run = max(earlier)
         elif current > 1:
-            last_run = _session_start(self.shell)  # cells ran before the extension was loaded
+            last_run = _session_start(self._shell)  # cells ran before the extension was loaded
             if last_run is None:
                 return None
         else:
@@ -288,8 +299,9 @@ class K8sMagics(Magics):
             # Keep following in the background: the executed notebook is collected next to
             # the notebook even without a Jupyter server extension doing it. The status line
             # is updated too where the frontend routes updates to finished cells (classic).
-            parent = getattr(self.shell.display_pub, "parent_header", None)
-            future.add_done_callback(lambda f: _late_update(self.shell, handle, parent, f))
+            shell = self._shell
+            parent = getattr(shell.display_pub, "parent_header", None)
+            future.add_done_callback(lambda f: _late_update(shell, handle, parent, f))
             bg.keep(future)
             print(
                 f"submitted job {info.id}; %k8s_submit --wait waits for it, "
@@ -339,13 +351,13 @@ def _late_update(shell: Any, handle: Any, parent: Any, future: Future) -> None:
     pub = getattr(shell, "display_pub", None)
     token = None
     try:
-        if parent and hasattr(pub, "set_thread_parent"):
+        if parent and pub is not None and hasattr(pub, "set_thread_parent"):
             token = pub.set_thread_parent(parent)
         handle.update(_status_bundle(info, status_line(info)), raw=True)
     except Exception:  # noqa: BLE001 - best effort: never break the loop thread
         pass
     finally:
-        if token is not None:
+        if pub is not None and token is not None:
             pub.reset_thread_parent(token)
 
 

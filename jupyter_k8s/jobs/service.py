@@ -21,7 +21,7 @@ import logging
 import os
 import re
 import tarfile
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -658,7 +658,7 @@ class JobService:
 
     async def logs(
         self, name: str, tail: int | None = None, follow: bool = False
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """The notebook's log lines (runner markers and the output frame left out).
 
         `tail` counts the user's lines: without follow, the whole log is read and filtered

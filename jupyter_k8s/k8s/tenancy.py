@@ -16,7 +16,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Mapping
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import yaml
@@ -187,7 +187,20 @@ def metadata_patch(wanted: Obj) -> Obj:
 # -- applying ------------------------------------------------------------------------------
 
 
-async def ensure(client: KubeClient, obj: Obj, attempts: int = 3) -> str:
+class Requests(Protocol):
+    """All that `ensure` needs of a KubeClient: its `request` (hub.py counts the calls)."""
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+    ) -> Any: ...
+
+
+async def ensure(client: Requests, obj: Obj, attempts: int = 3) -> str:
     """Make the cluster hold `obj`: CREATED, UPDATED or UNCHANGED.
 
     One GET when nothing changed; GET + POST when missing; GET + PUT (Namespace and

@@ -67,7 +67,7 @@ except Exception as exc:  # noqa: BLE001 - ImportError mostly; any broken instal
     # a traceback: main() reports it (MissingPackage). The placeholders only let this module
     # finish loading; nothing below runs a notebook without the real classes.
     _IMPORT_ERROR: Exception | None = exc
-    PapermillNotebookClient = NBClientEngine = NotebookExecutionManager = object  # type: ignore
+    PapermillNotebookClient = NBClientEngine = NotebookExecutionManager = object
 else:
     _IMPORT_ERROR = None
 
