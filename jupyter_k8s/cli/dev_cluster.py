@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .exit_codes import EXIT_CLUSTER, EXIT_OK
 
+if TYPE_CHECKING:
+    from ..devcluster.controlplane import DevCluster
+    from .options import Subcommands
 
-def _dev_cluster(args: argparse.Namespace):
+
+def _dev_cluster(args: argparse.Namespace) -> DevCluster:
     from ..devcluster.controlplane import DevCluster
 
     return DevCluster(
@@ -70,7 +74,7 @@ def cmd_dev_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subcommands) -> None:
     dev = sub.add_parser("dev-cluster", help="a local Kubernetes cluster to try and test with")
     dev.add_argument(
         "--state-dir",

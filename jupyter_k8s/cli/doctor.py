@@ -6,11 +6,14 @@ import argparse
 import asyncio
 import dataclasses
 import json
-from typing import Any
+from typing import TYPE_CHECKING
 
 from . import startup
 from .exit_codes import EXIT_FAILED, EXIT_OK, error
 from .options import add_connection_options, parse_duration
+
+if TYPE_CHECKING:
+    from .options import Subcommands
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
@@ -39,7 +42,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subcommands) -> None:
     help = "check what jupyter-k8s needs from the cluster, with the fix for each problem"
     p = sub.add_parser(
         "doctor",

@@ -12,7 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..jobs.models import JobInfo
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the job failed or was cancelled; or another error
@@ -67,7 +70,7 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_FAILED
 
 
-def exit_status(info: Any) -> int:
+def exit_status(info: JobInfo) -> int:
     """The exit code of a finished job (a JobInfo): 0 when it succeeded and its executed
     notebook is there; 1 otherwise."""
     from ..jobs.models import JobPhase

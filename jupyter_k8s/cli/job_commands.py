@@ -15,8 +15,8 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from ..errors import NotFoundProblem
 from ..jobs.models import JobInfo, JobPhase, SubmitRequest
@@ -191,7 +191,7 @@ async def cmd_status(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
         print(json.dumps(info.model_dump(mode="json"), indent=2))
         return EXIT_OK
 
-    def when(value: Any) -> str:
+    def when(value: datetime | None) -> str:
         return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
 
     output = "-"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import startup
 from .exit_codes import error
@@ -20,6 +20,9 @@ from .options import (
     add_submit_options,
     nonnegative,
 )
+
+if TYPE_CHECKING:
+    from .options import Subcommands
 
 #: Commands that may write executed notebooks under the root folder (when they wait for the
 #: job: fetch always does); the others only look, and exit at once.
@@ -48,7 +51,7 @@ def interrupted(args: argparse.Namespace) -> None:
         error(f"{newline}stopped waiting; job {job} goes on (jupyter k8s cancel {job} stops it)")
 
 
-def add_parsers(sub: Any) -> None:
+def add_parsers(sub: Subcommands) -> None:
     common = argparse.ArgumentParser(add_help=False)
     add_connection_options(common)
     common.add_argument(

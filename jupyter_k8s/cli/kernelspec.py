@@ -4,10 +4,13 @@ nbclient, jupyter console), with the profile's and the cluster's settings writte
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
 from .exit_codes import EXIT_OK, error
 from .options import add_connection_options
+
+if TYPE_CHECKING:
+    from .options import Subcommands
 
 
 def cmd_kernelspec_install(args: argparse.Namespace) -> int:
@@ -36,7 +39,7 @@ def cmd_kernelspec_install(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def add_parser(sub: Any) -> None:
+def add_parser(sub: Subcommands) -> None:
     ks = sub.add_parser("kernelspec", help="kernelspecs of remote kernels, for papermill & co.")
     ksub = ks.add_subparsers(dest="action", required=True, metavar="ACTION")
     inst = ksub.add_parser(

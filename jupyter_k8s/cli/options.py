@@ -11,7 +11,13 @@ import argparse
 import json
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from typing import TypeAlias
+
+    #: What `add_subparsers()` returns: each command module adds its parsers to it.
+    Subcommands: TypeAlias = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def _finite(text: str) -> float:
@@ -21,7 +27,7 @@ def _finite(text: str) -> float:
     return value
 
 
-def _no_constant(text: str) -> Any:
+def _no_constant(text: str) -> NoReturn:
     raise ValueError(text)  # NaN and Infinity are not JSON
 
 

@@ -11,7 +11,7 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TextIO
 
 from ..jobs.models import JobInfo, JobPhase
 
@@ -90,7 +90,7 @@ class StatusChanges:
         return line
 
 
-def isatty(stream: Any = None) -> bool:
+def isatty(stream: TextIO | None = None) -> bool:
     stream = sys.stderr if stream is None else stream
     try:
         return bool(stream.isatty())
@@ -101,7 +101,7 @@ def isatty(stream: Any = None) -> bool:
 class Progress:
     """Job states on stderr: a line per change, or one line updated in place on a terminal."""
 
-    def __init__(self, stream: Any = None, tty: bool | None = None):
+    def __init__(self, stream: TextIO | None = None, tty: bool | None = None):
         self.stream = sys.stderr if stream is None else stream
         self.tty = isatty(self.stream) if tty is None else tty
         self.changes = StatusChanges()

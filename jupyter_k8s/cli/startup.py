@@ -14,6 +14,7 @@ def skip_slow_imports() -> None:
     for an "iri" format check the CLI never makes. Not imported, jsonschema skips it.
     """
     if "rfc3987_syntax" not in sys.modules:
+        # None there makes `import rfc3987_syntax` fail (typeshed allows modules only).
         sys.modules["rfc3987_syntax"] = None  # type: ignore[assignment]
 
 

@@ -153,6 +153,8 @@ class KernelService:
         #: kernel id -> a running pod a restarted server may take over (see reattach.py)
         self.adoptable: dict[str, Obj] = {}
         self.users = 0  # provisioners holding the service (a standalone one stops at 0)
+        #: Its key in the standalone services (standalone_service); None: the server's.
+        self._standalone_key: tuple[Any, ...] | None = None
         self._changed_at: dict[str, float] = {}
         self._started = asyncio.Lock()
         self._launcher: str | None = None
@@ -538,13 +540,13 @@ def standalone_service(key: tuple[Any, ...], make: Callable[[], KernelService]) 
     svc = _standalone.get(full)
     if svc is None:
         svc = _standalone[full] = make()
-        svc._standalone_key = full  # type: ignore[attr-defined]
+        svc._standalone_key = full
     return svc
 
 
 async def release_standalone(service: KernelService) -> None:
     """Stop a standalone service once its last kernel is gone (the server's one stays)."""
-    key = getattr(service, "_standalone_key", None)
+    key = getattr(service, "_standalone_key", None)  # a stand-in service may lack it
     if key is None or service.users > 0:
         return
     _standalone.pop(key, None)
