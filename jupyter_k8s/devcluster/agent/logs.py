@@ -492,7 +492,7 @@ def _open_at_tail(path: Path, tail: int) -> _RecordReader | None:
 
 # --- the HTTP app ----------------------------------------------------------------------------
 
-_LOCATE = web.AppKey("locate", Callable[[str, str, str, bool], LogTarget])
+_LOCATE = web.AppKey[Locate]("locate")  # subscripted: a Callable is not a class to pass
 
 
 def make_log_app(locate: Locate) -> web.Application:
