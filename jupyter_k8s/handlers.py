@@ -212,9 +212,11 @@ class JobsHandler(JobsBaseHandler):
             limit=limit or 100,
             offset=offset or 0,
         )
+        # Dumping hundreds of immutable JobInfo snapshots is CPU work: off the event loop.
+        dumped = await asyncio.to_thread(lambda: [j.model_dump(mode="json") for j in jobs])
         self.write_json(
             {
-                "jobs": [j.model_dump(mode="json") for j in jobs],
+                "jobs": dumped,
                 "total": total,
                 "offset": offset,
                 "limit": limit,
@@ -306,9 +308,15 @@ class JobLogsHandler(JobsBaseHandler):
     async def _stream(self, first: str, lines: AsyncIterator[str]) -> None:
         self.write(first)
         await self.flush()
+        sent = 0
         async for line in lines:
             self.write(line)
             await self.flush()
+            sent += 1
+            if sent % 100 == 0:
+                # A backlog (a log followed from its start) arrives without a pause: let the
+                # other callbacks run, or it holds the event loop until it is all sent.
+                await asyncio.sleep(0)
 
     def on_connection_close(self) -> None:
         pump = getattr(self, "_pump", None)

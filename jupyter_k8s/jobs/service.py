@@ -358,7 +358,14 @@ class JobService:
         """Newest first; returns (page, total matching)."""
         await self.start()
         assert self.jobs is not None
-        infos = [self._info(j) for j in self.jobs.items() if self.is_mine(j)]
+        infos = []
+        for n, job in enumerate(list(self.jobs.items())):  # a snapshot: the loop yields below
+            if self.is_mine(job):
+                infos.append(self._info(job))
+            if n % 25 == 24:
+                # Hundreds of jobs: let other callbacks run between batches, so that one
+                # listing does not hold the event loop for its whole length.
+                await asyncio.sleep(0)
         if phase:
             wanted = {p.strip().lower() for p in phase.split(",")}
             infos = [i for i in infos if i.phase.value.lower() in wanted]
