@@ -113,6 +113,9 @@ class Profile(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     pod_overrides: dict[str, Any] = Field(default_factory=dict)
     default: bool = False
+    #: What an hour of this profile costs (any currency, the operator's): the provenance
+    #: stamp of each executed notebook then says what the run cost. None: no cost shown.
+    cost_per_hour: float | None = Field(default=None, ge=0, allow_inf_nan=False)
 
     @field_validator("name")
     @classmethod

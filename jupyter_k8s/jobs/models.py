@@ -150,6 +150,41 @@ class JobPhase(StrEnum):
 OutputState = Literal["none", "pending", "ready", "error"]
 
 
+class Provenance(BaseModel):
+    """What ran where: the `jupyter_k8s` block of an executed notebook's metadata.
+
+    Built by `provenance.stamp` from the Job, its pod and (where readable) its node when the
+    output is collected. Values read back from the cluster are untrusted: the bounds here are
+    the last check before they reach a notebook or a response.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(max_length=253)
+    parameters: dict[str, JsonValue] = Field(default_factory=dict)
+    profile: str | None = Field(default=None, max_length=63)
+    image: str | None = Field(default=None, max_length=1024, description="as requested")
+    image_digest: str | None = Field(
+        default=None, max_length=1024, description="what the node ran: the container's imageID"
+    )
+    node: str | None = Field(default=None, max_length=253)
+    gpu_resource: str | None = Field(default=None, max_length=317)
+    gpu_count: int = Field(default=0, ge=0, le=1024)
+    gpu_product: str | None = Field(
+        default=None, max_length=63, description="the node's GPU product label, where readable"
+    )
+    started: datetime | None = None
+    finished: datetime | None = None
+    duration_seconds: float | None = Field(default=None, ge=0)
+    outcome: JobPhase
+    reason: str = Field(
+        max_length=128, description="Succeeded, NotebookFailed, Cancelled, OOMKilled, ..."
+    )
+    gpu_hours: float = Field(default=0.0, ge=0)
+    cost_per_hour: float | None = Field(default=None, ge=0)
+    cost: float | None = Field(default=None, ge=0, description="hours run × cost_per_hour")
+
+
 class JobInfo(BaseModel):
     """A job as users see it; built from the cluster's objects by `status.job_info`."""
 
@@ -175,3 +210,7 @@ class JobInfo(BaseModel):
     output_path: str | None = None
     output_state: OutputState = "none"
     output_error: str | None = None
+    provenance: Provenance | None = Field(
+        default=None,
+        description="what ran where, once the output is collected (job detail only)",
+    )

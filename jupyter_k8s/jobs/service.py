@@ -30,7 +30,15 @@ from typing import Any
 
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
 from ..files import write_atomic
-from ..k8s.client import KubeClient, KubeError, NotFound, Obj, Unreachable, resource_path
+from ..k8s.client import (
+    Forbidden,
+    KubeClient,
+    KubeError,
+    NotFound,
+    Obj,
+    Unreachable,
+    resource_path,
+)
 from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
 from ..k8s.pods import container_running, container_started, pod_ip
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
@@ -39,7 +47,7 @@ from ..profiles import ProfileSet
 from .handover import PORT as HANDOVER_PORT
 from .handover import HandoverError, fetch_held_output, handover_key, handover_token
 from .logstream import follow_pod_log
-from .models import JobInfo, SubmitRequest
+from .models import JobInfo, Provenance, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
 from .objects import (
     ANN_CANCELLED,
@@ -62,6 +70,15 @@ from .objects import (
     make_runner_config,
     output_path_for,
     set_owner,
+)
+from .provenance import (
+    ANN_PROVENANCE,
+    STAMP_MAX_BYTES,
+    add_to_notebook,
+    annotation,
+    from_annotation,
+    gpu_product,
+    stamp,
 )
 from .runlog import FRAME, MARKER, parse_marker, parse_runner_log, progress_of
 from .status import fail_fast_reason, job_info
@@ -153,6 +170,11 @@ class JobService:
         self._held: dict[str, asyncio.Task[bytes]] = {}  # pod name -> fetch of its held output
         self._handover_key: bytes | None = None
         self._followed: set[str] = set()  # jobs whose output a follower here takes care of
+        # A followed pod's last state, kept past its deletion (a cancel deletes it): the
+        # provenance stamp reads its node, image digest and times from it.
+        self._last_pods: dict[str, Obj] = {}
+        self._nodes: dict[str, Obj] = {}  # read once each, for their GPU product label
+        self._nodes_readable = True  # False after a 403: the shipped Role reads no nodes
         self._progress: dict[str, dict[str, Any] | None] = {}
         self._started = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
@@ -340,7 +362,10 @@ class JobService:
         return job
 
     async def get(self, name: str) -> JobInfo:
-        return self._info(await self._job(name))
+        job = await self._job(name)
+        info = self._info(job)
+        info.provenance = from_annotation(job, info.parameters)
+        return info
 
     async def timeline(self, name: str) -> list[dict[str, Any]]:
         """The job's timeline: the events about its Job and its pods, oldest first."""
@@ -748,6 +773,8 @@ class JobService:
                 self._follow(name, pod["metadata"]["name"])
 
     def _on_pod(self, kind: str, pod: Obj) -> None:
+        if pod["metadata"]["name"] in self._collecting:
+            self._last_pods[pod["metadata"]["name"]] = pod
         name = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
         if not name or self.jobs is None:
             return
@@ -801,7 +828,9 @@ class JobService:
         self._followed.add(name)
         task = asyncio.ensure_future(self._follow_log(name, pod))
         self._collecting[pod] = task
-        task.add_done_callback(lambda _t: self._collecting.pop(pod, None))
+        task.add_done_callback(
+            lambda _t: (self._collecting.pop(pod, None), self._last_pods.pop(pod, None))
+        )
 
     async def _follow_log(self, name: str, pod: str) -> None:
         ns = self.config.namespace
@@ -814,9 +843,11 @@ class JobService:
                 await self._wait_finished(name)
                 job = await client.get("jobs", name, ns)
             ann = job["metadata"].get("annotations") or {}
-            if ann.get(ANN_STAGING) == "shared" or ann.get(ANN_OUTPUT_STATE) == "ready":
+            if ann.get(ANN_STAGING) == "shared":
+                if self.is_mine(job):  # the pod wrote it in place: only the stamp to add
+                    await self._stamp_in_place(job, pod)
                 return
-            if not self.is_mine(job):
+            if ann.get(ANN_OUTPUT_STATE) == "ready" or not self.is_mine(job):
                 return
             # Base64, gunzip and sha256 of up to max_output_bytes: CPU work, off the loop.
             parsed = await asyncio.to_thread(
@@ -842,8 +873,12 @@ class JobService:
                 )
                 return
             target = self.output_target(job)
-            await asyncio.to_thread(write_atomic, target, parsed.output)
-            await self._mark_output(name, "ready", None)
+            provenance = await self._provenance(job, pod)
+            stamped = None
+            if provenance is not None:
+                stamped = await asyncio.to_thread(add_to_notebook, parsed.output, provenance)
+            await asyncio.to_thread(write_atomic, target, stamped or parsed.output)
+            await self._mark_output(name, "ready", None, provenance if stamped else None)
         except NotFound:
             return  # the job or pod was deleted: nothing to collect
         except (KubeError, ValidationProblem, ForbiddenProblem, OSError) as exc:
@@ -931,9 +966,70 @@ class JobService:
         if self.jobs is not None:
             self.jobs.notify()
 
-    async def _mark_output(self, name: str, state: str, error: str | None) -> None:
+    async def _provenance(self, job: Obj, pod: str) -> Provenance | None:
+        """The provenance stamp of a finished job, from the caches (and the Node, read once
+        per node where allowed); None if it cannot be made: a stamp never costs an output."""
+        found = self.pods.get(pod, self.config.namespace) if self.pods is not None else None
+        info = self._info(job)
+        try:
+            profile = self.profiles.get(info.profile) if info.profile else None
+        except ValidationProblem:
+            profile = None  # no longer configured: no cost
+        try:
+            provenance = stamp(
+                info,
+                found or self._last_pods.get(pod),
+                gpu_resource=profile.gpu_resource if profile else None,
+                cost_per_hour=profile.cost_per_hour if profile else None,
+            )
+        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            log.warning("no provenance stamp for job %s: %s", info.id, exc)
+            return None
+        if provenance.gpu_count and provenance.node and self._nodes_readable:
+            if provenance.node not in self._nodes:
+                try:
+                    client = await self.client()
+                    self._nodes[provenance.node] = await client.get("nodes", provenance.node)
+                except Forbidden:
+                    self._nodes_readable = False
+                except KubeError as exc:
+                    log.info("node %s not read for its GPU label: %s", provenance.node, exc)
+            product = gpu_product(self._nodes.get(provenance.node), provenance.gpu_resource)
+            provenance.gpu_product = product
+        return provenance
+
+    async def _stamp_in_place(self, job: Obj, pod: str) -> None:
+        """Shared staging: add the stamp to the executed notebook the pod wrote in place (read,
+        stamped, written whole atomically; a file that is not a notebook is left as it is)."""
+        provenance = await self._provenance(job, pod)
+        if provenance is None:
+            return
+
+        def rewrite(target: Path) -> bool:
+            if not target.is_file() or target.stat().st_size > STAMP_MAX_BYTES:
+                return False
+            stamped = add_to_notebook(target.read_bytes(), provenance)
+            if stamped is not None:
+                write_atomic(target, stamped)
+            return stamped is not None
+
+        try:  # the output is there whatever happens here: a failure costs only the stamp
+            if await asyncio.to_thread(rewrite, self.output_target(job)):
+                client = await self.client()
+                ann = {ANN_PROVENANCE: annotation(provenance)}
+                await client.patch(
+                    "jobs", provenance.job_id, {"metadata": {"annotations": ann}}, self._namespace
+                )
+        except (OSError, ForbiddenProblem, KubeError) as exc:
+            log.warning("output of job %s not stamped: %s", provenance.job_id, exc)
+
+    async def _mark_output(
+        self, name: str, state: str, error: str | None, provenance: Provenance | None = None
+    ) -> None:
         client = await self.client()
         ann: dict[str, Any] = {ANN_OUTPUT_STATE: state, ANN_OUTPUT_ERROR: error}
+        if provenance is not None:
+            ann[ANN_PROVENANCE] = annotation(provenance)
         with contextlib.suppress(NotFound):
             await client.patch(
                 "jobs", name, {"metadata": {"annotations": ann}}, self.config.namespace

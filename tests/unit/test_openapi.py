@@ -204,3 +204,16 @@ def test_submitted_links_point_at_operations(spec: dict):
     )
     for link in spec["components"]["links"].values():
         assert link["operationId"] in operation_ids
+
+
+def test_provenance_schema_matches_the_model(spec: dict):
+    from jupyter_k8s.jobs.models import Provenance
+
+    schema = spec["components"]["schemas"]["Provenance"]
+    fields = Provenance.model_fields
+    assert set(schema["properties"]) == set(fields)
+    assert set(schema["required"]) == {n for n, f in fields.items() if f.is_required()}
+    assert schema["additionalProperties"] is False  # extra="forbid"
+    assert Provenance.model_config.get("extra") == "forbid"
+    job_info = spec["components"]["schemas"]["JobInfo"]["properties"]["provenance"]
+    assert {"$ref": "#/components/schemas/Provenance"} in job_info["oneOf"]
