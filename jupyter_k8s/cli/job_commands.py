@@ -29,6 +29,7 @@ from .render import (
     age_text,
     cell_text,
     duration_text,
+    provenance_fields,
     shown_path,
     status_line,
     status_text,
@@ -220,6 +221,10 @@ async def cmd_status(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
         print(f"{key + ':':<12}{lines[0]}")
         for more in lines[1:]:
             print(f"{'':<12}{more}")
+    if info.provenance is not None:  # what the executed notebook's metadata says
+        print("Provenance:")
+        for key, value in provenance_fields(info.provenance):
+            print(f"  {key + ':':<14}{value}")
     return EXIT_OK
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
-from ..jobs.models import JobInfo, JobPhase
+from ..jobs.models import JobInfo, JobPhase, Provenance
 
 
 def duration_text(seconds: float | None) -> str:
@@ -65,6 +65,25 @@ def status_text(info: JobInfo) -> str:
     if info.reason and info.reason != info.phase.value:
         return f"{info.phase.value} ({info.reason})"
     return info.phase.value
+
+
+def provenance_fields(p: Provenance) -> list[tuple[str, str]]:
+    """The provenance stamp as (label, value) rows for `jupyter k8s status` (unset left out)."""
+    rows = [
+        (
+            "Outcome",
+            p.outcome.value if p.reason == p.outcome.value else f"{p.outcome.value} ({p.reason})",
+        )
+    ]
+    rows += [("Image digest", p.image_digest or "-"), ("Node", p.node or "-")]
+    if p.gpu_count:
+        product = f" ({p.gpu_product})" if p.gpu_product else ""
+        rows.append(("GPUs", f"{p.gpu_count} x {p.gpu_resource}{product}"))
+        rows.append(("GPU-hours", f"{p.gpu_hours:.4f}"))
+    rows.append(("Duration", duration_text(p.duration_seconds)))
+    if p.cost is not None:
+        rows.append(("Cost", f"{p.cost:.4f} ({p.cost_per_hour:g} per hour)"))
+    return rows
 
 
 class StatusChanges:

@@ -236,3 +236,18 @@ def test_the_annotation_round_trip_and_forgeries():
 def test_the_model_refuses_unknown_keys():
     with pytest.raises(ValueError):
         Provenance(job_id="j", outcome=JobPhase.SUCCEEDED, reason="Succeeded", extra=1)  # type: ignore[call-arg]
+
+
+def test_jupyter_k8s_status_prints_it():
+    from jupyter_k8s.cli.render import provenance_fields
+
+    info, pod = recorded("job-notebook-error")
+    rows = dict(provenance_fields(stamp(info, with_gpus(pod, 1), cost_per_hour=2.0)))
+    assert rows["Outcome"] == "Failed (NotebookFailed)"
+    assert rows["Image digest"] == DIGEST and rows["Node"] == "dev-node"
+    assert rows["GPUs"] == "1 x nvidia.com/gpu" and rows["GPU-hours"] == "0.0006"
+    assert rows["Duration"] == "2s" and rows["Cost"] == "0.0011 (2 per hour)"
+    info, pod = recorded("job-succeeded", image_id=None)
+    rows = dict(provenance_fields(stamp(info, pod)))
+    assert rows["Outcome"] == "Succeeded" and rows["Image digest"] == "-"
+    assert "GPUs" not in rows and "Cost" not in rows
