@@ -24,6 +24,8 @@ from tornado.http1connection import HTTP1Connection
 from .errors import ForbiddenProblem, Problem, ValidationProblem
 from .jobs.models import SubmitRequest
 from .jobs.service import JobService
+from .jobs.sweep_runs import results as sweep_results
+from .jobs.sweeps import results_csv
 from .k8s.cluster import ClusterService
 from .settings_keys import CLUSTER_SETTING, JOBS_SETTING, KERNELS_SETTING
 
@@ -267,7 +269,10 @@ class JobRerunHandler(JobsBaseHandler):
         params = body.get("parameters") if isinstance(body, dict) else None
         if params is not None and not isinstance(params, dict):
             raise ValidationProblem("parameters must be an object", field="parameters")
-        info, warnings = await self.jobs.rerun(job_id, params)
+        failed_only = body.get("failed_only", False) if isinstance(body, dict) else False
+        if not isinstance(failed_only, bool):
+            raise ValidationProblem("failed_only must be true or false", field="failed_only")
+        info, warnings = await self.jobs.rerun(job_id, params, failed_only=failed_only)
         self.write_json({"job": info.model_dump(mode="json"), "warnings": warnings}, 201)
 
 
@@ -355,6 +360,23 @@ class JobOutputHandler(JobsBaseHandler):
         self.write_json({"path": written}, 201)
 
 
+class JobResultsHandler(JobsBaseHandler):
+    """GET: a sweep's results table (JSON; ?format=csv: CSV), see jobs/sweep_runs.py."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        fmt = self.get_query_argument("format", "json")
+        if fmt not in ("json", "csv"):
+            raise ValidationProblem("format must be json or csv", field="format")
+        table = await sweep_results(self.jobs, job_id)
+        if fmt == "json":
+            self.write_json(table)
+            return
+        self.set_header("Content-Disposition", f'attachment; filename="{job_id}.csv"')
+        self.finish(results_csv(table), set_content_type="text/csv; charset=utf-8")
+
+
 class ProfilesHandler(JobsBaseHandler):
     @tornado.web.authenticated
     @authorized
@@ -375,4 +397,5 @@ default_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/{API_PREFIX}/jobs/{_JOB}/logs", JobLogsHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/events", JobEventsHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/output", JobOutputHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}/results", JobResultsHandler),
 ]

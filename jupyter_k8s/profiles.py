@@ -92,6 +92,10 @@ class Toleration(BaseModel):
         return self.model_dump(by_alias=True, exclude_none=True)
 
 
+#: A profile's max_parallelism when it names none.
+DEFAULT_MAX_PARALLELISM = 4
+
+
 class Profile(BaseModel):
     """One resource profile."""
 
@@ -113,6 +117,8 @@ class Profile(BaseModel):
     env: dict[str, str] = Field(default_factory=dict)
     pod_overrides: dict[str, Any] = Field(default_factory=dict)
     default: bool = False
+    #: How many indexes of a sweep may run at once (a user asking more gets this many).
+    max_parallelism: int = Field(default=DEFAULT_MAX_PARALLELISM, ge=1, le=1000)
     #: What an hour of this profile costs (any currency, the operator's): the provenance
     #: stamp of each executed notebook then says what the run cost. None: no cost shown.
     cost_per_hour: float | None = Field(default=None, ge=0, allow_inf_nan=False)

@@ -1,4 +1,5 @@
-"""The job commands: submit, jobs, status, logs, cancel, delete, rerun, fetch, profiles.
+"""The job commands: submit, jobs, status, logs, cancel, delete, rerun, fetch, profiles (sweep
+and results are in `sweep_commands`).
 
 Each takes the StandaloneJobs of this process (a JobService of its own) and the parsed
 arguments, prints what scripts read on stdout (a job id, a table, JSON, a log) and what people
@@ -94,7 +95,13 @@ async def _wait(jobs: StandaloneJobs, name: str, progress: Progress) -> int:
     took = f" in {duration_text(info.duration_seconds)}" if info.duration_seconds else ""
     if info.phase == JobPhase.SUCCEEDED:
         error(f"job {name} succeeded{took}")
-    if info.output_state == "ready" and info.output_path:
+    if info.sweep is not None:
+        sweep = info.sweep
+        error(
+            f"sweep {name}: {sweep.succeeded} of {sweep.total} parameter sets succeeded, "
+            f"{sweep.failed} failed; `jupyter k8s results {name}` shows the table"
+        )
+    elif info.output_state == "ready" and info.output_path:
         what = "executed notebook" if info.phase == JobPhase.SUCCEEDED else "notebook as far as run"
         error(f"{what}: {shown_path(jobs.root_dir, info.output_path)}")
     elif info.output_state == "error":
@@ -141,7 +148,9 @@ async def cmd_rerun(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
     old = await jobs.service.get(args.job)
     parameters = {**old.parameters, **overrides}
     SubmitRequest.from_json({"notebook": old.notebook or "x.ipynb", "parameters": parameters})
-    info, warnings = await jobs.service.rerun(args.job, parameters)
+    info, warnings = await jobs.service.rerun(
+        args.job, parameters, failed_only=getattr(args, "failed_only", False)
+    )
     return await _submitted(jobs, args, info, warnings)
 
 
@@ -315,8 +324,26 @@ async def cmd_profiles(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+async def cmd_sweep(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
+    from .sweep_commands import sweep_request_data
+
+    notebook = relative_notebook_path(jobs.root_dir, args.notebook)
+    req = SubmitRequest.from_json(sweep_request_data(args, notebook))
+    await jobs.connect()
+    info, warnings = await jobs.service.submit(req)
+    return await _submitted(jobs, args, info, warnings)
+
+
+async def cmd_results(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
+    from .sweep_commands import cmd_results as results
+
+    return await results(jobs, args)
+
+
 COMMANDS: dict[str, Command] = {
     "submit": cmd_submit,
+    "sweep": cmd_sweep,
+    "results": cmd_results,
     "jobs": cmd_jobs,
     "status": cmd_status,
     "logs": cmd_logs,

@@ -1,5 +1,5 @@
-"""The job commands' arguments (submit, jobs, status, logs, cancel, delete, rerun, fetch,
-profiles) and how one of them runs.
+"""The job commands' arguments (submit, sweep, jobs, status, results, logs, cancel, delete,
+rerun, fetch, profiles) and how one of them runs.
 
 Kept light: every `jupyter k8s` command builds this parser; the commands themselves (and the
 Kubernetes client, pydantic models... they import) are in `job_commands`, imported when a
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 #: Commands that may write executed notebooks under the root folder (when they wait for the
 #: job: fetch always does); the others only look, and exit at once.
-COLLECTING = ("submit", "rerun", "fetch")
+COLLECTING = ("submit", "sweep", "rerun", "fetch")
 
 
 def run_job_command(args: argparse.Namespace) -> int:
@@ -67,6 +67,30 @@ def add_parsers(sub: Subcommands) -> None:
     p.add_argument("notebook", metavar="NOTEBOOK", help="path of the .ipynb file")
     add_submit_options(p)
 
+    p = add("sweep", "run a notebook once per parameter set, as one Indexed Job")
+    p.add_argument("notebook", metavar="NOTEBOOK", help="path of the .ipynb file")
+    add_submit_options(p)
+    p.add_argument(
+        "--parallel",
+        type=nonnegative,
+        default=1,
+        metavar="N",
+        help="how many parameter sets run at once (capped by the profile)",
+    )
+    p.add_argument(
+        "--zip", action="store_true", help="pair the i-th values (default: every combination)"
+    )
+    p.epilog = (
+        "-p NAME VALUES: comma-separated values (each read as JSON, else a string) or a JSON "
+        "list; -r NAME VALUES keeps them strings. Example: jupyter k8s sweep train.ipynb "
+        "-p lr 0.1,0.01 -p batch 32,64 --parallel 4"
+    )
+
+    p = add("results", "a sweep's results: each parameter set with what its notebook recorded")
+    p.add_argument("job", metavar="JOB", help="the sweep's job id")
+    p.add_argument("--csv", action="store_true", help="as CSV")
+    p.add_argument("--json", action="store_true", help="as JSON")
+
     p = add("jobs", "list your notebook jobs, newest first")
     p.add_argument(
         "--status",
@@ -95,6 +119,11 @@ def add_parsers(sub: Subcommands) -> None:
     p = add("rerun", "run a job's notebook again, with the same or changed parameters")
     p.add_argument("job", metavar="JOB")
     add_parameter_options(p)
+    p.add_argument(
+        "--failed-only",
+        action="store_true",
+        help="a sweep: only the parameter sets whose index did not succeed",
+    )
     p.add_argument("-f", "--follow", action="store_true", help="stream the log, then --wait")
     p.add_argument("--wait", action="store_true", help="wait until it ends (exit 0: succeeded)")
 

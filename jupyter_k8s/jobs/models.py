@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from ..errors import ValidationProblem
+from .sweeps import SweepInfo, SweepSpec
 
 #: Finished jobs (and their pods and logs) are kept a week unless the request says otherwise.
 DEFAULT_TTL_SECONDS = 7 * 24 * 3600
@@ -68,6 +69,12 @@ class SubmitRequest(BaseModel):
         description="delete the finished job after; None: keep",
     )
     ship_folder: bool = Field(default=False, description="copy the notebook's folder to the pod")
+    sweep: SweepSpec | None = Field(
+        default=None, description="run once per parameter set (grid or zip) as one Indexed Job"
+    )
+    parallelism: int | None = Field(
+        default=None, ge=1, description="a sweep's indexes run at once (capped by the profile)"
+    )
 
     @field_validator("notebook")
     @classmethod
@@ -210,6 +217,7 @@ class JobInfo(BaseModel):
     output_path: str | None = None
     output_state: OutputState = "none"
     output_error: str | None = None
+    sweep: SweepInfo | None = Field(default=None, description="a sweep's indexes, if it is one")
     provenance: Provenance | None = Field(
         default=None,
         description="what ran where, once the output is collected (job detail only)",

@@ -57,6 +57,11 @@ ANN_OUTPUT_ERROR = "jupyter-k8s.io/output-error"
 # real reason outlives the pod: it wins over what the Job's conditions say.
 ANN_FAILURE_REASON = "jupyter-k8s.io/failure-reason"
 ANN_FAILURE_MESSAGE = "jupyter-k8s.io/failure-message"
+# A sweep's parameter sets (JSON list, index k runs set k); absent on a plain job.
+ANN_SWEEP = "jupyter-k8s.io/sweep"
+# Set by the service per index of a sweep once its output is collected: "ready" | "none" |
+# "error: <message>" (one key per index, so that concurrent patches never race).
+ANN_INDEX_OUTPUT_PREFIX = "jupyter-k8s.io/output-"
 
 #: Select every notebook job (add the owner label to select one user's).
 JOB_SELECTOR = f"{LABEL_MANAGED_BY}=jupyter-k8s,{LABEL_COMPONENT}={COMPONENT}"
@@ -80,6 +85,8 @@ DEFAULT_MAX_OUTPUT_BYTES = 5 * 1024 * 1024
 
 #: A notebook that fails (1) or is cancelled (143) is final; an evicted pod is retried.
 FAIL_JOB_EXIT_CODES = [1, 143]
+#: The runner's environment variable the Job controller sets in an Indexed Job's pods.
+COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
 GRACE_SECONDS = 30
 
 Staging = Literal["configmap", "shared"]
@@ -123,8 +130,14 @@ class JobBuild:
     # How an output too large for the log reaches the server (pod/runner.py's hold_output):
     # {"token", "port", "hold_seconds"}; None: such an output fails the job (OutputTooLarge).
     handover: Mapping[str, Any] | None = None
+    # A sweep: one parameter set per index of an Indexed Job (each merged over `parameters`);
+    # () for a plain job. `parallelism`: how many indexes run at once.
+    sweep: tuple[Mapping[str, Any], ...] = ()
+    parallelism: int = 1
 
     def __post_init__(self) -> None:
+        if self.parallelism < 1:
+            raise ValueError("parallelism must be at least 1")
         if self.staging not in ("configmap", "shared"):
             raise ValueError(f"unknown staging {self.staging!r}")
         if self.staging == "shared" and not (self.shared_volume and self.shared_mount_path):
@@ -163,16 +176,22 @@ def labels(build: JobBuild) -> dict[str, str]:
     }
 
 
-def _parameters_json(parameters: Mapping[str, Any]) -> str:
+def _parameters_json(parameters: Mapping[str, Any] | list[Any], what: str = "parameters") -> str:
     # Never sort_keys: the order is the user's (`-p msg x -p a 3.5` injects msg, then a, as
     # papermill does), and a rerun reads the parameters back from this annotation.
-    text = json.dumps(dict(parameters), separators=(",", ":"))
+    value = list(parameters) if isinstance(parameters, list) else dict(parameters)
+    text = json.dumps(value, separators=(",", ":"))
     if len(text.encode()) > MAX_PARAMETERS_BYTES:
         raise TooLargeProblem(
-            f"the parameters are {len(text.encode())} bytes of JSON, over the limit of "
+            f"the {what} are {len(text.encode())} bytes of JSON, over the limit of "
             f"{MAX_PARAMETERS_BYTES}; pass large data as a file path instead"
         )
     return text
+
+
+def sweep_sets(build: JobBuild) -> list[dict[str, Any]]:
+    """Each index's full parameters: the shared ones, then its own set over them."""
+    return [{**build.parameters, **one} for one in build.sweep]
 
 
 def make_annotations(build: JobBuild) -> dict[str, str]:
@@ -186,6 +205,8 @@ def make_annotations(build: JobBuild) -> dict[str, str]:
     }
     if build.timeout_seconds:
         ann[ANN_TIMEOUT] = str(build.timeout_seconds)
+    if build.sweep:
+        ann[ANN_SWEEP] = _parameters_json(sweep_sets(build), "sweep's parameter sets")
     return ann
 
 
@@ -216,6 +237,9 @@ def make_runner_config(build: JobBuild) -> dict[str, Any]:
         config["unpack"] = f"{JOB_DIR}/{FOLDER_KEY}"
     if build.handover and build.staging != "shared":
         config["handover"] = dict(build.handover)
+    if build.sweep:
+        # The runner picks set JOB_COMPLETION_INDEX and writes `<output stem>-<index>.ipynb`.
+        config["sweep"] = sweep_sets(build)
     return config
 
 
@@ -364,28 +388,54 @@ def make_pod_spec(build: JobBuild) -> dict[str, Any]:
     return spec
 
 
+def _failure_policy(action: str) -> dict[str, Any]:
+    return {
+        "rules": [
+            # Evicted, preempted, node drained: not the notebook's fault, retry uncounted.
+            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            # The notebook raised (1) or was cancelled (143): a retry would do the same.
+            {
+                "action": action,
+                "onExitCodes": {
+                    "containerName": CONTAINER,
+                    "operator": "In",
+                    "values": FAIL_JOB_EXIT_CODES,
+                },
+            },
+        ]
+    }
+
+
+def _counts(build: JobBuild) -> dict[str, Any]:
+    """How many pods: once for a plain job; an Indexed Job for a sweep.
+
+    A sweep's failing index must not stop the others: backoffLimitPerIndex (the retries,
+    per index) instead of backoffLimit, maxFailedIndexes unset, and the exit codes of a
+    failed or cancelled notebook fail that index only (FailIndex, which Kubernetes accepts
+    only with backoffLimitPerIndex set).
+    """
+    if not build.sweep:
+        return {
+            "backoffLimit": build.retries,
+            "completions": 1,
+            "parallelism": 1,
+            "podFailurePolicy": _failure_policy("FailJob"),
+        }
+    return {
+        "completionMode": "Indexed",
+        "completions": len(build.sweep),
+        "parallelism": min(build.parallelism, len(build.sweep)),
+        "backoffLimitPerIndex": build.retries,
+        "podFailurePolicy": _failure_policy("FailIndex"),
+    }
+
+
 def make_job(build: JobBuild) -> dict[str, Any]:
-    """The batch/v1 Job that runs the notebook once (retried only after disruptions)."""
+    """The batch/v1 Job that runs the notebook once (retried only after disruptions), or
+    once per parameter set of a sweep (an Indexed Job)."""
     job_labels = labels(build)
     spec: dict[str, Any] = {
-        "backoffLimit": build.retries,
-        "completions": 1,
-        "parallelism": 1,
-        "podFailurePolicy": {
-            "rules": [
-                # Evicted, preempted, node drained: not the notebook's fault, retry uncounted.
-                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-                # The notebook raised (1) or was cancelled (143): a retry would do the same.
-                {
-                    "action": "FailJob",
-                    "onExitCodes": {
-                        "containerName": CONTAINER,
-                        "operator": "In",
-                        "values": FAIL_JOB_EXIT_CODES,
-                    },
-                },
-            ]
-        },
+        **_counts(build),
         "template": {
             "metadata": {"labels": dict(job_labels)},
             "spec": make_pod_spec(build),

@@ -82,6 +82,7 @@ from .provenance import (
 )
 from .runlog import FRAME, MARKER, parse_marker, parse_runner_log, progress_of
 from .status import fail_fast_reason, job_info
+from .sweep_runs import collect_index, is_sweep, rerun_fields, submit_fields
 from .timeline import job_timeline
 
 log = logging.getLogger("jupyter_k8s.jobs")
@@ -509,7 +510,8 @@ class JobService:
             self._check_image(req.image)
         # File reading, parsing and compressing are CPU work: off the event loop.
         data, nb = await asyncio.to_thread(self._read_notebook, req.notebook)
-        warnings = check_parameters(nb, req.parameters)
+        sweep, checked, warnings = submit_fields(req, profile)  # a sweep: one set per index
+        warnings = check_parameters(nb, checked) + warnings
         await self._check_secrets(req.secrets)
         kernel, language = kernel_and_language(nb)
         unique = random_suffix()
@@ -553,6 +555,7 @@ class JobService:
                     "hold_seconds": cfg.output_hold_seconds,
                 }
             ),
+            **sweep,
         )
         configmap = await asyncio.to_thread(
             make_input_configmap, build, data, _RUNNER_SOURCE(), make_runner_config(build), extra
@@ -581,9 +584,10 @@ class JobService:
         return job_info(created, [], []), warnings
 
     async def rerun(
-        self, name: str, parameters: dict[str, Any] | None = None
+        self, name: str, parameters: dict[str, Any] | None = None, failed_only: bool = False
     ) -> tuple[JobInfo, builtins.list[str]]:
-        """Submit the same notebook again with the same (or the given) parameters."""
+        """Submit the same notebook again with the same (or the given) parameters; a sweep
+        again as a whole, or (failed_only) only its indexes that did not succeed."""
         old = await self.get(name)
         job = await self._job(name)
         container = job["spec"]["template"]["spec"]["containers"][0]
@@ -608,7 +612,8 @@ class JobService:
             ],
             # Not activeDeadlineSeconds: a cancel sets it to 1 (a rerun would die at once).
             timeout_seconds=_positive_int(ann.get(ANN_TIMEOUT)),
-            retries=job["spec"].get("backoffLimit", 0),
+            retries=job["spec"].get("backoffLimit", job["spec"].get("backoffLimitPerIndex", 0)),
+            **rerun_fields(job, old, failed_only),
         )
         return await self.submit(req)
 
@@ -826,7 +831,10 @@ class JobService:
         if pod in self._collecting:
             return
         self._followed.add(name)
-        task = asyncio.ensure_future(self._follow_log(name, pod))
+        job = self.jobs.get(name, self.config.namespace) if self.jobs is not None else None
+        # A sweep's pods each bring their own index's output, without waiting for the rest.
+        follower = collect_index(self, name, pod) if is_sweep(job) else self._follow_log(name, pod)
+        task = asyncio.ensure_future(follower)
         self._collecting[pod] = task
         task.add_done_callback(
             lambda _t: (self._collecting.pop(pod, None), self._last_pods.pop(pod, None))

@@ -18,6 +18,7 @@ from .objects import (
     ANN_CANCELLED,
     ANN_FAILURE_MESSAGE,
     ANN_FAILURE_REASON,
+    ANN_INDEX_OUTPUT_PREFIX,
     ANN_NOTEBOOK,
     ANN_OUTPUT,
     ANN_OUTPUT_ERROR,
@@ -25,12 +26,14 @@ from .objects import (
     ANN_PARAMETERS,
     ANN_PROFILE,
     ANN_STAGING,
+    ANN_SWEEP,
     ANN_USERNAME,
     CONTAINER,
     FAIL_JOB_EXIT_CODES,
     LABEL_OWNER,
 )
 from .runlog import parse_marker
+from .sweeps import IndexInfo, SweepInfo, indexed_output_path, parse_indexes, pod_index
 
 Obj = dict[str, Any]
 
@@ -443,6 +446,9 @@ def job_info(
     pod = _newest(pods)
     phase = _phase(job, conds, pod, pods)
     reason, message = _reason(job, phase, conds, pods, events, runlog_progress)
+    sweep = sweep_info(job, pods, phase, reason, message)
+    if sweep is not None:
+        phase, reason, message = _sweep_phase(job, sweep, phase, reason, message)
 
     started = None
     if pod is not None:
@@ -465,6 +471,8 @@ def job_info(
         if final.get("event") == "succeeded" and total is not None:
             current = total
     output_state, output_error = _output_state(job, phase, started)
+    if sweep is not None and ANN_OUTPUT_STATE not in ann:
+        output_state, output_error = _sweep_output_state(sweep, phase)
 
     return JobInfo(
         id=meta.get("name", ""),
@@ -485,7 +493,154 @@ def job_info(
         output_path=ann.get(ANN_OUTPUT),
         output_state=output_state,
         output_error=output_error,
+        sweep=sweep,
     )
+
+
+# -- sweeps (Indexed Jobs) ----------------------------------------------------------------------
+
+
+def sweep_sets(job: Obj) -> list[dict[str, Any]] | None:
+    """A sweep's parameter sets (its annotation), or None for a plain job."""
+    text = _annotations(job).get(ANN_SWEEP)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return []
+    if not isinstance(value, list):
+        return []
+    return [s if isinstance(s, dict) else {} for s in value]
+
+
+def _index_output(
+    ann: dict[str, str], k: int, finished: bool, started: bool
+) -> tuple[str, str | None]:
+    said = ann.get(f"{ANN_INDEX_OUTPUT_PREFIX}{k}")
+    if said in ("ready", "none", "pending"):
+        return said, None
+    if said and said.startswith("error"):
+        return "error", said.removeprefix("error").lstrip(": ") or None
+    if not finished:
+        return ("pending" if started else "none"), None
+    if not started:
+        return "none", None  # it never ran: nothing to collect
+    return ("ready" if ann.get(ANN_STAGING) == "shared" else "pending"), None
+
+
+def sweep_info(
+    job: Obj,
+    pods: list[Obj],
+    phase: JobPhase,
+    reason: str | None = None,
+    message: str | None = None,
+) -> SweepInfo | None:
+    """Each index's phase and reason, from status.completedIndexes/failedIndexes and the
+    index's newest pod (its completion-index annotation); None for a plain job.
+
+    `phase`, `reason`, `message`: the Job's, which an index neither done nor failed takes
+    when the whole Job ended (a cancel, the timeout).
+    """
+    sets = sweep_sets(job)
+    if sets is None:
+        return None
+    status = job.get("status") or {}
+    done = parse_indexes(status.get("completedIndexes"))
+    failed = parse_indexes(status.get("failedIndexes"))
+    newest: dict[int, list[Obj]] = {}
+    for p in pods:
+        k = pod_index(p)
+        if k is not None:
+            newest.setdefault(k, []).append(p)
+    ann = _annotations(job)
+    base_output = ann.get(ANN_OUTPUT)
+    spec = job.get("spec") or {}
+    info = SweepInfo(total=len(sets), parallelism=int(spec.get("parallelism") or 1))
+    for k, params in enumerate(sets):
+        pod = _newest(newest.get(k, []))
+        kind = _state(pod)[0] if pod is not None else None
+        started = kind in ("running", "terminated")
+        idx_reason = idx_message = None
+        if k in done:
+            idx_phase = JobPhase.SUCCEEDED
+        elif k in failed:
+            idx_phase = JobPhase.FAILED
+            detail = _pod_failure(pod, None) if pod is not None else None
+            idx_reason, idx_message = detail or ("Failed", "this parameter set failed")
+        elif phase.finished:
+            idx_phase = JobPhase.CANCELLED if phase == JobPhase.CANCELLED else JobPhase.FAILED
+            idx_reason, idx_message = reason, message
+        elif kind == "running" or (pod is not None and kind == "terminated"):
+            idx_phase = JobPhase.RUNNING
+        else:
+            idx_phase = JobPhase.PENDING
+            waiting = _pod_waiting(pod, []) if pod is not None else None
+            if waiting:
+                idx_reason, idx_message = waiting
+        state, error = _index_output(ann, k, idx_phase.finished, started)
+        info.indexes.append(
+            IndexInfo(
+                index=k,
+                parameters=params,
+                phase=idx_phase.value,
+                reason=idx_reason,
+                message=idx_message,
+                output_path=indexed_output_path(base_output, k) if base_output else None,
+                output_state=state,  # type: ignore[arg-type]
+                output_error=error,
+            )
+        )
+        counted = {
+            JobPhase.SUCCEEDED: "succeeded",
+            JobPhase.FAILED: "failed",
+            JobPhase.RUNNING: "running",
+            JobPhase.PENDING: "pending",
+            JobPhase.CANCELLED: "cancelled",
+        }[idx_phase]
+        setattr(info, counted, getattr(info, counted) + 1)
+    return info
+
+
+def _sweep_phase(
+    job: Obj, sweep: SweepInfo, phase: JobPhase, reason: str | None, message: str | None
+) -> tuple[JobPhase, str | None, str | None]:
+    """The whole sweep's phase and reason: running while any index runs or has run (the
+    newest pod alone may be a pending one), "FailedIndexes" when the indexes failed."""
+    if not phase.finished:
+        if sweep.running or sweep.succeeded or sweep.failed:
+            return JobPhase.RUNNING, None, None
+        return phase, reason, message
+    cond = _true_conditions(job).get("Failed") or _true_conditions(job).get("FailureTarget")
+    if (
+        phase == JobPhase.FAILED
+        and sweep.failed
+        and not _annotations(job).get(ANN_FAILURE_REASON)
+        and (cond or {}).get("reason") in (None, "FailedIndexes", "BackoffLimitExceeded")
+    ):
+        first = next(i for i in sweep.indexes if i.phase == JobPhase.FAILED.value)
+        return (
+            JobPhase.FAILED,
+            "FailedIndexes",
+            (
+                f"{sweep.failed} of {sweep.total} parameter sets failed; index {first.index}: "
+                f"{first.reason}: {first.message}"
+            ),
+        )
+    return phase, reason, message
+
+
+def _sweep_output_state(sweep: SweepInfo, phase: JobPhase) -> tuple[OutputState, str | None]:
+    """Pending until every index that ran has its output; then ready if any is."""
+    states = [i.output_state for i in sweep.indexes]
+    if not phase.finished or "pending" in states:
+        return "pending", None
+    if "ready" in states:
+        return "ready", None
+    errors = [i.output_error for i in sweep.indexes if i.output_state == "error"]
+    if errors:
+        return "error", errors[0]
+    return "none", None
 
 
 def fail_fast_reason(info: JobInfo) -> str | None:

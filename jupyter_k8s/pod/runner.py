@@ -8,7 +8,15 @@ jupyter_k8s: the server ships this file's source in the job's ConfigMap and the 
 
 job.json: {"input", "output", "parameters", "kernel_name", "language", "cwd",
 "output_mode": "shared" | "log", "max_output_bytes"} and optionally "work_dir" (scratch space),
-"unpack" (a .tar.gz to extract into cwd first), "cancel_grace_seconds", "termination_log".
+"unpack" (a .tar.gz to extract into cwd first), "cancel_grace_seconds", "termination_log",
+"sweep" (a list of parameter sets: this pod runs set JOB_COMPLETION_INDEX, which Kubernetes
+sets in an Indexed Job's pods, and writes `<output stem>-<index>.ipynb`).
+
+In a sweep the injected parameters cell also defines `jupyter_k8s_record(name, value)`
+(Python kernels; any kernel may print the marker line itself): it prints
+`##jupyter-k8s## {"event": "record", "name": ..., "value": ...}`, and after execution the
+runner gathers those lines from the cells' outputs into the executed notebook's metadata
+(`jupyter_k8s_sweep`: index, parameters, records, outcome), whatever the outcome.
 
 What the server reads back, all on stdout (the pod log):
 
@@ -80,6 +88,17 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CANCELLED = 143  # 128 + SIGTERM, what a shell would report
 
+SWEEP_METADATA = "jupyter_k8s_sweep"  # jobs/sweeps.py's METADATA_KEY
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+# Appended to papermill's injected parameters cell in a sweep (Python kernels only).
+RECORD_HELPER = (
+    "def jupyter_k8s_record(name, value):\n"
+    '    """Record a result of this sweep index (see the job\'s results table)."""\n'
+    "    import json as _json\n"
+    "    print('" + MARKER + " ' + _json.dumps({'event': 'record', 'name': str(name), "
+    "'value': value}, default=str), flush=True)\n"
+)
+
 MISSING_PACKAGE = "MissingPackage"  # the failure's reason, also the job status's
 NEEDS = (
     "the runner needs Python >= 3.8 with papermill and ipykernel (pip install papermill ipykernel)"
@@ -118,6 +137,7 @@ class _State:
         self.kernel_dir: str | None = None  # private dir of the kernel's connection file
         self.executing = False
         self.cancelled = False
+        self.record_helper = False  # a sweep: define jupyter_k8s_record in the injected cell
         self.finishing = threading.Lock()
 
 
@@ -227,6 +247,8 @@ class ReportingEngine(NBClientEngine):
             autosave_cell_every=autosave_cell_every,
         )
         STATE.manager = nb_man
+        if STATE.record_helper:
+            add_record_helper(nb_man.nb)
         nb_man.notebook_start()
         try:
             cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
@@ -262,6 +284,16 @@ class ReportingEngine(NBClientEngine):
         client = ReportingClient(nb_man, **final_kwargs)
         STATE.client = client
         return client.execute()
+
+
+def add_record_helper(nb: Any) -> bool:
+    """Define jupyter_k8s_record in papermill's injected parameters cell; False if none."""
+    for cell in nb.cells:
+        if "injected-parameters" in (cell.get("metadata") or {}).get("tags", []):
+            source = cell.source if isinstance(cell.source, str) else "".join(cell.source)
+            cell.source = source.rstrip("\n") + "\n" + RECORD_HELPER
+            return True
+    return False
 
 
 class ReportingClient(PapermillNotebookClient):
@@ -441,6 +473,77 @@ def load_config(path: str) -> dict[str, Any]:
     if not isinstance(config.get("parameters") or {}, dict):
         raise ValueError("parameters must be a JSON object")
     return config
+
+
+def indexed_output(path: str, index: int) -> str:
+    """`a.x1y2z3.ipynb` -> `a.x1y2z3-<index>.ipynb` (jobs/sweeps.py's indexed_output_path)."""
+    stem = path[: -len(".ipynb")] if path.endswith(".ipynb") else path
+    return f"{stem}-{index}.ipynb"
+
+
+def select_sweep_index(config: dict[str, Any], environ: Any = None) -> int | None:
+    """In a sweep, make config this index's: its parameters and output; the index or None."""
+    sweep = config.get("sweep")
+    if sweep is None:
+        return None
+    environ = os.environ if environ is None else environ
+    if not isinstance(sweep, list) or not sweep:
+        raise ValueError("sweep must be a non-empty list of parameter sets")
+    try:
+        index = int(environ.get(INDEX_ENV, ""))
+    except ValueError:
+        raise ValueError(f"a sweep needs {INDEX_ENV} (an Indexed Job's pod)") from None
+    if not 0 <= index < len(sweep) or not isinstance(sweep[index], dict):
+        raise ValueError(f"no parameter set for sweep index {index}")
+    config["parameters"] = sweep[index]
+    config["output"] = indexed_output(config["output"], index)
+    config["sweep_index"] = index
+    return index
+
+
+def gather_records(nb: dict[str, Any]) -> list[dict[str, Any]]:
+    """The record markers the cells printed, in order (from stream outputs)."""
+    found = []
+    for cell in nb.get("cells") or []:
+        for output in cell.get("outputs") or []:
+            text = output.get("text") if output.get("output_type") == "stream" else None
+            if isinstance(text, list):
+                text = "".join(text)
+            for line in (text or "").splitlines():
+                pos = line.find(MARKER + " ")
+                if pos < 0:
+                    continue
+                try:
+                    event = json.loads(line[pos + len(MARKER) + 1 :])
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("event") == "record":
+                    found.append({"name": event.get("name"), "value": event.get("value")})
+    return found
+
+
+def stamp_sweep(config: dict[str, Any], outcome: str, details: dict[str, Any]) -> None:
+    """Write this index, its parameters, the records and the outcome into the output."""
+    path = config["output"]
+    if config.get("sweep_index") is None or not os.path.exists(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as f:
+            nb = json.load(f)
+        nb.setdefault("metadata", {})[SWEEP_METADATA] = {
+            "index": config["sweep_index"],
+            "parameters": config.get("parameters") or {},
+            "records": gather_records(nb),
+            "outcome": outcome,
+            "error": details or None,
+        }
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(nb, f, indent=1, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except (OSError, ValueError) as exc:
+        log.warning("could not record the sweep's results in the notebook: %s", exc)
 
 
 def unpack(archive: str, dest: str) -> int:
@@ -661,6 +764,8 @@ def _finish_locked(config: dict[str, Any], outcome: str, details: dict[str, Any]
     """Save (on cancel), frame (log mode), print the final marker; return the exit code."""
     if outcome == "cancelled":
         _save_partial()
+    if STATE.manager is not None:
+        stamp_sweep(config, outcome, details)
     # Frame only what this run wrote: no manager means papermill never got to execute.
     if config.get("output_mode") == "log" and STATE.manager is not None:
         problem = _emit_log_output(config)
@@ -726,6 +831,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         config = load_config(args.config)
+        if select_sweep_index(config) is not None:
+            STATE.record_helper = (config.get("language") or "python") == "python"
     except (OSError, ValueError) as exc:
         _config = {}
         line = emit("failed", ename="ConfigError", evalue=_short(exc), cell=None)
@@ -748,13 +855,15 @@ def main(argv: list[str] | None = None) -> int:
         f"{config.get('kernel_name') or 'from the notebook'} (papermill {papermill.__version__}, "
         f"Python {sys.version.split()[0]})"
     )
-    emit(
-        "start",
-        input=config["input"],
-        output=config["output"],
-        kernel=config.get("kernel_name"),
-        output_mode=config.get("output_mode", "shared"),
-    )
+    started = {
+        "input": config["input"],
+        "output": config["output"],
+        "kernel": config.get("kernel_name"),
+        "output_mode": config.get("output_mode", "shared"),
+    }
+    if config.get("sweep_index") is not None:
+        started["sweep_index"] = config["sweep_index"]
+    emit("start", **started)
     return run(config)
 
 
