@@ -94,6 +94,29 @@ export interface IJobInfo {
   output_path?: string | null;
   output_state: OutputState;
   output_error?: string | null;
+  /** What ran where, once the output is collected (the job detail only). */
+  provenance?: IProvenance | null;
+}
+
+/** The `jupyter_k8s` block of an executed notebook's metadata (unset fields absent). */
+export interface IProvenance {
+  job_id: string;
+  parameters?: Record<string, JSONValue>;
+  profile?: string;
+  image?: string;
+  image_digest?: string;
+  node?: string;
+  gpu_resource?: string;
+  gpu_count?: number;
+  gpu_product?: string;
+  started?: string;
+  finished?: string;
+  duration_seconds?: number;
+  outcome: JobPhase;
+  reason: string;
+  gpu_hours?: number;
+  cost_per_hour?: number;
+  cost?: number;
 }
 
 /** The answer of `GET /jupyter-k8s/jobs`. */

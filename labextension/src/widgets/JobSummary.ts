@@ -1,7 +1,8 @@
 /**
  * The top of a job's view: status chip and notebook, the action buttons, the reason and
- * message in Kubernetes' words, the fields (id, profile, image, times, progress, output)
- * and the parameters the job got.
+ * message in Kubernetes' words, the fields (id, profile, image, times, progress, output),
+ * the parameters the job got and its provenance (what ran where, as the executed
+ * notebook's metadata records it).
  */
 
 import { TranslationBundle } from '@jupyterlab/translation';
@@ -16,7 +17,8 @@ import {
   isUnfinished,
   statusChip
 } from '../models/status';
-import { IJobInfo } from '../tokens';
+import { Trans } from '../i18n';
+import { IJobInfo, IProvenance } from '../tokens';
 
 /** What the view's buttons do (the plugin implements them). */
 export interface IJobActions {
@@ -43,13 +45,16 @@ export class JobSummary {
     this._reason = el('div', 'jp-k8s-JobDetail-reason');
     this._fields = el('dl', 'jp-k8s-JobDetail-fields');
     this._params = el('div', 'jp-k8s-JobDetail-params');
+    this._provenance = el('div', 'jp-k8s-JobDetail-provenance');
     this.nodes = [
       this._header,
       this._buttons,
       this._reason,
       this._fields,
       el('h3', '', trans.__('Parameters')),
-      this._params
+      this._params,
+      el('h3', '', trans.__('Provenance')),
+      this._provenance
     ];
   }
 
@@ -149,6 +154,27 @@ export class JobSummary {
       }
       this._params.appendChild(table);
     }
+
+    // Provenance
+    this._provenance.replaceChildren();
+    if (!job.provenance) {
+      this._provenance.appendChild(
+        el(
+          'div',
+          'jp-k8s-muted',
+          trans.__('Recorded when the executed notebook is collected.')
+        )
+      );
+    } else {
+      const dl = el('dl', 'jp-k8s-JobDetail-fields');
+      for (const [label, value] of provenanceRows(job.provenance, trans)) {
+        dl.appendChild(el('dt', '', label));
+        const dd = el('dd', '', value);
+        dd.title = value;
+        dl.appendChild(dd);
+      }
+      this._provenance.appendChild(dl);
+    }
   }
 
   private _renderButtons(job: IJobInfo, gone: boolean): void {
@@ -225,6 +251,7 @@ export class JobSummary {
   private _reason: HTMLDivElement;
   private _fields: HTMLDListElement;
   private _params: HTMLDivElement;
+  private _provenance: HTMLDivElement;
 }
 
 export namespace JobSummary {
@@ -253,4 +280,45 @@ function outputText(job: IJobInfo, trans: TranslationBundle): string {
     default:
       return trans.__('none (the notebook never started)');
   }
+}
+
+/**
+ * The provenance stamp as (label, value) rows: how the job ended, the image the node ran
+ * (its digest), where, on which GPUs and for how long, and what it cost where the profile
+ * says. Values the server left out (no GPUs, no cost) have no row.
+ */
+export function provenanceRows(
+  p: IProvenance,
+  trans: Trans
+): [string, string][] {
+  const rows: [string, string][] = [
+    [
+      trans.__('Outcome'),
+      p.reason && p.reason !== p.outcome
+        ? trans.__('%1 (%2)', p.outcome, p.reason)
+        : p.outcome
+    ],
+    [trans.__('Image digest'), p.image_digest ?? '—'],
+    [trans.__('Node'), p.node ?? '—']
+  ];
+  if (p.gpu_count) {
+    rows.push([
+      trans.__('GPUs'),
+      p.gpu_product
+        ? trans.__('%1 × %2 (%3)', p.gpu_count, p.gpu_resource, p.gpu_product)
+        : trans.__('%1 × %2', p.gpu_count, p.gpu_resource)
+    ]);
+    rows.push([trans.__('GPU-hours'), (p.gpu_hours ?? 0).toFixed(4)]);
+  }
+  rows.push([
+    trans.__('Duration'),
+    formatDuration(p.duration_seconds, trans) || '—'
+  ]);
+  if (p.cost !== undefined && p.cost !== null) {
+    rows.push([
+      trans.__('Cost'),
+      trans.__('%1 (%2 per hour)', p.cost.toFixed(4), p.cost_per_hour ?? '?')
+    ]);
+  }
+  return rows;
 }
