@@ -1,6 +1,7 @@
 import { english } from '../src/i18n';
 import { IProvenance } from '../src/tokens';
-import { provenanceRows } from '../src/widgets/JobSummary';
+import { JobSummary, provenanceRows } from '../src/widgets/JobSummary';
+import { job } from './helpers';
 
 const digest = 'localhost/jupyter-k8s/notebook@sha256:' + 'ab'.repeat(32);
 
@@ -75,5 +76,62 @@ describe('provenanceRows', () => {
       ['Node', '—'],
       ['Duration', '—']
     ]);
+  });
+});
+
+describe('JobSummary provenance section', () => {
+  const actions = {
+    openOutput: () => undefined,
+    rerun: () => undefined,
+    cancel: () => undefined,
+    remove: () => undefined
+  };
+
+  function summary(
+    fetchProvenance?: (id: string) => Promise<IProvenance | null>
+  ) {
+    const view = new JobSummary({
+      jobId: 'nb-report-abc123',
+      actions,
+      trans: english,
+      fetchProvenance
+    });
+    const root = document.createElement('div');
+    root.append(...view.nodes);
+    return { view, root };
+  }
+
+  it('asks the job detail once for a collected job, then shows it', async () => {
+    const fetch = jest.fn(async () => stamp());
+    const { view, root } = summary(fetch);
+    const done = job({ phase: 'Succeeded', output_state: 'ready' });
+    view.render(done, false);
+    view.render({ ...done }, false);
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(fetch).toHaveBeenCalledTimes(1);
+    expect(fetch).toHaveBeenCalledWith('nb-report-abc123');
+    expect(root.textContent).toContain('Provenance');
+    expect(root.textContent).toContain(digest);
+    expect(root.textContent).toContain('dev-node');
+  });
+
+  it('asks nothing while the job runs, nor when the job carries it', () => {
+    const fetch = jest.fn(async () => stamp());
+    const { view, root } = summary(fetch);
+    view.render(job({ phase: 'Running', output_state: 'pending' }), false);
+    expect(root.textContent).toContain(
+      'Recorded when the executed notebook is collected.'
+    );
+    view.render(
+      job({
+        phase: 'Failed',
+        output_state: 'ready',
+        provenance: stamp({ outcome: 'Failed', reason: 'OOMKilled' })
+      }),
+      false
+    );
+    expect(fetch).not.toHaveBeenCalled();
+    expect(root.textContent).toContain('Failed (OOMKilled)');
   });
 });

@@ -6,7 +6,7 @@ import {
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { getJobEvents } from '../api';
+import { getJob, getJobEvents } from '../api';
 import { el } from '../dom';
 import { TRANSLATION_DOMAIN } from '../i18n';
 import { JobsModel } from '../jobsModel';
@@ -43,7 +43,8 @@ export class JobDetail extends Widget {
     this._summary = new JobSummary({
       jobId: options.id,
       actions: options.actions,
-      trans
+      trans,
+      fetchProvenance: id => getJob(id).then(job => job.provenance ?? null)
     });
     this._timeline = new JobTimeline({
       jobId: options.id,

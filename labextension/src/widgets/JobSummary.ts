@@ -5,8 +5,6 @@
  * notebook's metadata records it).
  */
 
-import { TranslationBundle } from '@jupyterlab/translation';
-
 import { button, el } from '../dom';
 import { formatJSON } from '../models/parameters';
 import {
@@ -38,6 +36,7 @@ export class JobSummary {
     this._trans = trans;
     this._jobId = options.jobId;
     this._actions = options.actions;
+    this._fetchProvenance = options.fetchProvenance;
     this._header = el('div', 'jp-k8s-JobDetail-header');
     this._buttons = el('div', 'jp-k8s-JobDetail-actions');
     this._buttons.setAttribute('role', 'toolbar');
@@ -155,9 +154,41 @@ export class JobSummary {
       this._params.appendChild(table);
     }
 
-    // Provenance
+    this._renderProvenance(job);
+  }
+
+  /**
+   * The provenance section. The job list leaves `provenance` out, so for a job whose output
+   * is collected it is asked for once (the job detail of the REST API), then shown.
+   */
+  private _renderProvenance(job: IJobInfo): void {
+    const trans = this._trans;
+    const known =
+      job.provenance ??
+      (this._fetched?.job_id === job.id ? this._fetched : null);
+    if (
+      !known &&
+      this._fetchProvenance &&
+      job.output_state === 'ready' &&
+      !isUnfinished(job) &&
+      this._asked !== job.id
+    ) {
+      this._asked = job.id;
+      this._fetchProvenance(job.id)
+        .then(provenance => {
+          if (provenance) {
+            this._fetched = provenance;
+            this._renderProvenance(job);
+          } else {
+            this._asked = ''; // not stamped yet: asked again at the next change
+          }
+        })
+        .catch(() => {
+          this._asked = '';
+        });
+    }
     this._provenance.replaceChildren();
-    if (!job.provenance) {
+    if (!known) {
       this._provenance.appendChild(
         el(
           'div',
@@ -165,16 +196,16 @@ export class JobSummary {
           trans.__('Recorded when the executed notebook is collected.')
         )
       );
-    } else {
-      const dl = el('dl', 'jp-k8s-JobDetail-fields');
-      for (const [label, value] of provenanceRows(job.provenance, trans)) {
-        dl.appendChild(el('dt', '', label));
-        const dd = el('dd', '', value);
-        dd.title = value;
-        dl.appendChild(dd);
-      }
-      this._provenance.appendChild(dl);
+      return;
     }
+    const dl = el('dl', 'jp-k8s-JobDetail-fields');
+    for (const [label, value] of provenanceRows(known, trans)) {
+      dl.appendChild(el('dt', '', label));
+      const dd = el('dd', '', value);
+      dd.title = value;
+      dl.appendChild(dd);
+    }
+    this._provenance.appendChild(dl);
   }
 
   private _renderButtons(job: IJobInfo, gone: boolean): void {
@@ -242,7 +273,7 @@ export class JobSummary {
     });
   }
 
-  private _trans: TranslationBundle;
+  private _trans: Trans;
   private _jobId: string;
   private _actions: IJobActions;
   private _header: HTMLDivElement;
@@ -252,18 +283,25 @@ export class JobSummary {
   private _fields: HTMLDListElement;
   private _params: HTMLDivElement;
   private _provenance: HTMLDivElement;
+  private _fetchProvenance?: (id: string) => Promise<IProvenance | null>;
+  private _fetched: IProvenance | null = null;
+  private _asked = '';
 }
 
 export namespace JobSummary {
   export interface IOptions {
     jobId: string;
     actions: IJobActions;
-    trans: TranslationBundle;
+    /** The extension's bundle (any `Trans`: tests pass `english`). */
+    trans: Trans;
+    /** The job's provenance from the job detail (the list leaves it out); none: not shown
+     * until the job itself carries it. */
+    fetchProvenance?: (id: string) => Promise<IProvenance | null>;
   }
 }
 
 /** Where the executed notebook is, in words. */
-function outputText(job: IJobInfo, trans: TranslationBundle): string {
+function outputText(job: IJobInfo, trans: Trans): string {
   const path = job.output_path ?? '';
   switch (job.output_state) {
     case 'ready':
