@@ -612,7 +612,8 @@ class JobService:
             ],
             # Not activeDeadlineSeconds: a cancel sets it to 1 (a rerun would die at once).
             timeout_seconds=_positive_int(ann.get(ANN_TIMEOUT)),
-            retries=job["spec"].get("backoffLimit", job["spec"].get("backoffLimitPerIndex", 0)),
+            # A sweep's retries are per index (its backoffLimit is then Kubernetes' default).
+            retries=job["spec"].get("backoffLimitPerIndex", job["spec"].get("backoffLimit", 0)),
             **rerun_fields(job, old, failed_only),
         )
         return await self.submit(req)
@@ -977,7 +978,17 @@ class JobService:
     async def _provenance(self, job: Obj, pod: str) -> Provenance | None:
         """The provenance stamp of a finished job, from the caches (and the Node, read once
         per node where allowed); None if it cannot be made: a stamp never costs an output."""
-        found = self.pods.get(pod, self.config.namespace) if self.pods is not None else None
+        ns, pods = self.config.namespace, self.pods
+        if pods is not None:
+
+            def ended(_: object) -> bool:
+                current = pods.get(pod, ns)
+                return current is None or not container_running(current, CONTAINER)
+
+            # The runner's log has ended; the cache may show its end (finishedAt) a moment later.
+            with contextlib.suppress(TimeoutError):
+                await pods.wait_for(ended, 5)
+        found = pods.get(pod, ns) if pods is not None else None
         info = self._info(job)
         try:
             profile = self.profiles.get(info.profile) if info.profile else None

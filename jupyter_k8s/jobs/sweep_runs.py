@@ -112,6 +112,13 @@ async def mark_index(svc: JobService, name: str, index: int, state: str) -> None
         )
 
 
+def _collected(job: Obj, index: int) -> bool:
+    """Whether there is nothing (more) to collect for this index: shared staging writes in
+    place; otherwise its output state is set once collected (or known lost)."""
+    ann = job["metadata"].get("annotations") or {}
+    return ann.get(ANN_STAGING) == "shared" or bool(ann.get(f"{ANN_INDEX_OUTPUT_PREFIX}{index}"))
+
+
 async def collect_index(svc: JobService, name: str, pod: str) -> None:
     """Follow one sweep pod's log, then write its index's executed notebook.
 
@@ -122,19 +129,15 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
     ns = svc.config.namespace
     index: int | None = None
     try:
+        cached = svc.pods.get(pod, ns) if svc.pods is not None else None
+        index = pod_index(cached) if cached is not None else None
+        job = svc.jobs.get(name, ns) if svc.jobs is not None else None
+        if index is None or job is None or _collected(job, index):
+            return  # a follower started again after the job's end: nothing left to do
         kept = await svc._read_runner_log(name, pod)
         client = await svc.client()
         job = await client.get("jobs", name, ns)
-        if not svc.is_mine(job):
-            return
-        cached = svc.pods.get(pod, ns) if svc.pods is not None else None
-        with contextlib.suppress(NotFound):
-            cached = await client.get("pods", pod, ns)
-        index = pod_index(cached) if cached is not None else None
-        if index is None:
-            return
-        ann = job["metadata"].get("annotations") or {}
-        if ann.get(ANN_STAGING) == "shared" or ann.get(f"{ANN_INDEX_OUTPUT_PREFIX}{index}"):
+        if not svc.is_mine(job) or _collected(job, index):
             return
         parsed = await asyncio.to_thread(
             parse_runner_log, "\n".join(kept), max_output_bytes=svc.config.max_output_bytes
