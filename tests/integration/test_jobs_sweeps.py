@@ -1,0 +1,141 @@
+"""A parameter sweep through the REST API of a real Jupyter server, on the local cluster.
+
+A 2x3 grid with parallelism 2 and the default configuration, one index made to fail: the
+five others succeed, six outputs come back (the failed one with its traceback), each with
+its own injected parameters; the results table has five rows of recorded values and one
+failure with its reason; a rerun of the failed indexes runs only that parameter set.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from builders import notebook, write_notebook
+from jobs_support import ServerProcess, user_kubeconfig
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+SWEEP_NB = notebook(
+    "if lr == 0.01 and batch == 32:\n    raise ValueError(f'diverged at lr={lr} batch={batch}')",
+    "print('trained', lr, batch)\njupyter_k8s_record('loss', lr * batch)",
+    parameters="lr = 1.0\nbatch = 1",
+)
+LRS, BATCHES = [0.1, 0.01], [16, 32, 64]
+FAILING = {"lr": 0.01, "batch": 32}  # index 4 of the grid (the last parameter varies fastest)
+
+
+def finished(job: dict) -> bool:
+    return job["phase"] in ("Succeeded", "Failed", "Cancelled") and job["output_state"] != (
+        "pending"
+    )
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("sweeps") / "work"
+    write_notebook(root / "ml" / "train.ipynb", SWEEP_NB)
+    return root
+
+
+@pytest.fixture(scope="module")
+def server(dev_cluster, admin_config, namespace, workspace) -> Iterator[ServerProcess]:
+    kubeconfig = user_kubeconfig(
+        dev_cluster, admin_config, namespace, workspace.parent / "user.kubeconfig"
+    )
+    srv = ServerProcess(workspace, kubeconfig, namespace)  # the default configuration
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+async def test_grid_sweep_with_a_failing_index(server: ServerProcess, workspace: Path):
+    body = {
+        "notebook": "ml/train.ipynb",
+        "sweep": {"mode": "grid", "parameters": {"lr": LRS, "batch": BATCHES}},
+        "parallelism": 2,
+    }
+    _, created = await server.call("POST", "/jobs", body, expect=201)
+    job = created["job"]
+    assert job["sweep"]["total"] == 6 and job["sweep"]["parallelism"] == 2
+    sets = [i["parameters"] for i in job["sweep"]["indexes"]]
+    assert sets == [{"lr": lr, "batch": b} for lr in LRS for b in BATCHES]
+    assert sets[4] == FAILING
+
+    done = await server.wait_job(job["id"], finished, timeout=300)
+    sweep = done["sweep"]
+    assert (sweep["succeeded"], sweep["failed"]) == (5, 1), done
+    assert done["phase"] == "Failed" and done["reason"] == "FailedIndexes", done
+    failed = sweep["indexes"][4]
+    assert failed["phase"] == "Failed" and failed["reason"] == "NotebookFailed", failed
+    assert "diverged at lr=0.01 batch=32" in failed["message"]
+
+    # Six outputs, each with its own parameters injected; the failed one holds the traceback.
+    for index in sweep["indexes"]:
+        assert index["output_state"] == "ready", index
+        path = workspace / index["output_path"]
+        assert path.name == f"train.{job['id'][-6:]}-{index['index']}.ipynb"
+        executed = json.loads(path.read_text())
+        injected = next(
+            c for c in executed["cells"] if "injected-parameters" in c["metadata"].get("tags", [])
+        )
+        params = index["parameters"]
+        source = "".join(injected["source"])
+        assert f"lr = {params['lr']}" in source and f"batch = {params['batch']}" in source
+        outputs = [o for c in executed["cells"] for o in c.get("outputs", [])]
+        errors = [o for o in outputs if o["output_type"] == "error"]
+        if index["index"] == 4:
+            assert errors and errors[0]["ename"] == "ValueError" and errors[0]["traceback"]
+        else:
+            assert not errors
+        assert executed["metadata"]["jupyter_k8s_sweep"]["index"] == index["index"]
+
+    # The results table: five rows of values, one failure with its reason.
+    _, table = await server.call("GET", f"/jobs/{job['id']}/results", expect=200)
+    assert table["parameters"] == ["lr", "batch"] and table["records"] == ["loss"]
+    rows = table["rows"]
+    assert len(rows) == 6
+    for row in rows:
+        if row["index"] == 4:
+            assert row["phase"] == "Failed" and row["reason"] == "NotebookFailed"
+            assert row["records"] == {}
+        else:
+            p = row["parameters"]
+            assert row["phase"] == "Succeeded"
+            assert row["records"]["loss"] == pytest.approx(p["lr"] * p["batch"])
+    _, text = await server.call("GET", f"/jobs/{job['id']}/results?format=csv", expect=200)
+    lines = list(csv.reader(io.StringIO(text.decode())))
+    assert lines[0] == ["index", "phase", "reason", "lr", "batch", "loss"]
+    assert lines[5][:5] == ["4", "Failed", "NotebookFailed", "0.01", "32"] and lines[5][5] == ""
+
+    # Rerun only the failed index: a new sweep of that one parameter set.
+    _, again = await server.call(
+        "POST", f"/jobs/{job['id']}/rerun", {"failed_only": True}, expect=201
+    )
+    rerun = again["job"]
+    assert rerun["id"] != job["id"]
+    assert rerun["sweep"]["total"] == 1
+    assert [i["parameters"] for i in rerun["sweep"]["indexes"]] == [FAILING]
+    rerun_done = await server.wait_job(rerun["id"], finished, timeout=180)
+    assert rerun_done["sweep"]["failed"] == 1  # the same set fails the same way
+    assert "diverged" in rerun_done["sweep"]["indexes"][0]["message"]
+
+
+async def test_bad_sweeps_are_refused(server: ServerProcess):
+    status, body = await server.call(
+        "POST",
+        "/jobs",
+        {"notebook": "ml/train.ipynb", "sweep": {"mode": "zip", "parameters": {"a": [1, 2]}}},
+    )
+    assert status == 201  # one list zipped is fine...
+    await server.call("DELETE", f"/jobs/{body['job']['id']}", expect=204)
+    status, body = await server.call(
+        "POST",
+        "/jobs",
+        {"notebook": "ml/train.ipynb", "sweep": {"mode": "zip", "parameters": {"a": [1], "b": []}}},
+    )
+    assert status == 400 and "'b' has no values" in body["message"]
