@@ -44,7 +44,24 @@ def _init_reporting_10_ms(self, *args, **kwargs):
 
 
 asyncio.base_events.BaseEventLoop.__init__ = _init_reporting_10_ms
+
+import gc, sys, time
+
+_gc_started = [0.0]
+
+
+def _time_gc(phase, info):
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        took = time.perf_counter() - _gc_started[0]
+        if took > 0.01:
+            sys.stderr.write(f"gc of generation {info['generation']} paused {took:.3f} s\n")
+
+
+gc.callbacks.append(_time_gc)
 """
+GC = re.compile(r"gc of generation (\d) paused (\d+\.\d+) s")
 SLOW = re.compile(r"Executing (.*?) took (\d+\.\d+) seconds")
 
 
@@ -110,6 +127,7 @@ async def test_two_hundred_jobs_twenty_followed_logs(
                 server.log_path.read_text(errors="replace")[log_offset:] if server.log_path else ""
             )
         slow = sorted(((float(m[2]), m[1][:160]) for m in SLOW.finditer(log)), reverse=True)
+        pauses = sorted((float(m[2]) for m in GC.finditer(log)), reverse=True)
         ordered = sorted(times)
         p99 = ordered[int(0.99 * (len(ordered) - 1))]
         print(
@@ -117,7 +135,8 @@ async def test_two_hundred_jobs_twenty_followed_logs(
             f"p50 {statistics.median(times) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, max "
             f"{max(times) * 1000:.1f} ms over {len(times)} calls; event loop: "
             f"{len(slow)} callbacks over 10 ms, slowest "
-            f"{(slow[0][0] * 1000 if slow else 0):.1f} ms"
+            f"{(slow[0][0] * 1000 if slow else 0):.1f} ms; garbage collector: "
+            f"{len(pauses)} pauses over 10 ms, longest {(pauses[0] * 1000 if pauses else 0):.1f} ms"
         )
         for seconds, what in slow[:5]:
             print(f"  {seconds * 1000:.1f} ms: {what}")

@@ -1,0 +1,167 @@
+"""Server memory under a long load: 1,000 jobs in its caches, jobs running and finishing all
+along, logs followed and the job list polled as the sidebar does; RSS sampled throughout.
+
+    python bench/soak.py [--minutes 30] [--jobs 1000] [--running 20] [--json results.json]
+
+Starts a private local cluster and a real Jupyter server with the extension. `--jobs` minus
+`--running` jobs wait for a node their profile never finds (in every cache, list and status,
+without a runner each: this 2-core machine cannot run hundreds of kernels); `--running` jobs
+run a ~30 s notebook, and each one that ends is replaced by a new one, with a third of them
+followed through GET /logs?follow=1. Finished jobs go after 60 s (`job_ttl_seconds`), so the
+number of jobs stays level and a growing RSS would be a leak, not more data.
+
+Prints the server's RSS after the warm-up (the first 3 minutes) and at the end, the growth and
+its rate per 10 minutes, and how many jobs ran and came back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from benchlib import HEADERS, start_server
+
+from jupyter_k8s.devcluster.controlplane import DevCluster
+
+PROFILES = [
+    {"name": "small", "default": True, "cpu_request": "50m", "memory_limit": "512Mi"},
+    {"name": "parked", "cpu_request": "10m", "node_selector": {"bench": "nowhere"}},
+]
+TICKER = {
+    "cells": [
+        {
+            "cell_type": "code",
+            "id": "tick",
+            "metadata": {},
+            "execution_count": None,
+            "outputs": [],
+            "source": "import time\nfor i in range(60):\n    print('tick', i, flush=True)\n"
+            "    time.sleep(0.5)",
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
+}
+WARM_UP = 180.0
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmRSS")
+
+
+async def soak(url: str, pid: int, minutes: float, jobs: int, running: int) -> dict:
+    api = f"{url}/jupyter-k8s"
+    samples: list[tuple[float, float]] = []
+    done = {"ran": 0, "succeeded": 0, "outputs": 0}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as s:
+
+        async def submit(profile: str) -> str:
+            async with s.post(
+                f"{api}/jobs", headers=HEADERS, json={"notebook": "t.ipynb", "profile": profile}
+            ) as r:
+                assert r.status == 201, await r.text()
+                return (await r.json())["job"]["id"]
+
+        async def follow(job_id: str) -> None:
+            async with s.get(f"{api}/jobs/{job_id}/logs?follow=1", headers=HEADERS) as r:
+                await r.read()
+
+        for _ in range(jobs - running):
+            await submit("parked")
+        active = [await submit("small") for _ in range(running)]
+        followers: set[asyncio.Task] = set()
+        started = time.monotonic()
+        next_sample = started
+        n = 0
+        while time.monotonic() - started < minutes * 60:
+            async with s.get(f"{api}/jobs?limit=100", headers=HEADERS) as r:
+                assert r.status == 200
+                await r.read()
+            for i, job_id in enumerate(active):
+                async with s.get(f"{api}/jobs/{job_id}", headers=HEADERS) as r:
+                    if r.status != 200:
+                        continue
+                    job = await r.json()
+                if job["phase"] in ("Succeeded", "Failed") and job["output_state"] != "pending":
+                    done["ran"] += 1
+                    done["succeeded"] += job["phase"] == "Succeeded"
+                    done["outputs"] += job["output_state"] == "ready"
+                    active[i] = await submit("small")
+                    n += 1
+                    if n % 3 == 0:
+                        task = asyncio.create_task(follow(active[i]))
+                        followers.add(task)
+                        task.add_done_callback(followers.discard)
+            now = time.monotonic()
+            if now >= next_sample:
+                samples.append((now - started, rss_mib(pid)))
+                next_sample += 30
+            await asyncio.sleep(1)
+        for task in followers:
+            task.cancel()
+    warm = [m for t, m in samples if t >= WARM_UP] or [samples[-1][1]]
+    elapsed = samples[-1][0] - WARM_UP if samples[-1][0] > WARM_UP else samples[-1][0]
+    growth = warm[-1] - warm[0]
+    return {
+        "minutes": minutes,
+        "jobs_in_cache": jobs,
+        "running_at_once": running,
+        "jobs_ran": done["ran"],
+        "jobs_succeeded": done["succeeded"],
+        "outputs_back": done["outputs"],
+        "rss_after_warm_up_mib": round(warm[0], 1),
+        "rss_end_mib": round(warm[-1], 1),
+        "rss_median_mib": round(statistics.median(warm), 1),
+        "rss_growth_mib": round(growth, 1),
+        "rss_growth_mib_per_10_min": round(growth / max(elapsed, 1) * 600, 2),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--running", type=int, default=20)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="jk8s-bench-") as tmp:
+        tmpdir = Path(tmp)
+        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
+        cluster.up(wait=True)
+        proc = None
+        try:
+            root = tmpdir / "work"
+            root.mkdir()
+            (root / "t.ipynb").write_text(json.dumps(TICKER))
+            proc, url, _log = start_server(
+                root, cluster.user_kubeconfig, {"profiles": PROFILES, "job_ttl_seconds": 60}
+            )
+            figures = asyncio.run(soak(url, proc.pid, args.minutes, args.jobs, args.running))
+        finally:
+            if proc:
+                proc.terminate()
+                proc.wait(15)
+            cluster.down(quiet=True)
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
