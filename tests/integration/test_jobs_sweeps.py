@@ -3,7 +3,8 @@
 A 2x3 grid with parallelism 2 and the default configuration, one index made to fail: the
 five others succeed, six outputs come back (the failed one with its traceback), each with
 its own injected parameters; the results table has five rows of recorded values and one
-failure with its reason; a rerun of the failed indexes runs only that parameter set.
+failure with its reason; a rerun of the failed indexes runs only that parameter set. The
+CLI runs a zipped sweep and prints its results as CSV.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +22,7 @@ import pytest
 from builders import notebook, write_notebook
 from jobs_support import ServerProcess, user_kubeconfig
 
-pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+pytestmark = [pytest.mark.integration]
 
 SWEEP_NB = notebook(
     "if lr == 0.01 and batch == 32:\n    raise ValueError(f'diverged at lr={lr} batch={batch}')",
@@ -53,6 +57,7 @@ def server(dev_cluster, admin_config, namespace, workspace) -> Iterator[ServerPr
     srv.stop()
 
 
+@pytest.mark.asyncio
 async def test_grid_sweep_with_a_failing_index(server: ServerProcess, workspace: Path):
     body = {
         "notebook": "ml/train.ipynb",
@@ -125,6 +130,7 @@ async def test_grid_sweep_with_a_failing_index(server: ServerProcess, workspace:
     assert "diverged" in rerun_done["sweep"]["indexes"][0]["message"]
 
 
+@pytest.mark.asyncio
 async def test_bad_sweeps_are_refused(server: ServerProcess):
     status, body = await server.call(
         "POST",
@@ -139,3 +145,47 @@ async def test_bad_sweeps_are_refused(server: ServerProcess):
         {"notebook": "ml/train.ipynb", "sweep": {"mode": "zip", "parameters": {"a": [1], "b": []}}},
     )
     assert status == 400 and "'b' has no values" in body["message"]
+
+
+def test_cli_sweep_and_results(dev_cluster, admin_config, namespace, tmp_path):
+    ws = tmp_path / "ws"
+    write_notebook(ws / "train.ipynb", SWEEP_NB)
+    config_dir = tmp_path / "jupyter-config"
+    config_dir.mkdir()
+    (config_dir / "jupyter_server_config.json").write_text(json.dumps({"JupyterK8s": {}}))
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "kc")),
+        "JUPYTER_CONFIG_DIR": str(config_dir),
+        "JUPYTER_CONFIG_PATH": "",
+    }
+
+    def jk8s(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "jupyter_k8s.cli", *args, "--namespace", namespace],
+            cwd=ws,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    # Zipped: (0.5, 16) succeeds, (0.01, 32) fails; --wait exits 1 as the sweep failed.
+    run = jk8s(
+        "sweep", "train.ipynb", "-p", "lr", "0.5,0.01", "-p", "batch", "16,32", "--zip", "--wait"
+    )
+    assert run.returncode == 1, run.stdout + run.stderr
+    job_id = run.stdout.strip()
+    assert "1 of 2 parameter sets succeeded, 1 failed" in run.stderr
+    suffix = job_id[-6:]
+    assert {p.name for p in ws.glob(f"train.{suffix}-*.ipynb")} == {
+        f"train.{suffix}-0.ipynb",
+        f"train.{suffix}-1.ipynb",
+    }
+    shown = jk8s("results", job_id, "--csv")
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines() == [
+        "index,phase,reason,lr,batch,loss",
+        "0,Succeeded,,0.5,16,8.0",
+        "1,Failed,NotebookFailed,0.01,32,",
+    ]
