@@ -168,6 +168,9 @@ class Provenance(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     job_id: str = Field(max_length=253)
+    sweep_index: int | None = Field(
+        default=None, ge=0, description="a sweep's index: whose parameter set this is"
+    )
     parameters: dict[str, JsonValue] = Field(default_factory=dict)
     profile: str | None = Field(default=None, max_length=63)
     image: str | None = Field(default=None, max_length=1024, description="as requested")

@@ -47,7 +47,7 @@ from ..profiles import ProfileSet
 from .handover import PORT as HANDOVER_PORT
 from .handover import HandoverError, fetch_held_output, handover_key, handover_token
 from .logstream import follow_pod_log
-from .models import JobInfo, Provenance, SubmitRequest
+from .models import JobInfo, JobPhase, Provenance, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
 from .objects import (
     ANN_CANCELLED,
@@ -882,12 +882,9 @@ class JobService:
                 )
                 return
             target = self.output_target(job)
-            provenance = await self._provenance(job, pod)
-            stamped = None
-            if provenance is not None:
-                stamped = await asyncio.to_thread(add_to_notebook, parsed.output, provenance)
-            await asyncio.to_thread(write_atomic, target, stamped or parsed.output)
-            await self._mark_output(name, "ready", None, provenance if stamped else None)
+            data, provenance = await self._stamped(job, pod, parsed.output)
+            await asyncio.to_thread(write_atomic, target, data)
+            await self._mark_output(name, "ready", None, provenance)
         except NotFound:
             return  # the job or pod was deleted: nothing to collect
         except (KubeError, ValidationProblem, ForbiddenProblem, OSError) as exc:
@@ -975,9 +972,21 @@ class JobService:
         if self.jobs is not None:
             self.jobs.notify()
 
-    async def _provenance(self, job: Obj, pod: str) -> Provenance | None:
-        """The provenance stamp of a finished job, from the caches (and the Node, read once
-        per node where allowed); None if it cannot be made: a stamp never costs an output."""
+    async def _stamped(
+        self, job: Obj, pod: str, data: bytes, index: int | None = None
+    ) -> tuple[bytes, Provenance | None]:
+        """The executed notebook `data` with its provenance stamp (of sweep index `index`),
+        and the stamp; `data` as it is and None where no stamp could be made or added."""
+        provenance = await self._provenance(job, pod, index)
+        if provenance is None:
+            return data, None
+        stamped = await asyncio.to_thread(add_to_notebook, data, provenance)
+        return (data, None) if stamped is None else (stamped, provenance)
+
+    async def _provenance(self, job: Obj, pod: str, index: int | None = None) -> Provenance | None:
+        """The provenance stamp of a finished job (or of a sweep's index: its parameter set
+        and how it ended), from the caches (and the Node, read once per node where allowed);
+        None if it cannot be made: a stamp never costs an output."""
         ns, pods = self.config.namespace, self.pods
         if pods is not None:
 
@@ -990,6 +999,8 @@ class JobService:
                 await pods.wait_for(ended, 5)
         found = pods.get(pod, ns) if pods is not None else None
         info = self._info(job)
+        if index is not None:
+            info = await self._index_as_job(info, index)
         try:
             profile = self.profiles.get(info.profile) if info.profile else None
         except ValidationProblem:
@@ -1015,7 +1026,30 @@ class JobService:
                     log.info("node %s not read for its GPU label: %s", provenance.node, exc)
             product = gpu_product(self._nodes.get(provenance.node), provenance.gpu_resource)
             provenance.gpu_product = product
+        provenance.sweep_index = index
         return provenance
+
+    async def _index_as_job(self, info: JobInfo, index: int) -> JobInfo:
+        """A sweep's status as index `index`'s own: its parameter set, phase and reason, once
+        the Job counts the index as ended (a moment after its pod; up to 10 s)."""
+        jobs, ns = self.jobs, self.config.namespace
+
+        def ended(_: object) -> JobInfo | None:
+            job = jobs.get(info.id, ns) if jobs is not None else None
+            now = self._info(job) if job is not None else info
+            for i in now.sweep.indexes if now.sweep is not None else []:
+                if i.index == index and i.phase in {p.value for p in JobPhase if p.finished}:
+                    update = {"parameters": i.parameters, "phase": JobPhase(i.phase)}
+                    return now.model_copy(update={**update, "reason": i.reason})
+            return None
+
+        if jobs is not None:
+            with contextlib.suppress(TimeoutError):
+                return await jobs.wait_for(ended, 10)
+        sets = [
+            i for i in (info.sweep.indexes if info.sweep is not None else []) if i.index == index
+        ]
+        return info.model_copy(update={"parameters": sets[0].parameters}) if sets else info
 
     async def _stamp_in_place(self, job: Obj, pod: str) -> None:
         """Shared staging: add the stamp to the executed notebook the pod wrote in place (read,

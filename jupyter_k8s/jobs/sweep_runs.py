@@ -166,7 +166,8 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
             await mark_index(svc, name, index, f"error: {error}")
             return
         target = index_target(svc, job, index)
-        await asyncio.to_thread(write_atomic, target, parsed.output)
+        data, _stamp = await svc._stamped(job, pod, parsed.output, index)  # provenance
+        await asyncio.to_thread(write_atomic, target, data)
         await mark_index(svc, name, index, "ready")
     except NotFound:
         return

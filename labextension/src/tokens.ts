@@ -101,6 +101,7 @@ export interface IJobInfo {
 /** The `jupyter_k8s` block of an executed notebook's metadata (unset fields absent). */
 export interface IProvenance {
   job_id: string;
+  sweep_index?: number;
   parameters?: Record<string, JSONValue>;
   profile?: string;
   image?: string;

@@ -173,3 +173,48 @@ async def test_shared_staging_stamps_the_notebook_the_pod_wrote_in_place(
         if server is not None:
             await asyncio.to_thread(server.stop)
         await admin.delete("persistentvolumes", pv, missing_ok=True)
+
+
+async def test_each_sweep_index_output_carries_its_own_stamp(
+    dev_cluster, admin_config, admin, namespace, tmp_path
+):
+    """A sweep's outputs each say which index and parameter set they ran, how that index
+    ended, and the digest and node of that index's own pod."""
+    root = tmp_path / "root"
+    write_notebook(
+        root / "sweep.ipynb",
+        notebook("assert n != 2, 'two is bad'\nprint(n)", parameters="n = 0"),
+    )
+    kubeconfig = await asyncio.to_thread(
+        user_kubeconfig, dev_cluster, admin_config, namespace, tmp_path / "kubeconfig"
+    )
+    server = ServerProcess(root, kubeconfig, namespace, owner="stamped-sweep")  # defaults
+    await asyncio.to_thread(server.start)
+    try:
+        body = {
+            "notebook": "sweep.ipynb",
+            "sweep": {"mode": "zip", "parameters": {"n": [1, 2]}},
+            "parallelism": 2,
+        }
+        _, created = await server.call("POST", "/jobs", body, expect=201)
+        job_id = created["job"]["id"]
+        done = await server.wait_job(job_id, finished, 240)
+        listing = await admin.list(
+            "pods", namespace, labelSelector=f"batch.kubernetes.io/job-name={job_id}"
+        )
+        pods = {
+            int(p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]): p
+            for p in listing["items"]
+        }
+        expected = {0: ("Succeeded", "Succeeded"), 1: ("Failed", "NotebookFailed")}
+        for index in done["sweep"]["indexes"]:
+            k = index["index"]
+            assert index["output_state"] == "ready", index
+            stamp = json.loads((root / index["output_path"]).read_text())["metadata"]["jupyter_k8s"]
+            assert stamp["job_id"] == job_id and stamp["sweep_index"] == k
+            assert stamp["parameters"] == {"n": k + 1}
+            assert (stamp["outcome"], stamp["reason"]) == expected[k], stamp
+            assert stamp["image_digest"] == image_id(pods[k])
+            assert stamp["node"] == pods[k]["spec"]["nodeName"]
+    finally:
+        await asyncio.to_thread(server.stop)
