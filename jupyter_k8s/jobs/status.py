@@ -568,6 +568,9 @@ def sweep_info(
             idx_phase = JobPhase.FAILED
             detail = _pod_failure(pod, None) if pod is not None else None
             idx_reason, idx_message = detail or ("Failed", "this parameter set failed")
+            if phase == JobPhase.CANCELLED and idx_reason == "Terminated":
+                # Stopped by the cancel (SIGTERM, exit 143), which FailIndex counts as failed.
+                idx_phase, idx_reason, idx_message = JobPhase.CANCELLED, reason, message
         elif phase.finished:
             idx_phase = JobPhase.CANCELLED if phase == JobPhase.CANCELLED else JobPhase.FAILED
             idx_reason, idx_message = reason, message

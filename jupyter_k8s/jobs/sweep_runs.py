@@ -116,7 +116,8 @@ def _collected(job: Obj, index: int) -> bool:
     """Whether there is nothing (more) to collect for this index: shared staging writes in
     place; otherwise its output state is set once collected (or known lost)."""
     ann = job["metadata"].get("annotations") or {}
-    return ann.get(ANN_STAGING) == "shared" or bool(ann.get(f"{ANN_INDEX_OUTPUT_PREFIX}{index}"))
+    said = ann.get(f"{ANN_INDEX_OUTPUT_PREFIX}{index}") or "pending"
+    return ann.get(ANN_STAGING) == "shared" or said != "pending"
 
 
 async def collect_index(svc: JobService, name: str, pod: str) -> None:
@@ -133,7 +134,12 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
         index = pod_index(cached) if cached is not None else None
         job = svc.jobs.get(name, ns) if svc.jobs is not None else None
         if index is None or job is None or _collected(job, index):
-            return  # a follower started again after the job's end: nothing left to do
+            # A follower started again after the job's end: nothing left to do.
+            log.info("sweep %s pod %s: nothing to collect (index %s)", name, pod, index)
+            return
+        # Said on the Job before reading: a cancel deletes the pod, and without it nobody
+        # could tell an index whose output is on its way from one that never ran.
+        await mark_index(svc, name, index, "pending")
         kept = await svc._read_runner_log(name, pod)
         client = await svc.client()
         job = await client.get("jobs", name, ns)
@@ -158,7 +164,9 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
                     i.index == index and JobPhase(i.phase).finished for i in info.sweep.indexes
                 )
                 if not over:
-                    return  # evicted: the index's next pod brings the output
+                    # Evicted: the index's next pod brings the output.
+                    log.info("sweep %s index %s: pod %s ended without a result", name, index, pod)
+                    return
             if final.get("event") == "failed" and final.get("reason") and not final.get("cell"):
                 await mark_index(svc, name, index, "none")  # refused before running anything
                 return

@@ -3,8 +3,9 @@
 A 2x3 grid with parallelism 2 and the default configuration, one index made to fail: the
 five others succeed, six outputs come back (the failed one with its traceback), each with
 its own injected parameters; the results table has five rows of recorded values and one
-failure with its reason; a rerun of the failed indexes runs only that parameter set. The
-CLI runs a zipped sweep and prints its results as CSV.
+failure with its reason; a rerun of the failed indexes runs only that parameter set. A
+cancel stops every index (the running ones keep their notebooks). The CLI runs a zipped
+sweep and prints its results as CSV.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ SWEEP_NB = notebook(
     "print('trained', lr, batch)\njupyter_k8s_record('loss', lr * batch)",
     parameters="lr = 1.0\nbatch = 1",
 )
+SLOW_NB = notebook(
+    "print('started', n, flush=True)", "import time\ntime.sleep(120)", parameters="n = 0"
+)
 LRS, BATCHES = [0.1, 0.01], [16, 32, 64]
 FAILING = {"lr": 0.01, "batch": 32}  # index 4 of the grid (the last parameter varies fastest)
 
@@ -43,6 +47,7 @@ def finished(job: dict) -> bool:
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sweeps") / "work"
     write_notebook(root / "ml" / "train.ipynb", SWEEP_NB)
+    write_notebook(root / "slow.ipynb", SLOW_NB)
     return root
 
 
@@ -128,6 +133,30 @@ async def test_grid_sweep_with_a_failing_index(server: ServerProcess, workspace:
     rerun_done = await server.wait_job(rerun["id"], finished, timeout=180)
     assert rerun_done["sweep"]["failed"] == 1  # the same set fails the same way
     assert "diverged" in rerun_done["sweep"]["indexes"][0]["message"]
+
+
+@pytest.mark.asyncio
+async def test_cancel_stops_the_whole_sweep(server: ServerProcess, workspace: Path):
+    body = {"notebook": "slow.ipynb", "sweep": {"parameters": {"n": [1, 2, 3]}}, "parallelism": 2}
+    _, created = await server.call("POST", "/jobs", body, expect=201)
+    job_id = created["job"]["id"]
+
+    def two_running(job: dict) -> bool:
+        return job["sweep"]["running"] == 2 and (job["current_cell"] or 0) >= 3
+
+    await server.wait_job(job_id, two_running, timeout=120)
+    await server.call("POST", f"/jobs/{job_id}/cancel", expect=200)
+    done = await server.wait_job(job_id, finished, timeout=120)
+    assert done["phase"] == "Cancelled", done
+    indexes = done["sweep"]["indexes"]
+    assert [i["phase"] for i in indexes] == ["Cancelled"] * 3, indexes
+    ran = [i for i in indexes if i["output_state"] == "ready"]
+    states = [(i["output_state"], i["output_error"]) for i in indexes]
+    assert len(ran) == 2 and indexes[2]["output_state"] == "none", states  # 3rd never started
+    for index in ran:
+        executed = json.loads((workspace / index["output_path"]).read_text())
+        meta = executed["metadata"]["jupyter_k8s_sweep"]
+        assert meta["outcome"] == "cancelled" and meta["parameters"] == index["parameters"]
 
 
 @pytest.mark.asyncio

@@ -295,6 +295,21 @@ def test_finished_sweep_with_a_failed_index():
     assert job_info(_job(status), pods, []).output_state == "pending"
 
 
+def test_cancelled_sweep_says_cancelled_for_each_index():
+    stopped = {"terminated": {"exitCode": 143, "startedAt": "2024-05-01T10:01:00Z"}}
+    status = {
+        "completedIndexes": "0",
+        "failedIndexes": "1",
+        "conditions": [{"type": "Failed", "status": "True", "reason": "DeadlineExceeded"}],
+    }
+    pods = [_pod(0, DONE, "Succeeded"), _pod(1, stopped, "Failed")]
+    info = job_info(_job(status, {"jupyter-k8s.io/cancelled": "true"}), pods, [])
+    assert info.phase == JobPhase.CANCELLED
+    assert [i.phase for i in info.sweep.indexes] == ["Succeeded", "Cancelled", "Cancelled"]
+    assert [i.output_state for i in info.sweep.indexes] == ["pending", "pending", "none"]
+    assert info.sweep.cancelled == 2
+
+
 def test_results_table_and_csv():
     indexes = [
         {"index": 0, "phase": "Succeeded", "output_path": "a-0.ipynb"},
