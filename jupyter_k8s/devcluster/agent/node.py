@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ...k8s.client import Conflict, Gone, KubeClient, KubeError, NotFound, load_config
+from ...k8s.client import (
+    Conflict,
+    Forbidden,
+    Gone,
+    KubeClient,
+    KubeError,
+    NotFound,
+    load_config,
+)
 from .events import EventRecorder, now
 from .logs import MAX_FILES, MAX_SIZE, LogTarget, make_log_app, serve
 from .pods import PodRunner
@@ -49,6 +57,10 @@ class AgentOptions:
     # The kubelet's containerLogMaxSize / containerLogMaxFiles (its defaults).
     container_log_max_size: int = MAX_SIZE
     container_log_max_files: int = MAX_FILES
+
+
+#: Reads retried while the Node authorizer catches up (0.25 s, 0.5 s, ... ~10 s in all).
+NODE_AUTHZ_RETRIES = 9
 
 
 class IPAllocator:
@@ -167,7 +179,17 @@ class NodeAgent:
         }
 
     async def fetch(self, resource: str, namespace: str, name: str) -> dict:
-        return await self.client.get(resource, name, namespace or None)
+        # The Node authorizer learns that a pod bound here uses a ConfigMap or Secret from its
+        # own informers, a moment after the pod is bound: until then a read is Forbidden ("no
+        # relationship found"). The kubelet retries such a mount; so does this node, briefly.
+        for attempt in range(NODE_AUTHZ_RETRIES):
+            try:
+                return await self.client.get(resource, name, namespace or None)
+            except Forbidden as exc:
+                if "no relationship found" not in str(exc) or attempt == NODE_AUTHZ_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.25 * (attempt + 1))
+        raise AssertionError("unreachable")
 
     async def pod_token(self, pod: dict, audience: str | None, seconds: int) -> str:
         meta = pod["metadata"]
