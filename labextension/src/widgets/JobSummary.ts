@@ -198,7 +198,7 @@ export class JobSummary {
       );
       return;
     }
-    const dl = el('dl', 'jp-k8s-JobDetail-fields');
+    const dl = el('dl', 'jp-k8s-JobDetail-provenanceFields');
     for (const [label, value] of provenanceRows(known, trans)) {
       dl.appendChild(el('dt', '', label));
       const dd = el('dd', '', value);
