@@ -23,11 +23,12 @@ import hmac
 import logging
 import os
 import secrets
-import zlib
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+
+from .runlog import inflate_verified
 
 log = logging.getLogger(__name__)
 
@@ -89,16 +90,10 @@ def held_size(event: dict[str, Any], limit: int) -> tuple[int, str, int, int]:
 def inflate(packed: bytes, size: int, digest: str) -> bytes:
     """The notebook from its gzip bytes, never inflating more than announced (CPU work:
     run it in a thread)."""
-    inflater = zlib.decompressobj(wbits=31)
     try:
-        data = inflater.decompress(packed, size + 1)
-    except zlib.error as exc:
-        raise HandoverError(f"the held output is not valid gzip: {exc}") from None
-    if len(data) != size or not inflater.eof:
-        raise HandoverError(f"the held output has {len(data)} bytes, the runner said {size}")
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise HandoverError("the held output's sha256 does not match the runner's")
-    return data
+        return inflate_verified(packed, size, digest, "held output", "the runner")
+    except ValueError as exc:
+        raise HandoverError(str(exc)) from None
 
 
 async def fetch_held_output(ip: str, event: dict[str, Any], token: str, limit: int) -> bytes:

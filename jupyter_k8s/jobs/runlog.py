@@ -89,6 +89,22 @@ def parse_marker(line: str) -> tuple[str, dict[str, Any]] | None:
     return line[:pos], event
 
 
+def inflate_verified(packed: bytes, size: int, digest: str, what: str, claimant: str) -> bytes:
+    """Gunzip `packed`, never inflating more than the `size` announced (a gzip bomb stops
+    here), and check its length and sha256; ValueError says which check failed, naming the
+    data (`what`) and who announced it (`claimant`). CPU work: run it in a thread."""
+    inflater = zlib.decompressobj(wbits=31)
+    try:
+        data = inflater.decompress(packed, size + 1)
+    except zlib.error as exc:
+        raise ValueError(f"the {what} is not valid gzip: {exc}") from None
+    if len(data) != size or not inflater.eof:
+        raise ValueError(f"the {what} has {len(data)} bytes, {claimant} said {size}")
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise ValueError(f"the {what}'s sha256 does not match {claimant}'s")
+    return data
+
+
 def _decode(declared: int, digest: str, lines: list[str], limit: int | None) -> bytes:
     if limit is not None and declared > limit:
         raise ValueError(f"the executed notebook is {declared} bytes, over the limit of {limit}")
@@ -96,17 +112,7 @@ def _decode(declared: int, digest: str, lines: list[str], limit: int | None) -> 
         packed = base64.b64decode("".join(lines), validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("the output frame is not valid base64") from None
-    # Bounded: never inflate more than the runner said it wrote (a gzip bomb stops here).
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        data = inflater.decompress(packed, declared + 1)
-    except zlib.error as exc:
-        raise ValueError(f"the output frame is not valid gzip: {exc}") from None
-    if len(data) != declared or not inflater.eof:
-        raise ValueError(f"the output has {len(data)} bytes, the frame said {declared}")
-    if hashlib.sha256(data).hexdigest() != digest:
-        raise ValueError("the output's sha256 does not match the frame's")
-    return data
+    return inflate_verified(packed, declared, digest, "output frame", "the frame")
 
 
 def parse_runner_log(

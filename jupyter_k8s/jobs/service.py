@@ -80,7 +80,7 @@ from .provenance import (
     gpu_product,
     stamp,
 )
-from .runlog import FRAME, MARKER, parse_marker, parse_runner_log, progress_of
+from .runlog import FRAME, MARKER, RunnerLog, parse_marker, parse_runner_log, progress_of
 from .status import fail_fast_reason, job_info
 from .sweep_runs import collect_index, is_sweep, rerun_fields, submit_fields
 from .timeline import job_timeline
@@ -858,18 +858,7 @@ class JobService:
                 return
             if ann.get(ANN_OUTPUT_STATE) == "ready" or not self.is_mine(job):
                 return
-            # Base64, gunzip and sha256 of up to max_output_bytes: CPU work, off the loop.
-            parsed = await asyncio.to_thread(
-                parse_runner_log, "\n".join(kept), max_output_bytes=self.config.max_output_bytes
-            )
-            held = self._held.pop(pod, None)
-            if parsed.output is None and held is not None:
-                try:
-                    parsed.output, parsed.output_error = await held, None
-                except HandoverError as exc:
-                    parsed.output_error = str(exc)
-            elif held is not None:
-                held.cancel()
+            parsed = await self._runner_output(pod, kept)
             if parsed.output is None:
                 final = parsed.final or {}
                 if final.get("event") == "failed" and final.get("reason") and not final.get("cell"):
@@ -891,6 +880,24 @@ class JobService:
             log.warning("output of job %s not collected: %s", name, exc)
             with contextlib.suppress(KubeError):
                 await self._mark_output(name, "error", str(exc))
+
+    async def _runner_output(self, pod: str, kept: builtins.list[str]) -> RunnerLog:
+        """The runner's log parsed, its output taken from the log's frame or, for one too
+        large for the log, from the pod's hand-over (awaited here; a fetch that failed is
+        the output's error)."""
+        # Base64, gunzip and sha256 of up to max_output_bytes: CPU work, off the loop.
+        parsed = await asyncio.to_thread(
+            parse_runner_log, "\n".join(kept), max_output_bytes=self.config.max_output_bytes
+        )
+        held = self._held.pop(pod, None)
+        if parsed.output is None and held is not None:
+            try:
+                parsed.output, parsed.output_error = await held, None
+            except HandoverError as exc:
+                parsed.output_error = str(exc)
+        elif held is not None:
+            held.cancel()
+        return parsed
 
     async def _read_runner_log(self, name: str, pod: str) -> builtins.list[str]:
         """The runner's markers and output frame, from the pod's log followed to its end.

@@ -18,7 +18,6 @@ from ..errors import ForbiddenProblem, ValidationProblem
 from ..files import write_atomic
 from ..k8s.client import KubeError, NotFound, Obj, resource_path
 from ..profiles import Profile
-from .handover import HandoverError
 from .models import JobInfo, JobPhase, SubmitRequest
 from .objects import ANN_INDEX_OUTPUT_PREFIX, ANN_STAGING, CONTAINER
 from .runlog import parse_marker, parse_runner_log
@@ -145,17 +144,7 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
         job = await client.get("jobs", name, ns)
         if not svc.is_mine(job) or _collected(job, index):
             return
-        parsed = await asyncio.to_thread(
-            parse_runner_log, "\n".join(kept), max_output_bytes=svc.config.max_output_bytes
-        )
-        held = svc._held.pop(pod, None)
-        if parsed.output is None and held is not None:
-            try:
-                parsed.output, parsed.output_error = await held, None
-            except HandoverError as exc:
-                parsed.output_error = str(exc)
-        elif held is not None:
-            held.cancel()
+        parsed = await svc._runner_output(pod, kept)
         if parsed.output is None:
             final = parsed.final or {}
             if not final:
