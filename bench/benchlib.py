@@ -1,4 +1,5 @@
-"""What the benchmarks share: percentiles, and a real Jupyter server with the extension."""
+"""What the benchmarks share: percentiles, a local cluster with a real Jupyter server and the
+extension on it, and the printing of figures and goals."""
 
 from __future__ import annotations
 
@@ -6,12 +7,16 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jupyter_k8s.devcluster.controlplane import free_port
+from jupyter_k8s.devcluster.controlplane import DevCluster, free_port
 
 TOKEN = "bench-token"
 HEADERS = {"Authorization": f"token {TOKEN}"}
@@ -65,3 +70,54 @@ def start_server(
             time.sleep(0.2)
     proc.kill()
     raise RuntimeError(f"the Jupyter server did not start: {log.read_text()[-2000:]}")
+
+
+@dataclass
+class BenchServer:
+    """A local cluster and a Jupyter server on it, for one benchmark run."""
+
+    tmpdir: Path
+    cluster: DevCluster
+    root: Path  # the server's root folder
+    proc: subprocess.Popen
+    url: str
+    log: Path
+
+
+@contextmanager
+def bench_server(config: dict[str, Any], prefix: str = "jk8s-bench-") -> Iterator[BenchServer]:
+    """Bring a local cluster up in a temporary folder and start a Jupyter server on it, as the
+    extension's ServiceAccount with the JupyterK8s traits in `config`; stop both on leaving."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        tmpdir = Path(tmp)
+        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
+        cluster.up(wait=True)
+        proc = None
+        try:
+            root = tmpdir / "work"
+            root.mkdir()
+            proc, url, log = start_server(root, cluster.user_kubeconfig, config)
+            yield BenchServer(tmpdir, cluster, root, proc, url, log)
+        finally:
+            if proc:
+                proc.terminate()
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            cluster.down(quiet=True)
+
+
+def report(
+    figures: dict[str, Any], json_path: Path | None, goals: list[tuple[str, bool]] = ()
+) -> bool:
+    """Print the figures (one per line, aligned) and each goal met or not, write them as JSON
+    where asked; True when every goal is met."""
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    for text, met in goals:
+        print(f"goal {text}: {'met' if met else 'NOT met'}")
+    if json_path:
+        json_path.write_text(json.dumps(figures, indent=2))
+    return all(met for _text, met in goals)

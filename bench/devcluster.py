@@ -21,7 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
-from benchlib import percentile
+from benchlib import percentile, report
 
 from jupyter_k8s.devcluster.build import Versions, cache_dir
 from jupyter_k8s.devcluster.controlplane import DevCluster
@@ -137,13 +137,7 @@ def main() -> int:
             )
         finally:
             cluster.down(quiet=True)
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    goal = figures.get("pod_start_p50_s", 99) < 1.0
-    print(f"goal pod start p50 < 1 s: {'met' if goal else 'NOT met'}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    report(figures, args.json, [("pod start p50 < 1 s", figures.get("pod_start_p50_s", 99) < 1.0)])
     return 0
 
 

@@ -29,15 +29,12 @@ import json
 import os
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from pathlib import Path
 
 import aiohttp
-from benchlib import HEADERS, percentile, start_server
-
-from jupyter_k8s.devcluster.controlplane import DevCluster
+from benchlib import HEADERS, bench_server, percentile, report
 
 PROFILES = [
     {"name": "bench", "display_name": "Bench", "cpu_request": "50m", "memory_request": "128Mi"}
@@ -244,27 +241,15 @@ def main() -> int:
     parser.add_argument("--concurrent", type=int, default=10)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="jk8s-bench-kernels-") as tmp:
-        tmpdir = Path(tmp)
-        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
-        cluster.up(wait=True)
-        proc = None
-        try:
-            root = tmpdir / "work"
-            root.mkdir()
-            proc, url, _log = start_server(root, cluster.user_kubeconfig, {"profiles": PROFILES})
-            start_times = asyncio.run(starts(url, args.n))
-            exec_times = asyncio.run(executes(url, args.executes))
-            together = asyncio.run(concurrent(url, args.concurrent))
-            together_local = asyncio.run(concurrent(url, args.concurrent, LOCAL))
-            direct = asyncio.run(
-                direct_executes(cluster.user_kubeconfig, tmpdir / "kernels", args.executes)
-            )
-        finally:
-            if proc:
-                proc.terminate()
-                proc.wait(30)
-            cluster.down(quiet=True)
+    with bench_server({"profiles": PROFILES}, prefix="jk8s-bench-kernels-") as bench:
+        url = bench.url
+        start_times = asyncio.run(starts(url, args.n))
+        exec_times = asyncio.run(executes(url, args.executes))
+        together = asyncio.run(concurrent(url, args.concurrent))
+        together_local = asyncio.run(concurrent(url, args.concurrent, LOCAL))
+        direct = asyncio.run(
+            direct_executes(bench.cluster.user_kubeconfig, bench.tmpdir / "kernels", args.executes)
+        )
 
     local_p50 = statistics.median(start_times[LOCAL])
     remote_p50 = statistics.median(start_times[REMOTE])
@@ -299,9 +284,6 @@ def main() -> int:
         "local_probe_during_starts_p95_ms": round(together_local["probe_p95_ms"], 1),
         "local_probe_during_starts_max_ms": round(together_local["probe_max_ms"], 1),
     }
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
     if together["errors"]:
         print("concurrent start errors:", *together["errors"], sep="\n  ")
     goals = [
@@ -312,10 +294,7 @@ def main() -> int:
         (f"all {args.concurrent} concurrent kernels ready", together["ready"] == args.concurrent),
         ("event loop answers within 50 ms (probe max)", figures["probe_during_starts_max_ms"] < 50),
     ]
-    for text, met in goals:
-        print(f"goal {text}: {'met' if met else 'NOT met'}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    report(figures, args.json, goals)
     return 0
 
 

@@ -20,12 +20,11 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from benchlib import HEADERS, percentile, start_server
+from benchlib import HEADERS, bench_server, percentile, report
 
 from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.k8s.client import KubeClient, load_config
@@ -151,32 +150,15 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=6)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="jk8s-bench-") as tmp:
-        tmpdir = Path(tmp)
-        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
-        cluster.up(wait=True)
-        proc = None
-        try:
-            root = tmpdir / "work"
-            root.mkdir()
-            (root / "ticker.ipynb").write_text(json.dumps(TICKER))
-            proc, url, _log = start_server(root, cluster.user_kubeconfig, {"profiles": PROFILES})
-            figures = asyncio.run(run(cluster, url, args.rounds, args.jobs))
-        finally:
-            if proc:
-                proc.terminate()
-                proc.wait(15)
-            cluster.down(quiet=True)
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
+    with bench_server({"profiles": PROFILES}) as bench:
+        (bench.root / "ticker.ipynb").write_text(json.dumps(TICKER))
+        figures = asyncio.run(run(bench.cluster, bench.url, args.rounds, args.jobs))
     lost = figures["jobs_submitted"] - figures["outputs_back"]
+    report(figures, args.json)
     print(
         f"loss table: {figures['jobs_submitted']} submitted, {figures['jobs_succeeded']} "
         f"succeeded, {figures['outputs_back']} outputs back ({lost} lost)"
     )
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
     return 0 if lost == 0 else 1
 
 

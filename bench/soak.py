@@ -21,14 +21,11 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from benchlib import HEADERS, start_server
-
-from jupyter_k8s.devcluster.controlplane import DevCluster
+from benchlib import HEADERS, bench_server, report
 
 PROFILES = [
     {"name": "small", "default": True, "cpu_request": "50m", "memory_limit": "512Mi"},
@@ -137,29 +134,12 @@ def main() -> int:
     parser.add_argument("--running", type=int, default=20)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="jk8s-bench-") as tmp:
-        tmpdir = Path(tmp)
-        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
-        cluster.up(wait=True)
-        proc = None
-        try:
-            root = tmpdir / "work"
-            root.mkdir()
-            (root / "t.ipynb").write_text(json.dumps(TICKER))
-            proc, url, _log = start_server(
-                root, cluster.user_kubeconfig, {"profiles": PROFILES, "job_ttl_seconds": 60}
-            )
-            figures = asyncio.run(soak(url, proc.pid, args.minutes, args.jobs, args.running))
-        finally:
-            if proc:
-                proc.terminate()
-                proc.wait(15)
-            cluster.down(quiet=True)
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    with bench_server({"profiles": PROFILES, "job_ttl_seconds": 60}) as bench:
+        (bench.root / "t.ipynb").write_text(json.dumps(TICKER))
+        figures = asyncio.run(
+            soak(bench.url, bench.proc.pid, args.minutes, args.jobs, args.running)
+        )
+    report(figures, args.json)
     return 0
 
 

@@ -20,14 +20,12 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import aiohttp
-from benchlib import TOKEN, percentile, start_server
+from benchlib import TOKEN, bench_server, percentile, report
 
-from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.k8s.client import KubeClient, load_config
 
 PROFILES = [{"name": "parked", "cpu_request": "10m", "node_selector": {"bench": "nowhere"}}]
@@ -196,30 +194,13 @@ def main() -> int:
     parser.add_argument("--size", type=int, default=1_000_000, help="notebook bytes")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="jk8s-bench-") as tmp:
-        tmpdir = Path(tmp)
-        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
-        cluster.up(wait=True)
-        proc = None
-        try:
-            root = tmpdir / "work"
-            root.mkdir()
-            nb = json.dumps(big_notebook(args.size)).encode()
-            nb = json.dumps(big_notebook(2 * args.size - len(nb) - 2000)).encode()
-            packed = len(gzip.compress(nb, 6))
-            (root / "big.ipynb").write_bytes(nb)
-            proc, url, _log = start_server(
-                root,
-                cluster.user_kubeconfig,
-                {"profiles": PROFILES, "max_notebook_bytes": 1_000_000},
-            )
-            submits = asyncio.run(measure_submits(url, args.n))
-            baseline = asyncio.run(measure_baseline(cluster.user_kubeconfig, nb, args.n))
-        finally:
-            if proc:
-                proc.terminate()
-                proc.wait(15)
-            cluster.down(quiet=True)
+    nb = json.dumps(big_notebook(args.size)).encode()
+    nb = json.dumps(big_notebook(2 * args.size - len(nb) - 2000)).encode()
+    packed = len(gzip.compress(nb, 6))
+    with bench_server({"profiles": PROFILES, "max_notebook_bytes": 1_000_000}) as bench:
+        (bench.root / "big.ipynb").write_bytes(nb)
+        submits = asyncio.run(measure_submits(bench.url, args.n))
+        baseline = asyncio.run(measure_baseline(bench.cluster.user_kubeconfig, nb, args.n))
     figures = {
         "notebook_bytes": len(nb),
         "notebook_gzipped_bytes": packed,
@@ -231,13 +212,7 @@ def main() -> int:
             statistics.median(submits) / statistics.median(baseline), 2
         ),
     }
-    width = max(map(len, figures))
-    for key, value in figures.items():
-        print(f"{key:<{width}}  {value}")
-    met = figures["submit_p50_ms"] < 150
-    print(f"goal submit p50 < 150 ms: {'met' if met else 'NOT met'}")
-    if args.json:
-        args.json.write_text(json.dumps(figures, indent=2))
+    report(figures, args.json, [("submit p50 < 150 ms", figures["submit_p50_ms"] < 150)])
     return 0
 
 
