@@ -38,6 +38,7 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
     kernels: KernelService | None = None
     _culler: asyncio.Future[None] | None = None
     _collector: asyncio.Future[None] | None = None
+    _freezer: asyncio.Future[None] | None = None
 
     @property
     def _kernels(self) -> KernelService:
@@ -104,9 +105,21 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
         import asyncio
 
         asyncio.ensure_future(self._reattach(serverapp))
+        if self.freeze_heap:
+            self._freezer = asyncio.ensure_future(self._freeze_heap())
         self._collector = asyncio.ensure_future(self._collect_stale_standalone())
         if self.gpu_kernel_idle_timeout > 0:
             self._culler = asyncio.ensure_future(self._cull_gpu_kernels(serverapp))
+
+    async def _freeze_heap(self) -> None:
+        """Leave the server's start-up objects, then the job caches' first listing, out of
+        the garbage collector's full passes (jupyter_k8s.heap says why)."""
+        from .heap import freeze_long_lived
+
+        freeze_long_lived(self.log, "server started")
+        if self.jobs is not None:
+            await self.jobs.synced.wait()
+            freeze_long_lived(self.log, "job caches listed")
 
     async def _reattach(self, serverapp: ServerApp) -> None:
         from .kernels.reattach import reattach_or_clean
@@ -159,8 +172,9 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
 
         if self._culler is not None:
             self._culler.cancel()
-        if self._collector is not None:
-            self._collector.cancel()
+        for task in (self._collector, self._freezer):
+            if task is not None:
+                task.cancel()
         km = getattr(self.serverapp, "kernel_manager", None) if self.serverapp else None
         if self.kernels is not None:
             if km is not None:

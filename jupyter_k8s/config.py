@@ -135,6 +135,14 @@ class JupyterK8s(LoggingConfigurable):
         the input notebook, named <notebook>.<job id>.ipynb.""",
     )
 
+    freeze_heap = Bool(
+        True,
+        config=True,
+        help="""Leave the server's long-lived objects (its start-up, the job caches' first
+        listing) out of the garbage collector's full passes (gc.freeze), which otherwise
+        stall the event loop for a time that grows with them. Process-wide.""",
+    )
+
     max_notebook_bytes = Int(
         5_000_000,
         config=True,

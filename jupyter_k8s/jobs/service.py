@@ -178,6 +178,8 @@ class JobService:
         self._nodes_readable = True  # False after a 403: the shipped Role reads no nodes
         self._progress: dict[str, dict[str, Any] | None] = {}
         self._started = asyncio.Lock()
+        #: Set once the watch caches have listed (start() done): long-lived data from here.
+        self.synced = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self.cluster_defaults = ClusterDefaults(config.default_image)
         #: Whose executed notebooks this service collects (writes under root_dir): None, every
@@ -249,6 +251,7 @@ class JobService:
             # at their next change, which may be long (a pod holding its output changes not).
             for pod in pods.items():
                 self._on_pod("ADDED", pod)
+            self.synced.set()
 
     async def stop(self) -> None:
         for task in [*self._collecting.values(), *self._tasks]:
@@ -259,6 +262,7 @@ class JobService:
         self.jobs = self.pods = self.events = self.pod_events = None
         self._pods_by_job.clear()
         self._events_by_object.clear()
+        self.synced.clear()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
