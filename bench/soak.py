@@ -12,6 +12,11 @@ number of jobs stays level and a growing RSS would be a leak, not more data.
 
 Prints the server's RSS after the warm-up (the first 3 minutes) and at the end, the growth and
 its rate per 10 minutes, and how many jobs ran and came back.
+
+`--trace-memory` runs the server under tracemalloc (slower) and takes a snapshot of its Python
+heap after the warm-up and at the end (SIGUSR1 to a handler that a sitecustomize installs):
+it prints the Python memory traced at both and the 15 places whose allocations grew most, so a
+growing RSS can be told apart as Python objects kept (a leak) or memory the allocator holds.
 """
 
 from __future__ import annotations
@@ -19,9 +24,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
 import statistics
 import sys
+import tempfile
 import time
+import tracemalloc
 from pathlib import Path
 
 import aiohttp
@@ -50,6 +59,51 @@ TICKER = {
     "nbformat_minor": 5,
 }
 WARM_UP = 180.0
+#: Installed in the server with --trace-memory: SIGUSR1 dumps a tracemalloc snapshot.
+SITECUSTOMIZE = """
+import os, signal, tracemalloc
+
+_taken = [0]
+
+
+def _dump(_signum, _frame):
+    _taken[0] += 1
+    path = os.path.join(os.environ["JK8S_SNAPSHOTS"], "snap-%d.pickle" % _taken[0])
+    tracemalloc.take_snapshot().dump(path + ".part")
+    os.replace(path + ".part", path)
+
+
+if os.environ.get("JK8S_SNAPSHOTS"):
+    tracemalloc.start(8)
+    signal.signal(signal.SIGUSR1, _dump)
+"""
+
+
+async def snapshot(pid: int, folder: Path, n: int) -> Path:
+    """Have the server dump snapshot `n` (1, 2...) and wait until it is whole."""
+    os.kill(pid, signal.SIGUSR1)
+    path = folder / f"snap-{n}.pickle"
+    for _ in range(600):
+        if path.exists():
+            return path
+        await asyncio.sleep(0.5)
+    raise RuntimeError("the server wrote no tracemalloc snapshot")
+
+
+def heap_growth(first: Path, last: Path) -> dict[str, object]:
+    """Python memory traced at both snapshots, and the 15 sites that grew most."""
+    a, b = tracemalloc.Snapshot.load(str(first)), tracemalloc.Snapshot.load(str(last))
+    stats = b.compare_to(a, "traceback")
+    print("allocations that grew most between the snapshots (size, count, where):")
+    for stat in stats[:15]:
+        frames = [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in stat.traceback]
+        where = " < ".join(frames[:4])
+        print(f"  {stat.size_diff / 2**20:+8.2f} MiB {stat.count_diff:+7d}  {where}")
+
+    def mib(snap: tracemalloc.Snapshot) -> float:
+        return round(sum(s.size for s in snap.statistics("filename")) / 2**20, 1)
+
+    return {"python_heap_after_warm_up_mib": mib(a), "python_heap_end_mib": mib(b)}
 
 
 def rss_mib(pid: int) -> float:
@@ -59,8 +113,11 @@ def rss_mib(pid: int) -> float:
     raise RuntimeError("no VmRSS")
 
 
-async def soak(url: str, pid: int, minutes: float, jobs: int, running: int) -> dict:
+async def soak(
+    url: str, pid: int, minutes: float, jobs: int, running: int, snapshots: Path | None = None
+) -> dict:
     api = f"{url}/jupyter-k8s"
+    taken: list[Path] = []
     samples: list[tuple[float, float]] = []
     done = {"ran": 0, "succeeded": 0, "outputs": 0}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as s:
@@ -106,13 +163,19 @@ async def soak(url: str, pid: int, minutes: float, jobs: int, running: int) -> d
             if now >= next_sample:
                 samples.append((now - started, rss_mib(pid)))
                 next_sample += 30
+                if snapshots is not None and not taken and now - started >= WARM_UP:
+                    taken.append(await snapshot(pid, snapshots, 1))
             await asyncio.sleep(1)
         for task in followers:
             task.cancel()
+        if snapshots is not None and taken:
+            taken.append(await snapshot(pid, snapshots, 2))
     warm = [m for t, m in samples if t >= WARM_UP] or [samples[-1][1]]
     elapsed = samples[-1][0] - WARM_UP if samples[-1][0] > WARM_UP else samples[-1][0]
     growth = warm[-1] - warm[0]
+    heap = heap_growth(*taken) if len(taken) == 2 else {}
     return {
+        **heap,
         "minutes": minutes,
         "jobs_in_cache": jobs,
         "running_at_once": running,
@@ -133,11 +196,17 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--running", type=int, default=20)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--trace-memory", action="store_true", help="tracemalloc snapshots")
     args = parser.parse_args()
+    traced = Path(tempfile.mkdtemp(prefix="jk8s-soak-")) if args.trace_memory else None
+    if traced is not None:  # the server inherits these
+        (traced / "sitecustomize.py").write_text(SITECUSTOMIZE)
+        os.environ["PYTHONPATH"] = f"{traced}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+        os.environ["JK8S_SNAPSHOTS"] = str(traced)
     with bench_server({"profiles": PROFILES, "job_ttl_seconds": 60}) as bench:
         (bench.root / "t.ipynb").write_text(json.dumps(TICKER))
         figures = asyncio.run(
-            soak(bench.url, bench.proc.pid, args.minutes, args.jobs, args.running)
+            soak(bench.url, bench.proc.pid, args.minutes, args.jobs, args.running, traced)
         )
     report(figures, args.json)
     return 0
