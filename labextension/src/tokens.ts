@@ -96,6 +96,65 @@ export interface IJobInfo {
   output_error?: string | null;
   /** What ran where, once the output is collected (the job detail only). */
   provenance?: IProvenance | null;
+  /** A sweep's indexes (`SweepInfo`); absent or null for a plain job. */
+  sweep?: ISweepInfo | null;
+}
+
+/** One index of a sweep: its parameter set and how it went (`IndexInfo`). */
+export interface ISweepIndex {
+  index: number;
+  parameters: Record<string, JSONValue>;
+  phase: JobPhase;
+  reason?: string | null;
+  message?: string | null;
+  /** This index's executed notebook (`<stem>.<id>-<index>.ipynb`). */
+  output_path?: string | null;
+  output_state: OutputState;
+  output_error?: string | null;
+}
+
+/** A sweep's indexes, counted and one by one (`SweepInfo`). */
+export interface ISweepInfo {
+  total: number;
+  parallelism: number;
+  succeeded: number;
+  failed: number;
+  running: number;
+  pending: number;
+  cancelled: number;
+  indexes: ISweepIndex[];
+}
+
+/** How a sweep combines its lists: every combination, or the i-th values together. */
+export type SweepMode = 'grid' | 'zip';
+
+/** The `sweep` of a submit request: parameter name -> its list of values. */
+export interface ISweepSpec {
+  mode: SweepMode;
+  parameters: Record<string, JSONValue[]>;
+}
+
+/** One row of a sweep's results table: an index, its parameters and recorded values. */
+export interface ISweepResultRow {
+  index: number;
+  parameters: Record<string, JSONValue>;
+  phase: JobPhase;
+  reason?: string | null;
+  message?: string | null;
+  output_path?: string | null;
+  /** What the notebook recorded with `jupyter_k8s_record(name, value)`. */
+  records: Record<string, JSONValue>;
+}
+
+/** The answer of `GET /jupyter-k8s/jobs/{id}/results`. */
+export interface ISweepResults {
+  id: string;
+  phase: JobPhase;
+  /** The parameter names, in the order of the sweep. */
+  parameters: string[];
+  /** The recorded names, in the order first recorded. */
+  records: string[];
+  rows: ISweepResultRow[];
 }
 
 /** The `jupyter_k8s` block of an executed notebook's metadata (unset fields absent). */
@@ -141,6 +200,10 @@ export interface ISubmitRequest {
   profile?: string | null;
   image?: string | null;
   env?: Record<string, string>;
+  /** Run once per parameter set, as one Indexed Job (docs/jobs.md#sweeps). */
+  sweep?: ISweepSpec | null;
+  /** A sweep's indexes run at once (capped by the profile's `max_parallelism`). */
+  parallelism?: number | null;
 }
 
 /** A resource profile (`GET /jupyter-k8s/profiles`). */
@@ -154,6 +217,8 @@ export interface IProfile {
   gpus?: number;
   gpu_resource?: string;
   default: boolean;
+  /** The most indexes of a sweep that run at once (the server's default: 4). */
+  max_parallelism?: number;
 }
 
 /** The extension's settings (schema/plugin.json). */

@@ -7,6 +7,7 @@
 
 import { english, Trans } from '../i18n';
 import { JSONValue } from '../tokens';
+import { parseSweepValues } from './sweep';
 import {
   formatValue,
   IParameterSpec,
@@ -33,6 +34,10 @@ export interface IParameterRow {
   added: boolean;
   /** The notebook's comment on the line, if any. */
   comment?: string;
+  /** Whether the row takes several values (a sweep) in `sweepText`. */
+  sweep?: boolean;
+  /** The values of a swept row as typed: `0.1, 0.01` or a JSON list. */
+  sweepText?: string;
 }
 
 /**
@@ -131,23 +136,31 @@ export interface IRowError {
 }
 
 /**
- * The parameters to send: the changed rows, typed. Errors name the row and the field;
- * the parameters are only meaningful when there are none.
+ * The parameters to send: the changed rows, typed; and the swept rows' lists of values.
+ * Errors name the row and the field; the result is only meaningful when there are none.
+ *
+ * A swept row with several values goes into `swept` (the request's `sweep`); one with a
+ * single value is a plain parameter, sent when it differs from the notebook's. `swept` is
+ * null when no row has several values: the request is then a plain job's, as without
+ * sweeps.
  */
 export function collectParameters(
   rows: readonly IParameterRow[],
   trans: Trans = english
 ): {
   parameters: Record<string, JSONValue>;
+  swept: Record<string, JSONValue[]> | null;
   errors: IRowError[];
 } {
   const parameters: Record<string, JSONValue> = {};
+  const swept: Record<string, JSONValue[]> = {};
   const errors: IRowError[] = [];
   const seen = new Set<string>();
   rows.forEach((row, index) => {
     const name = row.name.trim();
+    const text = row.sweep ? (row.sweepText ?? '') : row.text;
     if (row.added) {
-      if (!name && !row.text.trim()) {
+      if (!name && !text.trim()) {
         return; // an empty added row is ignored
       }
       if (!isValidParameterName(name)) {
@@ -168,6 +181,21 @@ export function collectParameters(
       return;
     }
     seen.add(name);
+    if (row.sweep) {
+      const parsed = parseSweepValues(row.kind, text, trans);
+      if (!parsed.ok) {
+        errors.push({ index, field: 'value', message: `${name} ${parsed.error}` });
+      } else if (parsed.values.length > 1) {
+        swept[name] = parsed.values;
+      } else if (
+        row.added ||
+        row.expression ||
+        !jsonEqual(parsed.values[0], row.initial?.value)
+      ) {
+        parameters[name] = parsed.values[0];
+      }
+      return;
+    }
     if (!isRowChanged(row)) {
       return;
     }
@@ -183,7 +211,31 @@ export function collectParameters(
     }
     parameters[name] = parsed.value;
   });
-  return { parameters, errors };
+  return {
+    parameters,
+    swept: Object.keys(swept).length ? swept : null,
+    errors
+  };
+}
+
+/**
+ * The swept rows that have several values, as (name, number of values), for the dialog's
+ * live count of runs; rows whose values do not read yet are left out.
+ */
+export function sweptLengths(
+  rows: readonly IParameterRow[]
+): [string, number][] {
+  const lengths: [string, number][] = [];
+  for (const row of rows) {
+    if (!row.sweep) {
+      continue;
+    }
+    const parsed = parseSweepValues(row.kind, row.sweepText ?? '');
+    if (parsed.ok && parsed.values.length > 1) {
+      lengths.push([row.name.trim() || '?', parsed.values.length]);
+    }
+  }
+  return lengths;
 }
 
 /**
