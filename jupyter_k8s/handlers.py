@@ -381,7 +381,11 @@ class ProfilesHandler(JobsBaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        self.write_json({"profiles": self.jobs.profiles.public()})
+        # max_parallelism: the submit dialog proposes and bounds a sweep's parallelism by it.
+        profiles = [
+            {**p.public(), "max_parallelism": p.max_parallelism} for p in self.jobs.profiles
+        ]
+        self.write_json({"profiles": profiles})
 
 
 _JOB = r"(?P<job_id>[a-z0-9][-a-z0-9]{0,62})"

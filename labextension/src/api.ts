@@ -15,6 +15,7 @@ import {
   IProfile,
   ISubmitRequest,
   ISubmitted,
+  ISweepResults,
   JSONValue
 } from './tokens';
 
@@ -87,6 +88,41 @@ export function rerunJob(
     method: 'POST',
     body: JSON.stringify(parameters ? { parameters } : {})
   });
+}
+
+/**
+ * Run again a sweep's parameter sets that did not succeed, as a new sweep of just those
+ * (the sweep must have ended).
+ */
+export function rerunFailedIndexes(id: string): Promise<ISubmitted> {
+  return requestAPI<ISubmitted>(jobPath(id, '/rerun'), {
+    method: 'POST',
+    body: JSON.stringify({ failed_only: true })
+  });
+}
+
+/** A sweep's results table: one row per index, its parameters and recorded values. */
+export function getSweepResults(id: string): Promise<ISweepResults> {
+  return requestAPI<ISweepResults>(jobPath(id, '/results'));
+}
+
+/** A sweep's results table as CSV text (what `jupyter k8s results ID --csv` prints). */
+export async function getSweepResultsCSV(id: string): Promise<string> {
+  const settings = ServerConnection.makeSettings();
+  const url =
+    URLExt.join(settings.baseUrl, API_NAMESPACE, jobPath(id, '/results')) +
+    '?format=csv';
+  let response: Response;
+  try {
+    response = await ServerConnection.makeRequest(url, {}, settings);
+  } catch (error) {
+    throw new ServerConnection.NetworkError(error as TypeError);
+  }
+  const text = await response.text();
+  if (!response.ok) {
+    throw responseError(response, text);
+  }
+  return text;
 }
 
 /** Cancel a job (its notebook is kept as far as it got). */

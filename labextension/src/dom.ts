@@ -43,3 +43,22 @@ export function button(className: string, text: string): HTMLButtonElement {
   node.type = 'button';
   return node;
 }
+
+/**
+ * Save text as a file through the browser's download (a `data:` link, clicked): for answers
+ * that need the server's auth headers, which a plain link to the server would not send. A
+ * data URL needs no object URL to revoke later (the text is a small table).
+ */
+export function downloadText(
+  fileName: string,
+  text: string,
+  type: string
+): void {
+  const link = el('a', '');
+  link.href = `data:${type};charset=utf-8,${encodeURIComponent(text)}`;
+  link.download = fileName;
+  link.style.display = 'none';
+  document.body.appendChild(link);
+  link.click();
+  link.remove();
+}

@@ -36,7 +36,7 @@ import { kernelStartupPlugin } from './kernelStartup';
 import { JobsModel } from './jobsModel';
 import { baseName } from './models/status';
 import { JobNotifier } from './notifier';
-import { follow, rerun, submitNotebook } from './submit';
+import { follow, rerun, rerunFailed, submitNotebook } from './submit';
 import {
   CommandIDs,
   DEFAULT_SETTINGS,
@@ -96,9 +96,15 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
     const details = new WidgetTracker<MainAreaWidget<JobDetail>>({
       namespace: 'jupyter-k8s-job'
     });
+    const openPath = (path: string) => {
+      void app.commands.execute('docmanager:open', { path });
+    };
     const openOutput = (job: IJobInfo) => {
-      if (job.output_path) {
-        void app.commands.execute('docmanager:open', { path: job.output_path });
+      if (job.sweep) {
+        // One notebook per parameter set: the job's view lists them.
+        openJob(job.id);
+      } else if (job.output_path) {
+        openPath(job.output_path);
       }
     };
     const ctx = {
@@ -110,8 +116,16 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
     };
     const actions: IJobActions = {
       openOutput,
+      openPath,
       rerun: (job, edit) => {
         void rerun(ctx, job, edit).then(next => {
+          if (next) {
+            openJob(next.id);
+          }
+        });
+      },
+      rerunFailed: job => {
+        void rerunFailed(ctx, job).then(next => {
           if (next) {
             openJob(next.id);
           }

@@ -96,7 +96,8 @@ export class JobNotifier {
     const trans = this._options.trans;
     const name = baseName(job.notebook);
     const actions: Notification.IAction[] = [];
-    if (job.output_state === 'ready' && job.output_path) {
+    // A sweep has a notebook per parameter set: "Details" shows them all.
+    if (!job.sweep && job.output_state === 'ready' && job.output_path) {
       actions.push({
         label: trans.__('Open output'),
         caption: trans.__('Open %1', job.output_path),

@@ -9,7 +9,7 @@ import { Contents } from '@jupyterlab/services';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 
-import { listProfiles, rerunJob, submitJob } from './api';
+import { listProfiles, rerunFailedIndexes, rerunJob, submitJob } from './api';
 import { messageOf } from './errors';
 import { TRANSLATION_DOMAIN } from './i18n';
 import { JobsModel } from './jobsModel';
@@ -17,7 +17,8 @@ import {
   collectParameters,
   formatEnv,
   parseEnv,
-  rowsFromSpecs
+  rowsFromSpecs,
+  sweptLengths
 } from './models/form';
 import {
   findParametersSource,
@@ -26,6 +27,7 @@ import {
   parseParametersCell
 } from './models/parameters';
 import { baseName } from './models/status';
+import { countRuns, parseParallelism } from './models/sweep';
 import { APIError } from './request';
 import {
   IJobInfo,
@@ -167,9 +169,21 @@ export async function submitNotebook(
   };
   const profiles = listProfiles();
   return runDialog(ctx, state, profiles, async () => {
-    const { parameters } = collectParameters(state.rows);
+    const { parameters, swept } = collectParameters(state.rows);
     const { env } = parseEnv(state.envText);
     const request: ISubmitRequest = { notebook: state.notebook, parameters };
+    if (swept) {
+      // Only with several values: a plain submit's request is as it always was.
+      request.sweep = { mode: state.sweepMode ?? 'grid', parameters: swept };
+      const parsed = parseParallelism(
+        state.parallelismText ?? '',
+        state.maxParallelism,
+        sweepRuns(state)
+      );
+      if (parsed.ok) {
+        request.parallelism = parsed.value;
+      }
+    }
     if (state.profile) {
       request.profile = state.profile;
     }
@@ -229,6 +243,40 @@ export async function rerun(
   });
 }
 
+/**
+ * Run again the parameter sets of a sweep that did not succeed, as a new sweep of just
+ * those (`POST .../rerun` with `failed_only`). Resolves to the new sweep, or null (the
+ * error is notified).
+ */
+export async function rerunFailed(
+  ctx: ISubmitContext,
+  job: IJobInfo
+): Promise<IJobInfo | null> {
+  try {
+    return afterSubmit(ctx, await rerunFailedIndexes(job.id));
+  } catch (error) {
+    Notification.error(
+      bundle(ctx).__(
+        'Rerun of the failed parameter sets failed: %1',
+        messageOf(error)
+      ),
+      { autoClose: false }
+    );
+    return null;
+  }
+}
+
+/** The runs the form's sweep makes (null: none, or a zip that does not add up). */
+function sweepRuns(state: ISubmitFormState): number | null {
+  const lengths = sweptLengths(state.rows);
+  return lengths.length
+    ? countRuns(
+        state.sweepMode ?? 'grid',
+        lengths.map(([, n]) => n)
+      )
+    : null;
+}
+
 /** Show the form until it is cancelled or the server accepts it. */
 async function runDialog(
   ctx: ISubmitContext,
@@ -275,12 +323,23 @@ async function runDialog(
     state.rowErrors = errors;
     state.envErrors =
       state.mode === 'submit' ? parseEnv(state.envText, trans).errors : [];
+    const sweeping = state.mode === 'submit' && sweptLengths(state.rows).length;
+    const parallelism = sweeping
+      ? parseParallelism(
+          state.parallelismText ?? '',
+          state.maxParallelism,
+          sweepRuns(state),
+          trans
+        )
+      : null;
+    state.parallelismError =
+      parallelism && !parallelism.ok ? parallelism.error : null;
     if (!state.notebook.endsWith('.ipynb')) {
       state.error = trans.__('Name a notebook (a path ending in .ipynb).');
       state.errorField = 'notebook';
       continue;
     }
-    if (errors.length || state.envErrors.length) {
+    if (errors.length || state.envErrors.length || state.parallelismError) {
       state.error = trans.__('Some values need fixing.');
       continue;
     }

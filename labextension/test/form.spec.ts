@@ -23,7 +23,12 @@ describe('parameter rows', () => {
     ]);
     expect(rows[4].expression).toBe(true);
     expect(rows.some(isRowChanged)).toBe(false);
-    expect(collectParameters(rows)).toEqual({ parameters: {}, errors: [] });
+    // No row swept: a plain job's request (no sweep).
+    expect(collectParameters(rows)).toEqual({
+      parameters: {},
+      swept: null,
+      errors: []
+    });
   });
 
   it('send changed values, typed', () => {
@@ -34,6 +39,7 @@ describe('parameter rows', () => {
     rows[4].text = '2024-01-01';
     expect(collectParameters(rows)).toEqual({
       parameters: { n: 5, rate: 2, flag: false, start: '2024-01-01' },
+      swept: null,
       errors: []
     });
   });

@@ -184,7 +184,11 @@ export function collectParameters(
     if (row.sweep) {
       const parsed = parseSweepValues(row.kind, text, trans);
       if (!parsed.ok) {
-        errors.push({ index, field: 'value', message: `${name} ${parsed.error}` });
+        errors.push({
+          index,
+          field: 'value',
+          message: `${name} ${parsed.error}`
+        });
       } else if (parsed.values.length > 1) {
         swept[name] = parsed.values;
       } else if (

@@ -6,7 +6,12 @@ import {
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { getJob, getJobEvents } from '../api';
+import {
+  getJob,
+  getJobEvents,
+  getSweepResults,
+  getSweepResultsCSV
+} from '../api';
 import { el } from '../dom';
 import { TRANSLATION_DOMAIN } from '../i18n';
 import { JobsModel } from '../jobsModel';
@@ -14,17 +19,19 @@ import { IJobsDiff } from '../models/jobs';
 import { LogTail } from '../models/logs';
 import { baseName, phaseLabel } from '../models/status';
 import { ITimelineEntry } from '../models/timeline';
-import { IJobEvent, IJobInfo } from '../tokens';
+import { IJobEvent, IJobInfo, ISweepResults } from '../tokens';
 import { JobLog } from './JobLog';
 import { IJobActions, JobSummary } from './JobSummary';
 import { JobTimeline } from './JobTimeline';
+import { SweepResults } from './SweepResults';
 
 /**
- * One job in the main area, in three parts, each in its own module: the summary (status
- * with the reason, actions, fields, parameters; JobSummary.ts), the events timeline (its
- * milestones and the Kubernetes events of the Job and its pods; JobTimeline.ts) and its
- * log following live (the last `tailLines` lines kept; JobLog.ts). This widget gives them
- * the job from the shared `JobsModel` and tells the model when it is visible.
+ * One job in the main area, in parts, each in its own module: the summary (status with the
+ * reason, actions, fields, parameters; JobSummary.ts), for a sweep its results table
+ * (SweepResults.ts), the events timeline (its milestones and the Kubernetes events of the
+ * Job and its pods; JobTimeline.ts) and its log following live (the last `tailLines` lines
+ * kept; JobLog.ts). This widget gives them the job from the shared `JobsModel` and tells
+ * the model when it is visible.
  */
 export class JobDetail extends Widget {
   constructor(options: JobDetail.IOptions) {
@@ -46,6 +53,15 @@ export class JobDetail extends Widget {
       trans,
       fetchProvenance: id => getJob(id).then(job => job.provenance ?? null)
     });
+    this._sweep = new SweepResults({
+      jobId: options.id,
+      idPrefix: this.id,
+      host: this,
+      fetch: options.fetchResults ?? getSweepResults,
+      fetchCSV: getSweepResultsCSV,
+      actions: options.actions,
+      trans
+    });
     this._timeline = new JobTimeline({
       jobId: options.id,
       idPrefix: this.id,
@@ -66,6 +82,7 @@ export class JobDetail extends Widget {
     const main = el('div', 'jp-k8s-JobDetail-main');
     main.append(
       ...this._summary.nodes,
+      ...this._sweep.nodes,
       ...this._timeline.nodes,
       ...this._log.nodes
     );
@@ -112,6 +129,7 @@ export class JobDetail extends Widget {
     }
     this._log.dispose();
     this._timeline.dispose();
+    this._sweep.dispose();
     this._model.setViewVisible(this.id, false);
     this._model.changed.disconnect(this._onChanged, this);
     super.dispose();
@@ -121,6 +139,7 @@ export class JobDetail extends Widget {
     super.onAfterShow(msg);
     this._model.setViewVisible(this.id, true);
     void this.refreshEvents();
+    void this._sweep.refresh();
   }
 
   protected onAfterAttach(msg: Message): void {
@@ -128,15 +147,18 @@ export class JobDetail extends Widget {
     this._model.setViewVisible(this.id, this.isVisible);
     this._log.update();
     void this.refreshEvents();
+    void this._sweep.refresh();
   }
 
   protected onBeforeDetach(msg: Message): void {
     this._timeline.stop();
+    this._sweep.stop();
     super.onBeforeDetach(msg);
   }
 
   protected onBeforeHide(msg: Message): void {
     this._model.setViewVisible(this.id, false);
+    this._sweep.stop();
     super.onBeforeHide(msg);
   }
 
@@ -162,6 +184,7 @@ export class JobDetail extends Widget {
   private _setJob(job: IJobInfo | null, gone: boolean): void {
     this._job = job;
     this._timeline.setJob(job, gone);
+    this._sweep.setJob(job, gone);
     this._log.setJob(job, gone);
     // Without a job (loading, or deleted) only the heading shows.
     this.toggleClass('jp-mod-empty', !job);
@@ -175,6 +198,7 @@ export class JobDetail extends Widget {
   private _model: JobsModel;
   private _summary: JobSummary;
   private _timeline: JobTimeline;
+  private _sweep: SweepResults;
   private _log: JobLog;
   private _job: IJobInfo | null = null;
 }
@@ -188,6 +212,8 @@ export namespace JobDetail {
     tailLines?: number;
     /** Where the events come from (default: the REST API; tests pass their own). */
     fetchEvents?: (id: string) => Promise<IJobEvent[]>;
+    /** Where a sweep's results come from (default: the REST API). */
+    fetchResults?: (id: string) => Promise<ISweepResults>;
     /** The application's translator (default: none, English). */
     translator?: ITranslator;
   }

@@ -15,11 +15,13 @@ import {
   isUnfinished,
   statusChip
 } from '../models/status';
+import { sweepProgress } from '../models/sweep';
 import { Trans } from '../i18n';
 import { IJobInfo, IProvenance } from '../tokens';
+import type { ISweepActions } from './SweepResults';
 
-/** What the view's buttons do (the plugin implements them). */
-export interface IJobActions {
+/** What the view's buttons and links do (the plugin implements them). */
+export interface IJobActions extends ISweepActions {
   openOutput(job: IJobInfo): void;
   rerun(job: IJobInfo, edit: boolean): void;
   cancel(job: IJobInfo): void;
@@ -117,7 +119,12 @@ export class JobSummary {
         trans.__('Duration'),
         formatDuration(job.duration_seconds, trans) || '—'
       ],
-      [trans.__('Progress'), cellProgress(job, trans) || '—'],
+      [
+        trans.__('Progress'),
+        (job.sweep
+          ? sweepProgress(job.sweep, trans)
+          : cellProgress(job, trans)) || '—'
+      ],
       [trans.__('Output'), outputText(job, trans)]
     ];
     this._fields.replaceChildren();
@@ -214,12 +221,16 @@ export class JobSummary {
     const specs: [string, string, boolean, () => void][] = [
       [
         trans.__('Open output'),
-        job.output_state === 'ready'
-          ? trans.__('Open %1', job.output_path)
-          : job.output_state === 'pending'
-            ? trans.__('The executed notebook is not there yet')
-            : trans.__('No executed notebook'),
-        job.output_state === 'ready' && !!job.output_path,
+        job.sweep
+          ? trans.__(
+              'Each parameter set has its own notebook: open it from the results table'
+            )
+          : job.output_state === 'ready'
+            ? trans.__('Open %1', job.output_path)
+            : job.output_state === 'pending'
+              ? trans.__('The executed notebook is not there yet')
+              : trans.__('No executed notebook'),
+        !job.sweep && job.output_state === 'ready' && !!job.output_path,
         () => this._actions.openOutput(job)
       ],
       [
@@ -303,6 +314,13 @@ export namespace JobSummary {
 /** Where the executed notebook is, in words. */
 function outputText(job: IJobInfo, trans: Trans): string {
   const path = job.output_path ?? '';
+  if (job.sweep && path && job.output_state !== 'none') {
+    // A sweep's index k writes <stem>-<k>.ipynb (the base path itself is never written).
+    return trans.__(
+      '%1, one per parameter set',
+      path.replace(/\.ipynb$/, '-<k>.ipynb')
+    );
+  }
   switch (job.output_state) {
     case 'ready':
       return path;

@@ -21,7 +21,8 @@ import {
   PARAMETER_KINDS,
   ParameterKind
 } from '../models/parameters';
-import { IProfile } from '../tokens';
+import { IProfile, SweepMode } from '../tokens';
+import { SweepOptions } from './SweepOptions';
 
 /** Everything the submit form holds; it survives the dialog being shown again. */
 export interface ISubmitFormState {
@@ -49,12 +50,21 @@ export interface ISubmitFormState {
   rowErrors: IRowError[];
   /** Problems with the env lines. */
   envErrors: string[];
+  /** How swept rows combine (submit only; default grid). */
+  sweepMode?: SweepMode;
+  /** A sweep's runs at once as typed; '' or absent: the proposed default. */
+  parallelismText?: string;
+  /** What is wrong with the parallelism, if anything. */
+  parallelismError?: string | null;
+  /** The chosen profile's `max_parallelism` (set by the form; undefined: not known). */
+  maxParallelism?: number;
 }
 
 /**
  * The body of the "Run on Kubernetes" dialog: notebook, profile picker (with each
- * profile's GPUs), parameters typed from the notebook's parameters cell, environment and
- * image. Every input has a label; errors are announced (`role="alert"`).
+ * profile's GPUs), parameters typed from the notebook's parameters cell (each of which may
+ * be swept over several values: SweepOptions.ts), environment and image. Every input has a
+ * label; errors are announced (`role="alert"`).
  */
 export class SubmitForm extends Widget {
   constructor(options: SubmitForm.IOptions) {
@@ -95,6 +105,10 @@ export class SubmitForm extends Widget {
     const s = this._state;
     const root = this.node;
     root.replaceChildren();
+    this._sweep =
+      s.mode === 'submit'
+        ? new SweepOptions({ state: s, trans, idPrefix: uid('sweep') })
+        : null;
 
     if (s.error) {
       const alert = el('div', 'jp-k8s-SubmitForm-error');
@@ -165,6 +179,9 @@ export class SubmitForm extends Widget {
     fieldset.appendChild(add);
     root.appendChild(fieldset);
     this._renderRows();
+    if (this._sweep) {
+      root.appendChild(this._sweep.node);
+    }
 
     if (s.mode === 'submit') {
       // Environment
@@ -272,6 +289,7 @@ export class SubmitForm extends Widget {
       return;
     }
     const p = this._profileList?.find(x => x.name === this._state.profile);
+    this._sweep?.setProfile(p);
     if (!p) {
       this._profileInfo.textContent = '';
       return;
@@ -303,14 +321,18 @@ export class SubmitForm extends Widget {
               )
             : trans.__('The parameters cell assigns no simple values.');
       node.appendChild(el('div', 'jp-k8s-SubmitForm-hint', text));
+      this._sweep?.update();
       return;
     }
+    const sweepable = this._sweep !== null;
+    node.classList.toggle('jp-mod-sweepable', sweepable);
     const header = el('div', 'jp-k8s-SubmitForm-paramRow jp-mod-header');
     header.setAttribute('aria-hidden', 'true');
     for (const h of [
       trans.__('Name'),
       trans.__('Type'),
       trans.__('Value'),
+      ...(sweepable ? [trans.__('Sweep')] : []),
       ''
     ]) {
       header.appendChild(el('span', '', h));
@@ -323,11 +345,16 @@ export class SubmitForm extends Widget {
       el(
         'div',
         'jp-k8s-SubmitForm-hint',
-        trans.__(
-          'Only values you change are sent; the others keep the notebook’s values.'
-        )
+        sweepable
+          ? trans.__(
+              'Only values you change are sent; the others keep the notebook’s values. Tick Sweep to give a parameter several values (1, 2, 3 or a JSON list): one run per value, or per combination.'
+            )
+          : trans.__(
+              'Only values you change are sent; the others keep the notebook’s values.'
+            )
       )
     );
+    this._sweep?.update();
   }
 
   private _renderRow(row: IParameterRow, index: number): HTMLElement {
@@ -374,19 +401,30 @@ export class SubmitForm extends Widget {
     kind.value = row.kind;
     kind.addEventListener('change', () => {
       row.kind = kind.value as ParameterKind;
-      if (row.kind === 'boolean' && !/^(true|false)$/i.test(row.text)) {
+      if (
+        row.kind === 'boolean' &&
+        !row.sweep &&
+        !/^(true|false)$/i.test(row.text)
+      ) {
         row.text = 'True';
       }
       this._renderRows();
-      this._paramsNode
-        .querySelector<HTMLElement>(`#${CSS.escape(valueId)}`)
-        ?.focus();
+      this._focusValue(index);
     });
     line.appendChild(kind);
 
-    // Value
+    // Value: one, or (a swept row) several
     let value: HTMLInputElement | HTMLSelectElement;
-    if (row.kind === 'boolean') {
+    if (row.sweep) {
+      value = document.createElement('input');
+      value.spellcheck = false;
+      value.value = row.sweepText ?? '';
+      value.placeholder = trans.__('1, 2, 3 or a JSON list');
+      value.title = trans.__(
+        'Several values of %1: comma-separated (each read as JSON, else as text) or a JSON list. One run per value.',
+        nameLabel
+      );
+    } else if (row.kind === 'boolean') {
       value = document.createElement('select');
       value.appendChild(option('True', 'True'));
       value.appendChild(option('False', 'False'));
@@ -411,15 +449,22 @@ export class SubmitForm extends Widget {
     }
     value.id = valueId;
     value.className = 'jp-mod-styled jp-k8s-SubmitForm-paramValue';
-    if (row.added) {
+    if (row.sweep) {
+      value.classList.add('jp-mod-sweep');
+      value.setAttribute('aria-label', trans.__('Values of %1', nameLabel));
+    } else if (row.added) {
       value.setAttribute('aria-label', trans.__('Value of %1', nameLabel));
     }
     const update = () => {
-      if (row.kind !== 'null') {
+      if (row.sweep) {
+        row.sweepText = value.value;
+        this._sweep?.update();
+      } else if (row.kind !== 'null') {
         row.text = value.value;
       }
-      line.classList.toggle('jp-mod-changed', isRowChanged(row) && !row.added);
-      reset.hidden = row.added || !isRowChanged(row);
+      const changed = row.sweep || isRowChanged(row);
+      line.classList.toggle('jp-mod-changed', changed && !row.added);
+      reset.hidden = row.added || !changed;
     };
     value.addEventListener('input', update);
     value.addEventListener('change', update);
@@ -428,6 +473,28 @@ export class SubmitForm extends Widget {
       value.setAttribute('aria-invalid', 'true');
     }
     line.appendChild(value);
+
+    // Sweep: several values instead of one (submit only)
+    if (this._sweep) {
+      const toggle = el('input', 'jp-k8s-SubmitForm-sweepToggle');
+      toggle.type = 'checkbox';
+      toggle.checked = !!row.sweep;
+      toggle.title = trans.__('Several values: one run per value (a sweep)');
+      toggle.setAttribute(
+        'aria-label',
+        trans.__('Sweep %1 over several values', nameLabel)
+      );
+      toggle.addEventListener('change', () => {
+        row.sweep = toggle.checked;
+        if (row.sweep && row.sweepText === undefined) {
+          // Start from the value shown, so that adding ", 0.1" makes a sweep.
+          row.sweepText = row.kind === 'null' ? 'None' : row.text;
+        }
+        this._renderRows();
+        this._focusValue(index);
+      });
+      line.appendChild(toggle);
+    }
 
     // Reset (a changed notebook value) or remove (an added one)
     const reset = button('jp-k8s-SubmitForm-rowButton', '');
@@ -449,12 +516,12 @@ export class SubmitForm extends Widget {
       );
       reset.addEventListener('click', () => {
         resetRow(row);
+        row.sweep = false;
         this._renderRows();
       });
     }
     line.appendChild(reset);
     update();
-    reset.hidden = !row.added && !isRowChanged(row);
 
     const wrapper = el('div', 'jp-k8s-SubmitForm-paramWrap');
     wrapper.appendChild(line);
@@ -467,6 +534,14 @@ export class SubmitForm extends Widget {
       wrapper.appendChild(el('div', 'jp-k8s-SubmitForm-comment', row.comment));
     }
     return wrapper;
+  }
+
+  /** Focus the value input of row `index` (its ids are new after a re-render). */
+  private _focusValue(index: number): void {
+    this._paramsNode
+      .querySelectorAll<HTMLElement>('.jp-k8s-SubmitForm-paramWrap')
+      [index]?.querySelector<HTMLElement>('.jp-k8s-SubmitForm-paramValue')
+      ?.focus();
   }
 
   private async _reloadParameters(): Promise<void> {
@@ -500,6 +575,7 @@ export class SubmitForm extends Widget {
   private _profileInfo: HTMLElement | null = null;
   private _imageInput: HTMLInputElement | null = null;
   private _paramsNode!: HTMLElement;
+  private _sweep: SweepOptions | null = null;
   private _loadParameters?: (path: string) => Promise<IParameterSpec[] | null>;
 }
 

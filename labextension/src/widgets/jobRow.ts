@@ -1,11 +1,13 @@
 /**
  * One row of the job list: status chip (with the reason, or the cell progress), notebook,
- * profile, age or duration, and the scheduler's or the failure's message. Plain DOM, no
- * JupyterLab imports: unit-tested with jest.
+ * profile, age or duration, a sweep's progress (`sweep 4/6 done, 1 failed`), and the
+ * scheduler's or the failure's message. Plain DOM, no JupyterLab imports: unit-tested with
+ * jest.
  */
 
 import { english, Trans } from '../i18n';
 import { baseName, statusChip, timeSummary } from '../models/status';
+import { sweepProgress } from '../models/sweep';
 import { IJobInfo } from '../tokens';
 
 /** A row's skeleton, made once per pooled row. */
@@ -13,7 +15,8 @@ export function createRow(): HTMLElement {
   const row = document.createElement('div');
   row.className = 'jp-k8s-JobRow';
   // Line 1: notebook, profile, time. Line 2: the status chip (it gets the whole width, so a
-  // reason such as "Unschedulable" fits), then the scheduler's or the failure's message.
+  // reason such as "Unschedulable" fits), a sweep's progress, then the scheduler's or the
+  // failure's message.
   row.innerHTML =
     '<div class="jp-k8s-JobRow-line">' +
     '<span class="jp-k8s-JobRow-notebook"></span>' +
@@ -22,6 +25,7 @@ export function createRow(): HTMLElement {
     '</div>' +
     '<div class="jp-k8s-JobRow-line jp-k8s-JobRow-meta">' +
     '<span class="jp-k8s-Chip"></span>' +
+    '<span class="jp-k8s-JobRow-sweep"></span>' +
     '<span class="jp-k8s-JobRow-message"></span>' +
     '</div>';
   return row;
@@ -37,10 +41,8 @@ export function renderRow(
   const chip = statusChip(job, trans);
   const [nbNode, profileNode, timeNode] = row.firstElementChild!
     .children as unknown as [HTMLElement, HTMLElement, HTMLElement];
-  const [chipNode, messageNode] = row.lastElementChild!.children as unknown as [
-    HTMLElement,
-    HTMLElement
-  ];
+  const [chipNode, sweepNode, messageNode] = row.lastElementChild!
+    .children as unknown as [HTMLElement, HTMLElement, HTMLElement];
   chipNode.className = `jp-k8s-Chip jp-mod-${chip.tone}`;
   chipNode.textContent = chip.text;
   nbNode.textContent = baseName(job.notebook);
@@ -52,12 +54,16 @@ export function renderRow(
       ? (job.message ?? '')
       : '';
   messageNode.textContent = message;
-  row.title = `${job.notebook} (${job.id})\n${chip.title}`;
+  const sweep = job.sweep ? sweepProgress(job.sweep, trans) : '';
+  sweepNode.textContent = sweep;
+  row.classList.toggle('jp-mod-sweep', !!job.sweep);
+  row.title = `${job.notebook} (${job.id})\n${chip.title}${sweep ? `\n${sweep}` : ''}`;
   row.setAttribute(
     'aria-label',
     [
       baseName(job.notebook),
       chip.title,
+      sweep,
       job.profile ? trans.__('profile %1', job.profile) : '',
       time
     ]
