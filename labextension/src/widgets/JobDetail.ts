@@ -47,12 +47,6 @@ export class JobDetail extends Widget {
     this.title.caption = trans.__('Kubernetes job %1', options.id);
     this.title.closable = true;
     this._model = options.model;
-    this._summary = new JobSummary({
-      jobId: options.id,
-      actions: options.actions,
-      trans,
-      fetchProvenance: id => getJob(id).then(job => job.provenance ?? null)
-    });
     this._sweep = new SweepResults({
       jobId: options.id,
       idPrefix: this.id,
@@ -61,6 +55,13 @@ export class JobDetail extends Widget {
       fetchCSV: getSweepResultsCSV,
       actions: options.actions,
       trans
+    });
+    this._summary = new JobSummary({
+      jobId: options.id,
+      actions: options.actions,
+      trans,
+      fetchProvenance: id => getJob(id).then(job => job.provenance ?? null),
+      afterFields: this._sweep.nodes
     });
     this._timeline = new JobTimeline({
       jobId: options.id,
@@ -82,7 +83,6 @@ export class JobDetail extends Widget {
     const main = el('div', 'jp-k8s-JobDetail-main');
     main.append(
       ...this._summary.nodes,
-      ...this._sweep.nodes,
       ...this._timeline.nodes,
       ...this._log.nodes
     );

@@ -52,6 +52,7 @@ export class JobSummary {
       this._buttons,
       this._reason,
       this._fields,
+      ...(options.afterFields ?? []),
       el('h3', '', trans.__('Parameters')),
       this._params,
       el('h3', '', trans.__('Provenance')),
@@ -140,7 +141,13 @@ export class JobSummary {
     const names = Object.keys(job.parameters ?? {});
     if (names.length === 0) {
       this._params.appendChild(
-        el('div', 'jp-k8s-muted', trans.__('None: the notebook’s own values.'))
+        el(
+          'div',
+          'jp-k8s-muted',
+          job.sweep
+            ? trans.__('Each parameter set’s values are in the sweep results.')
+            : trans.__('None: the notebook’s own values.')
+        )
       );
     } else {
       const table = el('table', 'jp-k8s-JobDetail-paramTable');
@@ -308,6 +315,8 @@ export namespace JobSummary {
     /** The job's provenance from the job detail (the list leaves it out); none: not shown
      * until the job itself carries it. */
     fetchProvenance?: (id: string) => Promise<IProvenance | null>;
+    /** Elements shown right after the fields (a sweep's results). */
+    afterFields?: readonly HTMLElement[];
   }
 }
 
