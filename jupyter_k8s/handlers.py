@@ -22,7 +22,8 @@ from jupyter_server.extension.handler import ExtensionHandlerMixin
 from tornado.http1connection import HTTP1Connection
 
 from .errors import ForbiddenProblem, Problem, ValidationProblem
-from .jobs.models import SubmitRequest
+from .jobs import schedules
+from .jobs.models import ScheduleRequest, ScheduleUpdate, SubmitRequest
 from .jobs.service import JobService
 from .jobs.sweep_runs import results as sweep_results
 from .jobs.sweeps import results_csv
@@ -377,6 +378,59 @@ class JobResultsHandler(JobsBaseHandler):
         self.finish(results_csv(table), set_content_type="text/csv; charset=utf-8")
 
 
+class SchedulesHandler(JobsBaseHandler):
+    """GET: this user's schedules. POST: create one (a submit request with a cron)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self) -> None:
+        found = await schedules.list_schedules(self.jobs)
+        self.write_json({"schedules": [s.model_dump(mode="json") for s in found]})
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self) -> None:
+        req = ScheduleRequest.from_json(self.body_json())
+        info, warnings = await schedules.create(self.jobs, req)
+        self.set_header("Location", f"{self.base_url.rstrip('/')}/{API_PREFIX}/schedules/{info.id}")
+        self.write_json({"schedule": info.model_dump(mode="json"), "warnings": warnings}, 201)
+
+
+class ScheduleHandler(JobsBaseHandler):
+    """GET: one schedule. PATCH: pause/resume (suspend), edit its cron. DELETE: delete it (its
+    input and the runs Kubernetes keeps go with it; collected outputs stay)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, schedule_id: str) -> None:
+        self.write_json((await schedules.get(self.jobs, schedule_id)).model_dump(mode="json"))
+
+    @tornado.web.authenticated
+    @authorized
+    async def patch(self, schedule_id: str) -> None:
+        change = ScheduleUpdate.from_json(self.body_json())
+        info = await schedules.update(self.jobs, schedule_id, change)
+        self.write_json(info.model_dump(mode="json"))
+
+    @tornado.web.authenticated
+    @authorized
+    async def delete(self, schedule_id: str) -> None:
+        await schedules.delete(self.jobs, schedule_id)
+        self.set_status(204)
+        self.finish()
+
+
+class ScheduleRunHandler(JobsBaseHandler):
+    """POST: run the schedule's notebook now (a run like the scheduled ones)."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def post(self, schedule_id: str) -> None:
+        info = await schedules.run_now(self.jobs, schedule_id)
+        self.set_header("Location", f"{self.base_url.rstrip('/')}/{API_PREFIX}/jobs/{info.id}")
+        self.write_json({"job": info.model_dump(mode="json")}, 201)
+
+
 class ProfilesHandler(JobsBaseHandler):
     @tornado.web.authenticated
     @authorized
@@ -389,6 +443,7 @@ class ProfilesHandler(JobsBaseHandler):
 
 
 _JOB = r"(?P<job_id>[a-z0-9][-a-z0-9]{0,62})"
+_SCHEDULE = r"(?P<schedule_id>[a-z0-9][-a-z0-9]{0,51})"
 
 default_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/{API_PREFIX}/cluster", ClusterHandler),
@@ -402,4 +457,7 @@ default_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/{API_PREFIX}/jobs/{_JOB}/events", JobEventsHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/output", JobOutputHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/results", JobResultsHandler),
+    (rf"/{API_PREFIX}/schedules", SchedulesHandler),
+    (rf"/{API_PREFIX}/schedules/{_SCHEDULE}", ScheduleHandler),
+    (rf"/{API_PREFIX}/schedules/{_SCHEDULE}/run", ScheduleRunHandler),
 ]

@@ -3,6 +3,7 @@
 This module only wires the commands together; each lives in a module of its own:
 
     jobs, job_commands   submit, jobs, status, logs, cancel, delete, rerun, fetch, profiles
+    schedule_commands    schedule create/list/show/pause/resume/edit/run/delete
     kernelspec           kernelspec install
     doctor               doctor
     dev_cluster          dev-cluster up/down/status/env/build
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 
-from . import dev_cluster, doctor, jobs, kernelspec
+from . import dev_cluster, doctor, jobs, kernelspec, schedule_commands
 from .exit_codes import guarded
 
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     jobs.add_parsers(sub)
+    schedule_commands.add_parser(sub)
     kernelspec.add_parser(sub)
     doctor.add_parser(sub)
     dev_cluster.add_parser(sub)

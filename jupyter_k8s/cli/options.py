@@ -157,8 +157,11 @@ def add_parameter_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_submit_options(parser: argparse.ArgumentParser, *, follow: bool = True) -> None:
-    """The options of `submit`; the %k8s_submit magic shares them (follow=False)."""
+def add_submit_options(
+    parser: argparse.ArgumentParser, *, follow: bool = True, wait: bool = True
+) -> None:
+    """The options of `submit`; the %k8s_submit magic shares them (follow=False), and
+    `schedule create` (follow=False, wait=False: nobody waits for a schedule's runs)."""
     add_parameter_options(parser)
     parser.add_argument("--profile", metavar="P", help="resource profile (see `profiles`)")
     parser.add_argument("--image", metavar="I", help="container image (default: the profile's)")
@@ -193,6 +196,8 @@ def add_submit_options(parser: argparse.ArgumentParser, *, follow: bool = True) 
         parser.add_argument(
             "-f", "--follow", action="store_true", help="stream the job's log, then --wait"
         )
+    if not wait:
+        return
     parser.add_argument(
         "--wait",
         action="store_true",

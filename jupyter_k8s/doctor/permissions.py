@@ -1,5 +1,10 @@
 """Permissions: every verb of the shipped Role, asked with a SelfSubjectAccessReview, plus the
-optional ones (list nodes for GPU totals, Kueue workloads when Kueue is installed)."""
+optional ones (list nodes for GPU totals, Kueue workloads when Kueue is installed).
+
+The Role's CronJob verbs (schedules) are asked too, but a denial is a warning, not a failure
+(`OPTIONAL`): schedules are one feature among many, and a Role applied before they existed
+still runs every job and kernel; the warning names what is missing and the rule to add.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from ..k8s.client import Obj
 from .checks import Check
 
 RBAC_PATH = Path(__file__).parent.parent / "manifests" / "rbac.yaml"
+#: Targets of the shipped Role whose denial only costs one feature: what it costs.
+OPTIONAL = {"batch/cronjobs": "schedules cannot be made or managed (jobs and kernels work)"}
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,8 @@ def permission_findings(
         unknown = [p for p in group if allowed[p] is None]
         verbs = ", ".join(p.verb for p in group)
         cid = f"rbac.{target}"
+        optional = OPTIONAL.get(target)
+        name = f"{target} (optional)" if optional else target
         if denied:
             missing = ", ".join(p.text for p in denied)
             first = denied[0]
@@ -115,14 +124,17 @@ def permission_findings(
                 + "\n(the shipped Role has every rule jupyter-k8s needs: "
                 f"kubectl apply -n {namespace} -f {rbac_path})"
             )
-            checks.append(Check(cid, sec, target, "fail", f"{missing}: denied", fix))
+            if optional:
+                checks.append(Check(cid, sec, name, "warn", f"{missing}: denied: {optional}", fix))
+            else:
+                checks.append(Check(cid, sec, name, "fail", f"{missing}: denied", fix))
         elif unknown:
             why = _answer(answers.get(unknown[0]))[1]
             checks.append(
                 Check(
                     cid,
                     sec,
-                    target,
+                    name,
                     "warn",
                     f"could not check {', '.join(p.verb for p in unknown)}: {why}",
                     "SelfSubjectAccessReview must be allowed to every authenticated identity "
@@ -130,7 +142,7 @@ def permission_findings(
                 )
             )
         else:
-            checks.append(Check(cid, sec, target, "ok", verbs))
+            checks.append(Check(cid, sec, name, "ok", verbs))
     return checks
 
 

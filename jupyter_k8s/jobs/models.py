@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from ..errors import ValidationProblem
+from .cron import check_cron, check_time_zone
 from .sweeps import SweepInfo, SweepSpec
 
 #: Finished jobs (and their pods and logs) are kept a week unless the request says otherwise.
@@ -221,7 +222,115 @@ class JobInfo(BaseModel):
     output_state: OutputState = "none"
     output_error: str | None = None
     sweep: SweepInfo | None = Field(default=None, description="a sweep's indexes, if it is one")
+    schedule: str | None = Field(
+        default=None, description="the schedule this job is a run of (its id), if any"
+    )
     provenance: Provenance | None = Field(
         default=None,
         description="what ran where, once the output is collected (job detail only)",
+    )
+
+
+# -- schedules -------------------------------------------------------------------------------
+
+#: Kubernetes' own defaults for a CronJob's history.
+DEFAULT_SUCCESSFUL_HISTORY = 3
+DEFAULT_FAILED_HISTORY = 1
+MAX_HISTORY = 100
+ConcurrencyPolicy = Literal["Forbid", "Allow", "Replace"]
+
+
+def _cron(value: str) -> str:
+    return check_cron(value)
+
+
+def _time_zone(value: str | None) -> str | None:
+    return None if value is None or not value.strip() else check_time_zone(value)
+
+
+class ScheduleRequest(SubmitRequest):
+    """A schedule: the submit request of each run, and when it runs (a CronJob)."""
+
+    cron: str = Field(
+        description="when: five cron fields (minute hour day-of-month month day-of-week) "
+        "or a macro such as @daily"
+    )
+    time_zone: str | None = Field(
+        default=None, description="IANA time zone of the cron fields; None: UTC"
+    )
+    concurrency_policy: ConcurrencyPolicy = Field(
+        default="Forbid", description="a run still going when the next is due: Forbid skips it"
+    )
+    successful_jobs_history_limit: int = Field(
+        default=DEFAULT_SUCCESSFUL_HISTORY, ge=0, le=MAX_HISTORY, description="runs kept"
+    )
+    failed_jobs_history_limit: int = Field(
+        default=DEFAULT_FAILED_HISTORY, ge=0, le=MAX_HISTORY, description="failed runs kept"
+    )
+    suspend: bool = Field(default=False, description="created paused")
+
+    _check_cron = field_validator("cron")(_cron)
+    _check_time_zone = field_validator("time_zone")(_time_zone)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ScheduleRequest:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise validation_problem(exc) from None
+
+
+class ScheduleUpdate(BaseModel):
+    """PATCH of a schedule: pause or resume, a new cron or time zone, its history limits."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suspend: bool | None = None
+    cron: str | None = None
+    time_zone: str | None = Field(default=None, description="null or '': UTC")
+    concurrency_policy: ConcurrencyPolicy | None = None
+    successful_jobs_history_limit: int | None = Field(default=None, ge=0, le=MAX_HISTORY)
+    failed_jobs_history_limit: int | None = Field(default=None, ge=0, le=MAX_HISTORY)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        return None if value is None else check_cron(value)
+
+    _check_time_zone = field_validator("time_zone")(_time_zone)
+
+    @classmethod
+    def from_json(cls, data: Any) -> ScheduleUpdate:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise validation_problem(exc) from None
+
+
+class ScheduleInfo(BaseModel):
+    """A schedule as users see it; built from its CronJob and the runs in the job cache."""
+
+    id: str = Field(description="the CronJob's name; the id in URLs")
+    notebook: str
+    owner: str
+    profile: str | None = None
+    image: str | None = None
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    cron: str
+    time_zone: str | None = None
+    concurrency_policy: str = "Forbid"
+    successful_jobs_history_limit: int = DEFAULT_SUCCESSFUL_HISTORY
+    failed_jobs_history_limit: int = DEFAULT_FAILED_HISTORY
+    suspended: bool = False
+    created: datetime | None = None
+    next_run: datetime | None = Field(
+        default=None, description="when it runs next; None while suspended"
+    )
+    last_schedule: datetime | None = Field(
+        default=None, description="when the controller last started a run"
+    )
+    last_successful: datetime | None = Field(default=None, description="when a run last succeeded")
+    active: list[str] = Field(default_factory=list, description="ids of the runs going on")
+    runs: list[str] = Field(
+        default_factory=list, description="ids of its runs Kubernetes still keeps, newest first"
     )

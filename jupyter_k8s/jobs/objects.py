@@ -9,12 +9,19 @@ The ConfigMap carries the notebook, the runner's source and job.json into the po
 service creates the Job first, then the ConfigMap owned by it (`set_owner`), so that deleting
 the Job (or its TTL) removes the ConfigMap too; a pod that starts before the ConfigMap exists
 waits for its volume.
+
+A schedule is a CronJob (`make_cronjob`) whose jobTemplate is the Job `make_job` builds, with
+the owner's labels and annotations: the Jobs the CronJob controller makes from it are ordinary
+jobs of the owner. Its input ConfigMap is owned by the CronJob (every run mounts it), and each
+run writes its own output, `<stem>.<run's Job name>.ipynb` (`run_output_path`): the run's name
+reaches the pod through the downward API (`RUN_NAME_ENV`).
 """
 
 from __future__ import annotations
 
 import base64
 import copy
+import dataclasses
 import gzip
 import json
 import posixpath
@@ -62,9 +69,23 @@ ANN_SWEEP = "jupyter-k8s.io/sweep"
 # Set by the service per index of a sweep once its output is collected: "ready" | "none" |
 # "error: <message>" (one key per index, so that concurrent patches never race).
 ANN_INDEX_OUTPUT_PREFIX = "jupyter-k8s.io/output-"
+# On a schedule's jobTemplate (so on each of its runs): the CronJob's name.
+ANN_SCHEDULE = "jupyter-k8s.io/schedule"
+# What `kubectl create job --from=cronjob/x` puts on a Job it makes: a run started by hand.
+ANN_INSTANTIATE = "cronjob.kubernetes.io/instantiate"
+COMPONENT_SCHEDULE = "notebook-schedule"
 
 #: Select every notebook job (add the owner label to select one user's).
 JOB_SELECTOR = f"{LABEL_MANAGED_BY}=jupyter-k8s,{LABEL_COMPONENT}={COMPONENT}"
+#: Select every schedule (CronJob); add the owner label to select one user's.
+SCHEDULE_SELECTOR = f"{LABEL_MANAGED_BY}=jupyter-k8s,{LABEL_COMPONENT}={COMPONENT_SCHEDULE}"
+#: A CronJob's name: the controller appends `-<minutes since 1970>` (11 characters) for a
+#: run's Job, whose name must stay a 63-character label (its pods' job-name label).
+MAX_SCHEDULE_NAME = 52
+#: A scheduled run's own Job name in its pod (downward API), for its output path.
+RUN_NAME_ENV = "JUPYTER_K8S_JOB_NAME"
+RUN_NAME_FIELD = "metadata.labels['batch.kubernetes.io/job-name']"
+CONCURRENCY_POLICIES = ("Forbid", "Allow", "Replace")
 
 # -- paths inside the pod -----------------------------------------------------------------------
 
@@ -134,10 +155,17 @@ class JobBuild:
     # () for a plain job. `parallelism`: how many indexes run at once.
     sweep: tuple[Mapping[str, Any], ...] = ()
     parallelism: int = 1
+    # A schedule's build: `name` is its CronJob's, `output_path` the schedule's
+    # `<stem>.<name>.ipynb`, of which each run writes its own (`run_output_path`).
+    schedule: bool = False
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
             raise ValueError("parallelism must be at least 1")
+        if self.schedule and self.sweep:
+            raise ValueError("a schedule runs one notebook, not a sweep")
+        if self.schedule and len(self.name) > MAX_SCHEDULE_NAME:
+            raise ValueError(f"a schedule's name has at most {MAX_SCHEDULE_NAME} characters")
         if self.staging not in ("configmap", "shared"):
             raise ValueError(f"unknown staging {self.staging!r}")
         if self.staging == "shared" and not (self.shared_volume and self.shared_mount_path):
@@ -166,6 +194,32 @@ def output_path_for(notebook_path: str, unique: str) -> str:
     folder = posixpath.dirname(notebook_path)
     name = f"{notebook_stem(notebook_path)}.{unique}.ipynb"
     return posixpath.join(folder, name) if folder else name
+
+
+def run_output_path(schedule_output: str, schedule: str, run: str) -> str:
+    """A scheduled run's output: the schedule's `<stem>.<schedule>.ipynb` as `<stem>.<run>.ipynb`
+    (`run`, the run's Job name, is `<schedule>-<suffix>`)."""
+    tail = f".{schedule}.ipynb"
+    if not schedule_output.endswith(tail):
+        raise ValueError(f"{schedule_output!r} is not the output path of schedule {schedule!r}")
+    return f"{schedule_output[: -len(tail)]}.{run}.ipynb"
+
+
+def schedule_of(job: Mapping[str, Any]) -> str | None:
+    """The schedule (CronJob name) whose run this Job is, or None.
+
+    Its schedule annotation (from the jobTemplate), its name `<schedule>-...` and its
+    controller owner reference to that CronJob must agree: labels and annotations are
+    untrusted text, and the answer picks the output path and the hand-over token.
+    """
+    meta = job.get("metadata") or {}
+    schedule = (meta.get("annotations") or {}).get(ANN_SCHEDULE)
+    if not isinstance(schedule, str) or not str(meta.get("name", "")).startswith(f"{schedule}-"):
+        return None
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("kind") == "CronJob" and ref.get("name") == schedule and ref.get("controller"):
+            return schedule
+    return None
 
 
 def labels(build: JobBuild) -> dict[str, str]:
@@ -207,6 +261,8 @@ def make_annotations(build: JobBuild) -> dict[str, str]:
         ann[ANN_TIMEOUT] = str(build.timeout_seconds)
     if build.sweep:
         ann[ANN_SWEEP] = _parameters_json(sweep_sets(build), "sweep's parameter sets")
+    if build.schedule:
+        ann[ANN_SCHEDULE] = build.name
     return ann
 
 
@@ -327,6 +383,10 @@ def _env(build: JobBuild) -> list[dict[str, Any]]:
         # Where the runner serves a held output (from the downward API, not a user choice).
         env = [e for e in env if e["name"] != "POD_IP"]
         env.append({"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}})
+    if build.schedule:
+        # Which run this is: its output path, and the notebook may read it too.
+        env = [e for e in env if e["name"] != RUN_NAME_ENV]
+        env.append({"name": RUN_NAME_ENV, "valueFrom": {"fieldRef": {"fieldPath": RUN_NAME_FIELD}}})
     return env
 
 
@@ -359,10 +419,18 @@ def make_pod_spec(build: JobBuild) -> dict[str, Any]:
     profile = build.profile
     volumes, mounts = _volumes(build)
     cfg = make_runner_config(build)
+    command = ["python", build.runner_path, "--config", f"{JOB_DIR}/{CONFIG_KEY}"]
+    if build.schedule and build.staging == "shared":
+        # Each run writes its own notebook in place: the path names the run's Job, which
+        # Kubernetes puts in for $(RUN_NAME_ENV) (a '$' of the path itself is escaped as $$).
+        root = build.shared_mount_path or "/"
+        schedule_output = posixpath.join(root, build.output_path).replace("$", "$$")
+        own = run_output_path(schedule_output, build.name, f"$({RUN_NAME_ENV})")
+        command += ["--output", own]
     runner = container(
         CONTAINER,
         build.image,
-        ["python", build.runner_path, "--config", f"{JOB_DIR}/{CONFIG_KEY}"],
+        command,
         # In configmap staging the runner makes cwd itself: a workingDir the runtime has to
         # create would belong to root, not to the pod's user.
         workingDir=cfg["cwd"] if build.staging == "shared" else WORK_DIR,
@@ -457,4 +525,96 @@ def make_job(build: JobBuild) -> dict[str, Any]:
             "annotations": make_annotations(build),
         },
         "spec": spec,
+    }
+
+
+# -- schedules (CronJobs) ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """When a schedule runs, and what Kubernetes keeps of its runs."""
+
+    cron: str  # checked by cron.check_cron
+    time_zone: str | None = None  # IANA name; None: the controller manager's (mostly UTC)
+    concurrency_policy: str = "Forbid"  # a run still going when the next is due: skip it
+    successful_history: int = 3  # finished Jobs (with their pods and logs) kept
+    failed_history: int = 1
+    suspend: bool = False
+
+    def __post_init__(self) -> None:
+        if self.concurrency_policy not in CONCURRENCY_POLICIES:
+            raise ValueError(f"concurrency_policy must be one of {CONCURRENCY_POLICIES}")
+
+
+def cronjob_spec_fields(spec: ScheduleSpec) -> dict[str, Any]:
+    """The CronJob spec's fields that a schedule's edit may change (timeZone null: unset)."""
+    return {
+        "schedule": spec.cron,
+        "timeZone": spec.time_zone,
+        "concurrencyPolicy": spec.concurrency_policy,
+        "successfulJobsHistoryLimit": spec.successful_history,
+        "failedJobsHistoryLimit": spec.failed_history,
+        "suspend": spec.suspend,
+    }
+
+
+def make_cronjob(build: JobBuild, spec: ScheduleSpec) -> dict[str, Any]:
+    """The batch/v1 CronJob of a schedule: its jobTemplate is `make_job`'s Job (metadata and
+    spec), so each run is an ordinary notebook job of the owner."""
+    if not build.schedule:
+        raise ValueError("make_cronjob needs a schedule's build (schedule=True)")
+    job = make_job(dataclasses.replace(build, suspend=False))
+    fields = {k: v for k, v in cronjob_spec_fields(spec).items() if v is not None}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
+        "metadata": {
+            "name": build.name,
+            "namespace": build.namespace,
+            "labels": {**labels(build), LABEL_COMPONENT: COMPONENT_SCHEDULE},
+            # The exact owner, as on Jobs; what it runs is on the jobTemplate.
+            "annotations": {ANN_USERNAME: build.owner},
+        },
+        "spec": {
+            **fields,
+            "jobTemplate": {
+                "metadata": {
+                    "labels": job["metadata"]["labels"],
+                    "annotations": job["metadata"]["annotations"],
+                },
+                "spec": job["spec"],
+            },
+        },
+    }
+
+
+def make_manual_run(cronjob: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A Job from the CronJob's template, as `kubectl create job --from=cronjob/x` makes it:
+    the template's labels, annotations and spec, owned (controller) by the CronJob."""
+    meta = cronjob.get("metadata") or {}
+    if not meta.get("uid"):
+        raise ValueError("the CronJob has no uid: pass the object the API server returned")
+    template = (cronjob.get("spec") or {}).get("jobTemplate") or {}
+    tmeta = template.get("metadata") or {}
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": name,
+            "namespace": meta.get("namespace"),
+            "labels": dict(tmeta.get("labels") or {}),
+            "annotations": {**(tmeta.get("annotations") or {}), ANN_INSTANTIATE: "manual"},
+            "ownerReferences": [
+                {
+                    "apiVersion": cronjob.get("apiVersion", "batch/v1"),
+                    "kind": "CronJob",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": copy.deepcopy(template.get("spec") or {}),
     }

@@ -69,6 +69,8 @@ from .objects import (
     make_job,
     make_runner_config,
     output_path_for,
+    run_output_path,
+    schedule_of,
     set_owner,
 )
 from .provenance import (
@@ -83,6 +85,7 @@ from .provenance import (
 from .runlog import FRAME, MARKER, RunnerLog, parse_marker, parse_runner_log, progress_of
 from .status import fail_fast_reason, job_info
 from .sweep_runs import collect_index, is_sweep, rerun_fields, submit_fields
+from .sweeps import indexed_output_path
 from .timeline import job_timeline
 
 log = logging.getLogger("jupyter_k8s.jobs")
@@ -298,6 +301,14 @@ class JobService:
         ann = meta.get("annotations") or {}
         notebook, output = ann.get(ANN_NOTEBOOK), ann.get(ANN_OUTPUT)
         unique = str(meta.get("name", ""))[-6:]
+        schedule = schedule_of(job)
+        if schedule is not None and isinstance(output, str):
+            # A schedule's run: `<stem>.<its Job's name>.ipynb`, beside the schedule's path.
+            unique = str(meta["name"])
+            try:
+                output = run_output_path(output, schedule, unique)
+            except ValueError:
+                output = None
         if isinstance(notebook, str) and isinstance(output, str) and notebook.endswith(".ipynb"):
             # Next to the notebook, or where output_dir puts it (also when set since).
             allowed = {output_path_for(notebook, unique), self._output_path(notebook, unique)}
@@ -351,6 +362,12 @@ class JobService:
         if info.output_state == "none" and name in self._followed and ANN_OUTPUT_STATE not in ann:
             # Its pod is gone (cancel, deadline) but our follower is still reading the output.
             info.output_state = "pending"
+        schedule = schedule_of(job)
+        if schedule is not None and info.output_path:
+            # The template's annotation names the schedule's path; each run has its own.
+            info.schedule = schedule
+            with contextlib.suppress(ValueError):
+                info.output_path = run_output_path(info.output_path, schedule, name)
         return info
 
     async def _job(self, name: str) -> Obj:
@@ -501,6 +518,48 @@ class JobService:
     async def submit(self, req: SubmitRequest) -> tuple[JobInfo, builtins.list[str]]:
         """Create the job; returns it and warnings (e.g. unknown parameters)."""
         await self.start()
+        unique = random_suffix()
+        build, configmap, warnings = await self.prepare(req, job_name(req.notebook, unique), unique)
+        job = make_job(dataclasses.replace(build, suspend=True))
+        client = await self.client()
+        cfg = self.config
+        # Suspended first, so no pod starts before its ConfigMap exists; the ConfigMap then
+        # is created already owned by the Job (it goes away with it) and the Job resumed. One
+        # large write, no race with the pod; any failure removes what was made.
+        created = await client.create("jobs", job, cfg.namespace)
+        try:
+            await self.create_owned(configmap, created)
+            created = await client.patch(
+                "jobs", build.name, {"spec": {"suspend": False}}, cfg.namespace
+            )
+        except BaseException:
+            with contextlib.suppress(KubeError):
+                await client.delete("jobs", build.name, cfg.namespace, propagation="Background")
+            with contextlib.suppress(KubeError):
+                await client.delete("configmaps", configmap["metadata"]["name"], cfg.namespace)
+            raise
+        return job_info(created, [], []), warnings
+
+    async def create_owned(self, obj: Obj, owner: Obj) -> None:
+        """Create `obj` (an input ConfigMap) owned by the created `owner` (Job or CronJob)."""
+        client = await self.client()
+        # raw: the API server echoes the whole ConfigMap back; nothing to parse there.
+        await client.request(
+            "POST",
+            resource_path("configmaps", self.config.namespace),
+            body=set_owner(obj, owner),
+            raw=True,
+        )
+
+    async def prepare(
+        self, req: SubmitRequest, name: str, unique: str, *, schedule: bool = False
+    ) -> tuple[JobBuild, Obj, builtins.list[str]]:
+        """The JobBuild of a submit request, its input ConfigMap and the warnings (unknown
+        parameters, a capped parallelism): what a job and a schedule are both made of.
+
+        `name`: the Job's (or the schedule's CronJob's); `unique`: what names the output,
+        `<stem>.<unique>.ipynb`. Call after start().
+        """
         cfg = self.config
         profile = self.profiles.get(req.profile)
         image = req.image or profile.image or await self.default_image()
@@ -518,8 +577,6 @@ class JobService:
         warnings = check_parameters(nb, checked) + warnings
         await self._check_secrets(req.secrets)
         kernel, language = kernel_and_language(nb)
-        unique = random_suffix()
-        name = job_name(req.notebook, unique)
         output = self._output_path(req.notebook, unique)
         safe_path(cfg.root_dir, output)
         extra = (
@@ -554,38 +611,20 @@ class JobService:
                 None
                 if cfg.staging == "shared"
                 else {
+                    # A schedule's runs share one ConfigMap: their token is the schedule's
+                    # (handover.py), which _fetch_held derives again from each run's Job.
                     "token": await self._handover_token(name),
                     "port": HANDOVER_PORT,
                     "hold_seconds": cfg.output_hold_seconds,
                 }
             ),
+            schedule=schedule,
             **sweep,
         )
         configmap = await asyncio.to_thread(
             make_input_configmap, build, data, _RUNNER_SOURCE(), make_runner_config(build), extra
         )
-        job = make_job(dataclasses.replace(build, suspend=True))
-        client = await self.client()
-        # Suspended first, so no pod starts before its ConfigMap exists; the ConfigMap then
-        # is created already owned by the Job (it goes away with it) and the Job resumed. One
-        # large write, no race with the pod; any failure removes what was made.
-        created = await client.create("jobs", job, cfg.namespace)
-        try:
-            # raw: the API server echoes the whole ConfigMap back; nothing to parse there.
-            await client.request(
-                "POST",
-                resource_path("configmaps", cfg.namespace),
-                body=set_owner(configmap, created),
-                raw=True,
-            )
-            created = await client.patch("jobs", name, {"spec": {"suspend": False}}, cfg.namespace)
-        except BaseException:
-            with contextlib.suppress(KubeError):
-                await client.delete("jobs", name, cfg.namespace, propagation="Background")
-            with contextlib.suppress(KubeError):
-                await client.delete("configmaps", configmap["metadata"]["name"], cfg.namespace)
-            raise
-        return job_info(created, [], []), warnings
+        return build, configmap, warnings
 
     async def rerun(
         self, name: str, parameters: dict[str, Any] | None = None, failed_only: bool = False
@@ -678,7 +717,9 @@ class JobService:
             pod,
             event.get("bytes"),
         )
-        token = await self._handover_token(name)
+        job = self.jobs.get(name, self.config.namespace) if self.jobs is not None else None
+        # A schedule's run holds the schedule's token (its ConfigMap is every run's).
+        token = await self._handover_token((schedule_of(job) if job else None) or name)
         for attempt in range(4):  # a pod's first seconds, a blip: try again a few times
             try:
                 return await fetch_held_output(ip, event, token, self.config.max_output_bytes)
@@ -1062,10 +1103,12 @@ class JobService:
         ]
         return info.model_copy(update={"parameters": sets[0].parameters}) if sets else info
 
-    async def _stamp_in_place(self, job: Obj, pod: str) -> None:
+    async def _stamp_in_place(self, job: Obj, pod: str, index: int | None = None) -> None:
         """Shared staging: add the stamp to the executed notebook the pod wrote in place (read,
-        stamped, written whole atomically; a file that is not a notebook is left as it is)."""
-        provenance = await self._provenance(job, pod)
+        stamped, written whole atomically; a file that is not a notebook is left as it is).
+        A sweep's index (`index`): that index's notebook and its own stamp, which the Job's
+        annotation (the job detail's provenance, one per Job) does not carry."""
+        provenance = await self._provenance(job, pod, index)
         if provenance is None:
             return
 
@@ -1078,7 +1121,10 @@ class JobService:
             return stamped is not None
 
         try:  # the output is there whatever happens here: a failure costs only the stamp
-            if await asyncio.to_thread(rewrite, self.output_target(job)):
+            target = self.output_target(job)
+            if index is not None:
+                target = target.with_name(indexed_output_path(target.name, index))
+            if await asyncio.to_thread(rewrite, target) and index is None:
                 client = await self.client()
                 ann = {ANN_PROVENANCE: annotation(provenance)}
                 await client.patch(

@@ -132,9 +132,18 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
         cached = svc.pods.get(pod, ns) if svc.pods is not None else None
         index = pod_index(cached) if cached is not None else None
         job = svc.jobs.get(name, ns) if svc.jobs is not None else None
-        if index is None or job is None or _collected(job, index):
+        ann = (job or {}).get("metadata", {}).get("annotations") or {}
+        shared = ann.get(ANN_STAGING) == "shared"
+        if index is None or job is None or (not shared and _collected(job, index)):
             # A follower started again after the job's end: nothing left to do.
             log.info("sweep %s pod %s: nothing to collect (index %s)", name, pod, index)
+            return
+        if shared:
+            # The pod writes its notebook in place: once it ended, only the stamp to add.
+            await svc._read_runner_log(name, pod)
+            job = await (await svc.client()).get("jobs", name, ns)
+            if svc.is_mine(job):
+                await svc._stamp_in_place(job, pod, index)
             return
         # Said on the Job before reading: a cancel deletes the pod, and without it nobody
         # could tell an index whose output is on its way from one that never ran.

@@ -178,6 +178,7 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "resourcequotas": ("/api/v1", True),
     "services": ("/api/v1", True),
     "jobs": ("/apis/batch/v1", True),
+    "cronjobs": ("/apis/batch/v1", True),
     "leases": ("/apis/coordination.k8s.io/v1", True),
     "roles": ("/apis/rbac.authorization.k8s.io/v1", True),
     "rolebindings": ("/apis/rbac.authorization.k8s.io/v1", True),

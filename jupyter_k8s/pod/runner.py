@@ -826,11 +826,15 @@ def main(argv: list[str] | None = None) -> int:
     global _cancel_grace, _config
     parser = argparse.ArgumentParser(description="Run a notebook for a jupyter-k8s job.")
     parser.add_argument("--config", required=True, help="path of job.json")
+    # A scheduled run's own output path (its Job's name in it): job.json is every run's.
+    parser.add_argument("--output", help="the executed notebook's path, over job.json's")
     args = parser.parse_args(argv)
     _setup_logging()
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         config = load_config(args.config)
+        if args.output:
+            config["output"] = args.output
         if select_sweep_index(config) is not None:
             STATE.record_helper = (config.get("language") or "python") == "python"
     except (OSError, ValueError) as exc:
