@@ -25,7 +25,10 @@ import {
   ISweepResultRow,
   ISweepResults
 } from '../src/tokens';
+import { english } from '../src/i18n';
 import { createRow, renderRow } from '../src/widgets/jobRow';
+import type { ISubmitFormState } from '../src/widgets/SubmitForm';
+import { SweepOptions } from '../src/widgets/SweepOptions';
 import { SweepTable } from '../src/widgets/SweepTable';
 import { job } from './helpers';
 
@@ -458,5 +461,83 @@ describe('SweepTable', () => {
       indexes
     );
     expect(column(view, 'record:loss')).toEqual(['1', '1', '1', '1']);
+  });
+});
+
+describe('SweepOptions (the dialog’s sweep part)', () => {
+  function state(): ISubmitFormState {
+    return {
+      mode: 'submit',
+      notebook: 'train.ipynb',
+      notebookEditable: false,
+      profile: 'small',
+      image: '',
+      envText: '',
+      rows: rowsFromSpecs(parseParametersCell('lr = 0.1\nbatch = 32\n')),
+      hasParametersCell: true,
+      error: null,
+      rowErrors: [],
+      envErrors: []
+    };
+  }
+
+  function runsText(options: SweepOptions): string {
+    return options.node.querySelector('.jp-k8s-SubmitForm-runs')!.textContent!;
+  }
+
+  it('shows once a row is swept, and counts the runs as values are typed', () => {
+    const s = state();
+    const options = new SweepOptions({
+      state: s,
+      trans: english,
+      idPrefix: 't'
+    });
+    expect(options.node.hidden).toBe(true);
+    s.rows[0].sweep = true;
+    s.rows[0].sweepText = '0.1';
+    options.update();
+    expect(options.node.hidden).toBe(false);
+    expect(runsText(options)).toBe(
+      'Give a swept parameter two or more values.'
+    );
+    s.rows[0].sweepText = '0.1, 0.01';
+    s.rows[1].sweep = true;
+    s.rows[1].sweepText = '16, 32, 64';
+    options.update();
+    expect(runsText(options)).toBe('6 runs: 2 × 3');
+    s.sweepMode = 'zip';
+    options.update();
+    expect(runsText(options)).toBe(
+      'Zip needs lists of one length (lr: 2, batch: 3).'
+    );
+  });
+
+  it('proposes and bounds the runs at once by the profile', () => {
+    const s = state();
+    s.rows[0].sweep = true;
+    s.rows[0].sweepText = '1, 2';
+    const options = new SweepOptions({
+      state: s,
+      trans: english,
+      idPrefix: 't'
+    });
+    const input = options.node.querySelector<HTMLInputElement>(
+      'input[data-field="parallelism"]'
+    )!;
+    // Two runs: two at once, though the default limit is 4.
+    expect(input.value).toBe('2');
+    expect(input.max).toBe('4');
+    options.setProfile({
+      name: 'big',
+      display_name: 'Big',
+      default: false,
+      max_parallelism: 1
+    });
+    expect(s.maxParallelism).toBe(1);
+    expect(input.value).toBe('1');
+    expect(input.max).toBe('1');
+    expect(
+      options.node.querySelector('.jp-k8s-SubmitForm-hint')!.textContent
+    ).toBe('At most 1 at once with profile Big.');
   });
 });
