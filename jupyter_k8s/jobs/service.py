@@ -174,6 +174,9 @@ class JobService:
         self._held: dict[str, asyncio.Task[bytes]] = {}  # pod name -> fetch of its held output
         self._handover_key: bytes | None = None
         self._followed: set[str] = set()  # jobs whose output a follower here takes care of
+        # Shared-staging jobs that ended unstamped (while no server ran: a schedule's runs)
+        # whose stamp this process tried to add: once each, not at every event of the Job.
+        self._stamp_tried: set[str] = set()
         # A followed pod's last state, kept past its deletion (a cancel deletes it): the
         # provenance stamp reads its node, image digest and times from it.
         self._last_pods: dict[str, Obj] = {}
@@ -809,6 +812,7 @@ class JobService:
         if kind == "DELETED":
             self._progress.pop(job["metadata"]["name"], None)
             self._followed.discard(job["metadata"]["name"])
+            self._stamp_tried.discard(job["metadata"]["name"])
             return
         if self.jobs is None:
             return  # the first listing, before every cache is ready: start() replays it
@@ -822,6 +826,23 @@ class JobService:
                 self._spawn(self._mark_output(name, "none", None))
             for pod in started:  # a restarted server catches up here
                 self._follow(name, pod["metadata"]["name"])
+        elif info.phase.finished and self._unstamped_in_place(job) and self._collects(name):
+            # Written in place while no server ran (a schedule's run): the stamp is still due,
+            # while the pod (its digest, node, times) exists. The follower reads the ended
+            # log at once, then stamps.
+            self._stamp_tried.add(name)
+            for pod in self._pods_of(name):
+                if container_started(pod):
+                    self._follow(name, pod["metadata"]["name"])
+
+    def _unstamped_in_place(self, job: Obj) -> bool:
+        ann = job["metadata"].get("annotations") or {}
+        return (
+            ann.get(ANN_STAGING) == "shared"
+            and ANN_PROVENANCE not in ann
+            and job["metadata"]["name"] not in self._stamp_tried
+            and not is_sweep(job)
+        )
 
     def _on_pod(self, kind: str, pod: Obj) -> None:
         if pod["metadata"]["name"] in self._collecting:
