@@ -290,3 +290,23 @@ async def test_shared_staging_runs_write_in_place_without_the_server(
     finally:
         await shared_server.call("DELETE", f"/schedules/{sid}", expect=204)
     assert output.is_file()
+
+
+async def test_shared_staging_sweep_indexes_are_stamped_in_place(
+    shared_server: ServerProcess, shared_root: Path
+):
+    """Not a schedule, but the same stamp in place: each index's notebook gets its own block."""
+    body = {"notebook": "daily.ipynb", "sweep": {"mode": "zip", "parameters": {"day": ["a", "b"]}}}
+    _, created = await shared_server.call("POST", "/jobs", body, expect=201)
+    job_id = created["job"]["id"]
+    done = await shared_server.wait_job(job_id, finished, timeout=120)
+    assert done["phase"] == "Succeeded", done
+    deadline = asyncio.get_running_loop().time() + 30
+    for index in done["sweep"]["indexes"]:
+        output = shared_root / index["output_path"]
+        while "jupyter_k8s" not in json.loads(output.read_text())["metadata"]:
+            assert asyncio.get_running_loop().time() < deadline, f"{output} not stamped"
+            await asyncio.sleep(0.5)
+        stamp = provenance_of(output)
+        assert stamp["job_id"] == job_id and stamp["sweep_index"] == index["index"], stamp
+        assert stamp["parameters"] == index["parameters"] and stamp["outcome"] == "Succeeded"
