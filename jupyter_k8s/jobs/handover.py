@@ -10,9 +10,12 @@ the server has fetched it and confirmed (POST /done), or until its hold time is 
 The fetch is authorized by a per-job token: HMAC-SHA256 of the job's namespace and name
 under a key kept in the user's Jupyter data directory (0600). The token travels to the pod in
 the job's input ConfigMap, beside the notebook it runs: whoever can read that can read the
-job's log too, which the token grants no more than. A server that restarts derives the same
-token from the same key, so it can still fetch what its previous run left held; a server with
-another data directory (another machine) cannot, and says so.
+job's log too, which the token grants no more than. A schedule's runs (jobs/schedules.py)
+all mount the one input ConfigMap of their CronJob, made before any run has a name: their
+token is the HMAC of the namespace and the *schedule's* name, shared by its runs, and the
+server derives it from a run's schedule (objects.schedule_of). A server that restarts
+derives the same token from the same key, so it can still fetch what its previous run left
+held; a server with another data directory (another machine) cannot, and says so.
 """
 
 from __future__ import annotations
