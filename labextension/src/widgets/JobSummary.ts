@@ -207,7 +207,11 @@ export class JobSummary {
         el(
           'div',
           'jp-k8s-muted',
-          trans.__('Recorded when the executed notebook is collected.')
+          job.sweep
+            ? trans.__(
+                'Each parameter set’s executed notebook carries its own (open it from the sweep results).'
+              )
+            : trans.__('Recorded when the executed notebook is collected.')
         )
       );
       return;

@@ -3,6 +3,7 @@ import {
   nullTranslator,
   TranslationBundle
 } from '@jupyterlab/translation';
+import { Styling } from '@jupyterlab/ui-components';
 import { Widget } from '@lumino/widgets';
 
 import { button, el, label, option } from '../dom';
@@ -354,6 +355,11 @@ export class SubmitForm extends Widget {
             )
       )
     );
+    if (this.isAttached) {
+      // The dialog styles its body's inputs once, when it opens (selects get their arrow
+      // from a wrapper): rows drawn again while it shows need the same.
+      Styling.styleNode(node);
+    }
     this._sweep?.update();
   }
 

@@ -27,12 +27,16 @@ export class SweepOptions {
     this.node = el('fieldset', 'jp-k8s-SubmitForm-sweep');
     this.node.setAttribute('data-field', 'sweep');
     this.node.appendChild(el('legend', '', trans.__('Sweep')));
+    // First, and said as it changes: a screen reader hears the count while values are typed.
+    this._runs = el('div', 'jp-k8s-SubmitForm-runs');
+    this._runs.setAttribute('aria-live', 'polite');
+    this.node.appendChild(this._runs);
 
     const modeId = `${prefix}-mode`;
     this.node.appendChild(
-      label('jp-k8s-SubmitForm-label', trans.__('Combine the values'), modeId)
+      label('jp-k8s-SubmitForm-sweepLabel', trans.__('Combine'), modeId)
     );
-    this._mode = el('select', 'jp-mod-styled jp-k8s-SubmitForm-input');
+    this._mode = el('select', 'jp-mod-styled');
     this._mode.id = modeId;
     this._mode.setAttribute('data-field', 'sweep.mode');
     this._mode.append(
@@ -51,9 +55,9 @@ export class SweepOptions {
 
     const parId = `${prefix}-parallelism`;
     this.node.appendChild(
-      label('jp-k8s-SubmitForm-label', trans.__('Runs at once'), parId)
+      label('jp-k8s-SubmitForm-sweepLabel', trans.__('Runs at once'), parId)
     );
-    this._parallelism = el('input', 'jp-mod-styled jp-k8s-SubmitForm-input');
+    this._parallelism = el('input', 'jp-mod-styled');
     this._parallelism.id = parId;
     this._parallelism.type = 'number';
     this._parallelism.min = '1';
@@ -62,14 +66,16 @@ export class SweepOptions {
     this._parallelism.addEventListener('input', () => {
       s.parallelismText = this._parallelism.value;
     });
-    this.node.appendChild(this._parallelism);
-    this._parallelismHint = el('div', 'jp-k8s-SubmitForm-hint');
+    this._parallelismHint = el('span', 'jp-k8s-SubmitForm-hint');
     this._parallelismHint.id = `${parId}-hint`;
     this._parallelism.setAttribute(
       'aria-describedby',
       this._parallelismHint.id
     );
-    this.node.appendChild(this._parallelismHint);
+    // The number and its limit on one line.
+    const parallelismLine = el('div', 'jp-k8s-SubmitForm-sweepLine');
+    parallelismLine.append(this._parallelism, this._parallelismHint);
+    this.node.appendChild(parallelismLine);
     if (s.parallelismError) {
       this._parallelism.classList.add('jp-mod-invalid');
       this._parallelism.setAttribute('aria-invalid', 'true');
@@ -82,10 +88,6 @@ export class SweepOptions {
       this.node.appendChild(error);
     }
 
-    // Said as it changes, so a screen reader hears the count while the values are typed.
-    this._runs = el('div', 'jp-k8s-SubmitForm-runs');
-    this._runs.setAttribute('aria-live', 'polite');
-    this.node.appendChild(this._runs);
     this.update();
   }
 
@@ -141,8 +143,8 @@ export class SweepOptions {
   private _profile: IProfile | undefined;
   private _mode: HTMLSelectElement;
   private _parallelism: HTMLInputElement;
-  private _parallelismHint: HTMLDivElement;
-  private _runs: HTMLDivElement;
+  private _parallelismHint: HTMLSpanElement;
+  private _runs!: HTMLDivElement;
 }
 
 export namespace SweepOptions {
