@@ -361,6 +361,19 @@ class JobOutputHandler(JobsBaseHandler):
         self.write_json({"path": written}, 201)
 
 
+class JobLiveHandler(JobsBaseHandler):
+    """GET: the job's notebook as it executes (nbformat 4, read-only), see JobService.live."""
+
+    @tornado.web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        notebook = await self.jobs.live(job_id)
+        # Up to a few MiB of outputs: encoding is CPU work, off the event loop.
+        body = await asyncio.to_thread(json.dumps, notebook)
+        self.set_header("Cache-Control", "no-store")
+        self.finish(body, set_content_type="application/json")
+
+
 class JobResultsHandler(JobsBaseHandler):
     """GET: a sweep's results table (JSON; ?format=csv: CSV), see jobs/sweep_runs.py."""
 
@@ -457,6 +470,7 @@ default_handlers: list[tuple[str, type[tornado.web.RequestHandler]]] = [
     (rf"/{API_PREFIX}/jobs/{_JOB}/events", JobEventsHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/output", JobOutputHandler),
     (rf"/{API_PREFIX}/jobs/{_JOB}/results", JobResultsHandler),
+    (rf"/{API_PREFIX}/jobs/{_JOB}/live", JobLiveHandler),
     (rf"/{API_PREFIX}/schedules", SchedulesHandler),
     (rf"/{API_PREFIX}/schedules/{_SCHEDULE}", ScheduleHandler),
     (rf"/{API_PREFIX}/schedules/{_SCHEDULE}/run", ScheduleRunHandler),

@@ -24,6 +24,7 @@ from .jobs.models import JobInfo, JobPhase
 from .jobs.objects import CONTAINER
 from .jobs.runlog import parse_marker, parse_runner_log, progress_of
 from .jobs.service import JOB_NAME_LABEL
+from .jobs.status import cell_progress
 from .k8s.client import KubeClient, KubeError, resource_path
 from .k8s.pods import container_started
 
@@ -263,13 +264,9 @@ class StandaloneJobs:
                 return info
             text = await self._pod_log(pods[-1]["metadata"]["name"], tailLines=PROGRESS_TAIL_LINES)
             events = [m[1] for line in text.splitlines() if (m := parse_marker(line))]
-            progress = progress_of(events)
-            if progress and progress.get("index") is not None:
-                info.current_cell = int(progress["index"]) + 1
-                info.total_cells = progress.get("total")
-                final = progress.get("final") or {}
-                if final.get("event") == "succeeded" and info.total_cells is not None:
-                    info.current_cell = info.total_cells
+            current, total, line = cell_progress(progress_of(events))
+            if current is not None:
+                info.current_cell, info.total_cells, info.current_cell_line = current, total, line
         return info
 
     async def output_from_log(self, name: str) -> bytes:

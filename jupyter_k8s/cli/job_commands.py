@@ -26,6 +26,7 @@ from ..standalone import StandaloneJobs, load_settings, relative_notebook_path, 
 from .exit_codes import EXIT_FAILED, EXIT_OK, error, exit_status
 from .options import parse_parameters, submit_request_data
 from .render import (
+    CellLines,
     Progress,
     age_text,
     cell_text,
@@ -65,7 +66,11 @@ async def _wait_started(jobs: StandaloneJobs, name: str, progress: Progress) -> 
         await asyncio.sleep(0.5)
 
 
-async def _stream_logs(jobs: StandaloneJobs, name: str, tail: int | None, follow: bool) -> None:
+async def _stream_logs(
+    jobs: StandaloneJobs, name: str, tail: int | None, follow: bool, cells: bool = False
+) -> None:
+    """Print the notebook's log; `cells`: and a progress line on stderr as each code cell
+    starts ("cell 3/5: for epoch in range(10):"), between the lines of the log."""
     if tail is not None and not follow:
         # The last N lines of the notebook's log, counted after the runner's markers and the
         # output frame are left out (a tail taken by the API server would cut into the frame).
@@ -75,7 +80,9 @@ async def _stream_logs(jobs: StandaloneJobs, name: str, tail: int | None, follow
         sys.stdout.writelines(last)
         sys.stdout.flush()
         return
-    async for line in jobs.service.logs(name, tail=tail, follow=follow):
+    async for line in jobs.service.logs(
+        name, tail=tail, follow=follow, on_cell=CellLines() if cells else None
+    ):
         sys.stdout.write(line)
         sys.stdout.flush()
 
@@ -84,7 +91,7 @@ async def _follow(jobs: StandaloneJobs, name: str, progress: Progress) -> None:
     await _wait_started(jobs, name, progress)
     progress.done()
     try:
-        await _stream_logs(jobs, name, None, follow=True)
+        await _stream_logs(jobs, name, None, follow=True, cells=True)
     except NotFoundProblem:
         pass  # it ended without ever running: the state says why
 
@@ -215,7 +222,10 @@ async def cmd_status(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
         ("Status", info.phase.value),
         ("Reason", info.reason or "-"),
         ("Message", info.message or "-"),
-        ("Cell", cell_text(info)),
+        (
+            "Cell",
+            cell_text(info) + (f": {info.current_cell_line}" if info.current_cell_line else ""),
+        ),
         ("Profile", info.profile or "-"),
         ("Image", info.image or "-"),
         ("Parameters", json.dumps(info.parameters) if info.parameters else "-"),
@@ -247,7 +257,8 @@ async def cmd_logs(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
         if info.started is None and info.phase.finished:
             error(f"job {args.job} ended without running: {info.message or info.phase.value}")
             return EXIT_FAILED
-    await _stream_logs(jobs, args.job, args.tail, args.follow and not info.phase.finished)
+    follow = args.follow and not info.phase.finished
+    await _stream_logs(jobs, args.job, args.tail, follow, cells=args.follow)
     return EXIT_OK
 
 

@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TextIO
 
+from ..jobs.live import Progress as CellProgress
+from ..jobs.live import progress_line
 from ..jobs.models import JobInfo, JobPhase, Provenance
 
 
@@ -145,6 +147,27 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
+
+
+class CellLines:
+    """`--follow`'s cell progress: "cell 3/5: for epoch in range(10):" on stderr as each code
+    cell starts, once per cell and in order (a log read again after a cut stream repeats its
+    markers; those are not printed twice). stdout is flushed first, so that on a terminal the
+    line comes between the log lines it came between."""
+
+    def __init__(self, stream: TextIO | None = None, out: TextIO | None = None):
+        self.stream = sys.stderr if stream is None else stream
+        self.out = sys.stdout if out is None else out
+        self.last = 0
+
+    def __call__(self, progress: CellProgress) -> None:
+        if progress.cell is None or progress.cell <= self.last:
+            return
+        self.last = progress.cell
+        text = progress_line(progress.cell, progress.total, progress.line)
+        self.out.flush()
+        self.stream.write(f"{text}\n")
+        self.stream.flush()
 
 
 def table(rows: list[list[str]]) -> str:

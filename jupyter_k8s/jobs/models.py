@@ -213,10 +213,20 @@ class JobInfo(BaseModel):
     finished: datetime | None = None
     duration_seconds: float | None = None
     current_cell: int | None = Field(
-        default=None, description="1-based number of the cell executing (or last executed)"
+        default=None,
+        description="the code cell executing (or last executed): k of total_cells, 1-based, "
+        "counting the code cells of the executed notebook, the injected parameters cell "
+        "included (so k is the cell's execution count); markdown cells do not count",
     )
     total_cells: int | None = Field(
-        default=None, description="cells of the executed notebook, the injected one included"
+        default=None,
+        description="code cells of the executed notebook, the injected parameters cell included",
+    )
+    current_cell_line: str | None = Field(
+        default=None,
+        max_length=120,
+        description="the first non-blank line of that cell (untrusted text from the pod, "
+        "control characters removed, at most 120 characters)",
     )
     output_path: str | None = None
     output_state: OutputState = "none"

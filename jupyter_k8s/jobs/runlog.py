@@ -22,10 +22,11 @@ import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
+from .live import FINAL_EVENTS, Progress, progress_event
+
 MARKER = "##jupyter-k8s##"
 FRAME = "##jupyter-k8s-output##"
 FRAME_LINE = 76
-FINAL_EVENTS = ("succeeded", "failed", "cancelled")
 
 _BEGIN = re.compile(rf"{re.escape(FRAME)} begin (\d+) ([0-9a-f]{{64}})")
 _END = f"{FRAME} end"
@@ -55,20 +56,16 @@ class RunnerLog:
 
 
 def progress_of(events: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """{"index", "total", "final"} from events: the last cell started and how it ended.
-
-    index is the 0-based index of the cell in the executed notebook (the injected parameters
-    cell counts); None when no event was seen at all.
-    """
+    """{"cell", "total", "index", "line", "final"} from events: the last code cell started
+    (code cell `cell` of `total`, 1-based, the injected parameters cell counted; `index`, its
+    0-based index among all cells; `line`, its first line) and how the run ended (`final`);
+    None when no event was seen at all. See `live.progress_event`."""
     if not events:
         return None
-    cell = next((e for e in reversed(events) if e.get("event") == "cell"), None)
-    final = next((e for e in reversed(events) if e.get("event") in FINAL_EVENTS), None)
-    return {
-        "index": cell.get("index") if cell else None,
-        "total": cell.get("total") if cell else None,
-        "final": final,
-    }
+    progress = Progress()
+    for event in events:
+        progress_event(progress, event)
+    return progress.as_dict()
 
 
 def parse_marker(line: str) -> tuple[str, dict[str, Any]] | None:

@@ -21,6 +21,7 @@ import logging
 import os
 import re
 import tarfile
+import time
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +47,7 @@ from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
 from .handover import PORT as HANDOVER_PORT
 from .handover import HandoverError, fetch_held_output, handover_key, handover_token
+from .live import LiveRun, Progress, from_notebook, progress_event
 from .logstream import follow_pod_log
 from .models import JobInfo, JobPhase, Provenance, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
@@ -82,7 +84,7 @@ from .provenance import (
     gpu_product,
     stamp,
 )
-from .runlog import FRAME, MARKER, RunnerLog, parse_marker, parse_runner_log, progress_of
+from .runlog import FRAME, MARKER, RunnerLog, parse_marker, parse_runner_log
 from .status import fail_fast_reason, job_info
 from .sweep_runs import collect_index, is_sweep, rerun_fields, submit_fields
 from .sweeps import indexed_output_path
@@ -98,6 +100,9 @@ LOG_RESUME_SECONDS = 600.0
 # A followed log silent this long is read again (a dead connection that never closed would
 # otherwise hold the follower forever; a quiet cell only costs a re-read).
 LOG_SILENCE_SECONDS = 300.0
+# Markers only the live view needs: not kept for the parse of the log at its end (they hold
+# sources and outputs, up to a few MiB a run).
+LIVE_ONLY_EVENTS = ("notebook", "source", "cell_done")
 
 
 @dataclass
@@ -182,7 +187,9 @@ class JobService:
         self._last_pods: dict[str, Obj] = {}
         self._nodes: dict[str, Obj] = {}  # read once each, for their GPU product label
         self._nodes_readable = True  # False after a 403: the shipped Role reads no nodes
-        self._progress: dict[str, dict[str, Any] | None] = {}
+        # Per job, what its log follower learned of its current pod's run: progress (for
+        # every read) and, with API staging, the live view's cells and outputs.
+        self._live: dict[str, LiveRun] = {}
         self._started = asyncio.Lock()
         #: Set once the watch caches have listed (start() done): long-lived data from here.
         self.synced = asyncio.Event()
@@ -358,7 +365,7 @@ class JobService:
             job,
             self._pods_of(name),
             self._events_of(name),
-            self._progress.get(name),
+            run.progress.as_dict() if (run := self._live.get(name)) is not None else None,
             now=datetime.now(UTC),
         )
         ann = job["metadata"].get("annotations") or {}
@@ -743,12 +750,18 @@ class JobService:
         return started[-1]
 
     async def logs(
-        self, name: str, tail: int | None = None, follow: bool = False
+        self,
+        name: str,
+        tail: int | None = None,
+        follow: bool = False,
+        on_cell: Callable[[Progress], None] | None = None,
     ) -> AsyncGenerator[str, None]:
         """The notebook's log lines (runner markers and the output frame left out).
 
         `tail` counts the user's lines: without follow, the whole log is read and filtered
         first (a plain tailLines could start inside the output frame and show its data).
+        `on_cell` is called with each cell marker's progress where it comes in the log, before
+        the lines that follow it (the CLI prints "cell 3/5: ..." between the log lines).
         """
         await self._job(name)
         pod = self._log_pod(name)
@@ -767,7 +780,7 @@ class JobService:
         else:
             path = resource_path("pods", self.config.namespace, pod["metadata"]["name"], "log")
             raw = client.stream_lines(path, {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT})
-        lines = _user_lines(raw)
+        lines = _user_lines(raw, on_cell)
         if tail is None or follow:
             async for line in lines:
                 yield line
@@ -801,6 +814,54 @@ class JobService:
         """Where the job's executed notebook is (or goes) under the root; see output_target."""
         return self.output_target(await self._job(name))
 
+    async def live(self, name: str) -> dict[str, Any]:
+        """The job's notebook as it executes (or as it ended): an nbformat-4 notebook whose
+        metadata `jupyter_k8s_live` says the job's phase and cell k of N, each code cell's
+        `jupyter_k8s_live.state` pending, running, done or failed; outputs capped (live.py).
+
+        API staging: assembled from the runner's markers while the run goes on, the collected
+        executed notebook once it is there. Shared staging: the notebook papermill saves in
+        place at each cell. NotFoundProblem when no cell has started (or a sweep: its
+        indexes are notebooks of their own).
+        """
+        job = await self._job(name)
+        info = self._info(job)
+        if is_sweep(job):
+            raise NotFoundProblem(
+                f"job {name} is a sweep: each of its indexes runs a notebook of its own; "
+                "see its results table and the indexes' notebooks"
+            )
+        header = {
+            "job": name,
+            "phase": info.phase.value,
+            "cell": info.current_cell,
+            "total": info.total_cells,
+            "line": info.current_cell_line,
+            "finished": info.phase.finished,
+        }
+        shared = (job["metadata"].get("annotations") or {}).get(ANN_STAGING) == "shared"
+        run = self._live.get(name)
+        found: dict[str, Any] | None = None
+        if not shared and run is not None and run.has_notebook and run.started:
+            found = run.notebook(header)  # the run as it goes (or just ended, not yet collected)
+        elif shared or info.output_state == "ready":
+            try:
+                path = self.output_target(job)
+            except ForbiddenProblem:
+                path = None
+            if path is not None and (info.started is not None or info.phase.finished):
+                nb = await asyncio.to_thread(read_notebook_file, path, self.config.max_output_bytes)
+                source = "file" if shared and not info.phase.finished else "output"
+                if nb is not None:
+                    found = await asyncio.to_thread(from_notebook, nb, header, source)
+        if found is None:
+            state = info.phase.value + (f": {info.reason}" if info.reason else "")
+            why = "has not started a cell yet" if not info.phase.finished else "ran no cell"
+            if info.phase.finished and info.current_cell is not None:
+                why = "has no notebook to show (the executed notebook was not collected)"
+            raise NotFoundProblem(f"job {name} {why} ({state}); there is no live view")
+        return found
+
     async def copy_output(self, name: str, path: str) -> str:
         """Copy the executed notebook to `path` (relative to the root); returns the path."""
         data = await self.output(name)
@@ -810,7 +871,7 @@ class JobService:
 
     def _on_job(self, kind: str, job: Obj) -> None:
         if kind == "DELETED":
-            self._progress.pop(job["metadata"]["name"], None)
+            self._live.pop(job["metadata"]["name"], None)
             self._followed.discard(job["metadata"]["name"])
             self._stamp_tried.discard(job["metadata"]["name"])
             return
@@ -940,6 +1001,8 @@ class JobService:
             data, provenance = await self._stamped(job, pod, parsed.output)
             await asyncio.to_thread(write_atomic, target, data)
             await self._mark_output(name, "ready", None, provenance)
+            if (run := self._live.get(name)) is not None:
+                run.forget_outputs()  # the live view reads the collected notebook now
         except NotFound:
             return  # the job or pod was deleted: nothing to collect
         except (KubeError, ValidationProblem, ForbiddenProblem, OSError) as exc:
@@ -981,9 +1044,11 @@ class JobService:
         loop = asyncio.get_running_loop()
         backoff, failing_since = 0.5, None
         read: list[str] | None = None  # the last log read to its end
+        run = self._live.get(name)
+        if run is None or run.pod != pod:  # a job's next pod (a retry) starts afresh
+            run = self._live[name] = LiveRun(pod)
         while True:
             kept: list[str] = []
-            events: list[dict[str, Any]] = []
             in_frame = False
             lines_read = 0
             try:
@@ -998,14 +1063,15 @@ class JobService:
                     elif in_frame:
                         kept.append(line)
                     elif (marker := parse_marker(line)) is not None:
-                        kept.append(f"{MARKER} {json.dumps(marker[1])}")
-                        events.append(marker[1])
+                        if marker[1].get("event") not in LIVE_ONLY_EVENTS:
+                            kept.append(f"{MARKER} {json.dumps(marker[1])}")
+                        # Applied once however often a re-read repeats it (idempotent).
+                        run.add(marker[1])
                         if marker[1].get("event") == "output_held" and pod not in self._held:
                             # The runner waits for us to fetch it before it ends: now.
                             self._held[pod] = asyncio.ensure_future(
                                 self._fetch_held(name, pod, marker[1])
                             )
-                        self._progress[name] = progress_of(events)
                         self._touch()
                 read = kept
                 try:
@@ -1181,8 +1247,37 @@ class JobService:
 _FRAME_DATA = re.compile(r"[A-Za-z0-9+/=]{1,76}")
 
 
-async def _user_lines(raw_lines: AsyncIterator[bytes]) -> AsyncIterator[str]:
-    """The lines a person wrote or printed: runner markers and the output frame removed.
+def read_notebook_file(path: Path, limit: int) -> Any | None:
+    """A notebook file parsed, or None when missing or not JSON. Blocking: call in a thread.
+
+    Reads at most `limit` bytes (a larger file is a TooLargeProblem). papermill writes the
+    file in place as cells run, not atomically: a read that catches it half-written is tried
+    again a few times.
+    """
+    for attempt in range(5):
+        try:
+            with path.open("rb") as f:
+                data = f.read(limit + 1)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+        if len(data) > limit:
+            raise TooLargeProblem(
+                f"the notebook {path.name} is over {limit} bytes, too large for the live view"
+            )
+        try:
+            return json.loads(data)
+        except ValueError:
+            if attempt == 4:
+                return None
+            time.sleep(0.05 * (attempt + 1))
+    return None
+
+
+async def _user_lines(
+    raw_lines: AsyncIterator[bytes], on_cell: Callable[[Progress], None] | None = None
+) -> AsyncIterator[str]:
+    """The lines a person wrote or printed: runner markers and the output frame removed
+    (a cell marker's progress goes to `on_cell`, where given).
 
     A log read from its middle (tailLines) may start inside the frame: lines that look like
     frame data are held back until it is clear whether an end marker follows them.
@@ -1210,6 +1305,11 @@ async def _user_lines(raw_lines: AsyncIterator[bytes]) -> AsyncIterator[str]:
         if marker is not None:
             if marker[0].strip():
                 yield marker[0] + "\n"
+            if on_cell is not None and marker[1].get("event") == "cell":
+                progress = Progress()
+                progress_event(progress, marker[1])
+                if progress.cell is not None:
+                    on_cell(progress)
             continue
         yield line + "\n"
     for earlier in held or []:

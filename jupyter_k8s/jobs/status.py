@@ -426,6 +426,18 @@ def _output_state(
     return "pending", None
 
 
+def cell_progress(progress: Obj | None) -> tuple[int | None, int | None, str | None]:
+    """(current cell, cells, its first line) of `runlog.progress_of`'s progress: code cell k of
+    N, 1-based, the injected parameters cell counted; a run that succeeded is at its last."""
+    if not progress:
+        return None, None, None
+    current, total = progress.get("cell"), progress.get("total")
+    final = progress.get("final") or {}
+    if final.get("event") == "succeeded" and total is not None:
+        current = total
+    return current, total, progress.get("line")
+
+
 def job_info(
     job: Obj,
     pods: list[Obj],
@@ -462,14 +474,7 @@ def job_info(
     elif started and now and not phase.finished:
         duration = max(0.0, (now - started).total_seconds())
 
-    current = total = None
-    if runlog_progress:
-        total = runlog_progress.get("total")
-        if runlog_progress.get("index") is not None:
-            current = int(runlog_progress["index"]) + 1
-        final = runlog_progress.get("final") or {}
-        if final.get("event") == "succeeded" and total is not None:
-            current = total
+    current, total, line = cell_progress(runlog_progress)
     output_state, output_error = _output_state(job, phase, started)
     if sweep is not None and ANN_OUTPUT_STATE not in ann:
         output_state, output_error = _sweep_output_state(sweep, phase)
@@ -490,6 +495,7 @@ def job_info(
         duration_seconds=duration,
         current_cell=current,
         total_cells=total,
+        current_cell_line=line,
         output_path=ann.get(ANN_OUTPUT),
         output_state=output_state,
         output_error=output_error,

@@ -20,11 +20,23 @@ runner gathers those lines from the cells' outputs into the executed notebook's 
 
 What the server reads back, all on stdout (the pod log):
 
-* one marker line per event: `##jupyter-k8s## {"event": "cell", "index": i, "total": n}`
-  (also "start", and one final "succeeded" | "failed" | "cancelled"); a "failed" marker of
+* one marker line per event: `##jupyter-k8s## {"event": "cell", "index": i, "total": n,
+  "code_cell": k, "code_cells": m, "first_line": "..."}` as each code cell starts (i: its index
+  in the executed notebook; k of m: its number among the code cells, the injected parameters
+  cell included; first_line: its first non-blank line, control characters removed, at most
+  LINE_MAX characters) (also "start", and one final "succeeded" | "failed" | "cancelled");
+  a "failed" marker of
   the runner's own making may carry a "reason" for the job status, e.g. "MissingPackage"
   when the image lacks papermill, nbformat or the kernel's ipykernel (checked before
   anything runs, so such an image fails the job at once, with the package named);
+* in output_mode "log" (no shared volume) and not in a sweep, for the live view of the run:
+  once before the first cell, a "notebook" marker (cell count, kernelspec) and one "source"
+  marker per cell of the notebook papermill runs (injected parameters cell included; each
+  source capped at SOURCE_MAX characters, all of them at SOURCES_MAX); then a "cell_done"
+  marker per finished code cell with its outputs, capped (`live_outputs`: CELL_OUTPUT_MAX
+  bytes of JSON a cell, LIVE_OUTPUT_MAX a run; an output over the cap is replaced by a short
+  stream output that says so), so that one marker line stays far below the log's rotation
+  size. With a shared volume the server reads the notebook papermill saves at each cell;
 * in output_mode "log" (no shared volume), the executed notebook framed after execution:
   `##jupyter-k8s-output## begin <bytes> <sha256>`, gzip+base64 lines of 76 characters,
   `##jupyter-k8s-output## end`. The final marker comes after the frame, so the tail of the log
@@ -115,7 +127,17 @@ FRAME_LIMIT = 4 * 1024 * 1024
 DEFAULT_HOLD_SECONDS = 900.0
 DEFAULT_CANCEL_GRACE = 20.0  # under the pod's terminationGracePeriodSeconds (30)
 TERMINATION_LOG = "/dev/termination-log"
+AUTOSAVE_SECONDS = 10  # papermill's autosave while a cell runs (its default: 30)
 MAX_TEXT = 500  # exception values in markers: the termination message keeps only 2-4 KiB
+
+# The live view (jobs/live.py reads these markers and caps them again: they are untrusted).
+LINE_MAX = 120  # a cell's first line in its progress marker
+SOURCE_MAX = 16 * 1024  # characters of one cell's source in its "source" marker
+SOURCES_MAX = 512 * 1024  # characters of all sources of a run
+CELL_OUTPUT_MAX = 128 * 1024  # bytes of one cell's outputs (JSON) in its "cell_done" marker
+LIVE_OUTPUT_MAX = 2 * 1024 * 1024  # bytes of all "cell_done" outputs of a run
+_CONTROL: dict[int, str | None] = {c: None for c in range(32)}
+_CONTROL.update({9: " ", 127: None})  # a tab reads as a space; DEL goes like the others
 
 log = logging.getLogger("papermill")
 
@@ -138,6 +160,8 @@ class _State:
         self.executing = False
         self.cancelled = False
         self.record_helper = False  # a sweep: define jupyter_k8s_record in the injected cell
+        self.live = False  # send sources and finished cells' outputs for the live view
+        self.live_budget = LIVE_OUTPUT_MAX  # bytes of outputs left to send
         self.finishing = threading.Lock()
 
 
@@ -199,10 +223,29 @@ def _setup_logging() -> None:
 
 
 class ReportingManager(NotebookExecutionManager):
-    """papermill's execution manager, printing a progress marker as each cell starts."""
+    """papermill's execution manager, printing a progress marker as each code cell starts
+    (and, for the live view, one with its outputs as it finishes)."""
+
+    _numbers: dict[int, int] | None = None
+
+    def code_number(self, cell_index: int | None) -> tuple[int | None, int]:
+        """(k, m): the cell is code cell k of m (1-based; None for another kind)."""
+        if self._numbers is None:
+            code = [i for i, c in enumerate(self.nb.cells) if c.get("cell_type") == "code"]
+            self._numbers = {i: k for k, i in enumerate(code, 1)}
+        return self._numbers.get(cell_index if cell_index is not None else -1), len(self._numbers)
 
     def cell_start(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
-        emit("cell", index=cell_index, total=len(self.nb.cells))
+        number, count = self.code_number(cell_index)
+        if number is not None:  # markdown and raw cells run nothing: no progress to tell
+            emit(
+                "cell",
+                index=cell_index,
+                total=len(self.nb.cells),
+                code_cell=number,
+                code_cells=count,
+                first_line=first_line(cell.get("source")),
+            )
         super().cell_start(cell, cell_index, **kwargs)
 
     def cell_complete(self, cell: Any, cell_index: int | None = None, **kwargs: Any) -> None:
@@ -219,6 +262,16 @@ class ReportingManager(NotebookExecutionManager):
             )
             self.cell_exception(cell, cell_index=cell_index)
         super().cell_complete(cell, cell_index, **kwargs)
+        if STATE.live and cell.get("cell_type") == "code":
+            outputs, used = live_outputs(cell.get("outputs") or [], STATE.live_budget)
+            STATE.live_budget -= used
+            emit(
+                "cell_done",
+                index=cell_index,
+                status=cell.metadata.get("papermill", {}).get("status"),
+                execution_count=cell.get("execution_count"),
+                outputs=outputs,
+            )
 
 
 class ReportingEngine(NBClientEngine):
@@ -249,6 +302,8 @@ class ReportingEngine(NBClientEngine):
         STATE.manager = nb_man
         if STATE.record_helper:
             add_record_helper(nb_man.nb)
+        if STATE.live:
+            emit_sources(nb_man.nb)
         nb_man.notebook_start()
         try:
             cls.execute_managed_notebook(nb_man, kernel_name, log_output=log_output, **kwargs)
@@ -284,6 +339,105 @@ class ReportingEngine(NBClientEngine):
         client = ReportingClient(nb_man, **final_kwargs)
         STATE.client = client
         return client.execute()
+
+
+# -- the live view ------------------------------------------------------------------------------
+
+
+def clean_text(text: Any, limit: int) -> str:
+    """`text` without control characters (a tab reads as a space), at most `limit` long."""
+    text = str(text).translate(_CONTROL)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def first_line(source: Any) -> str:
+    """A cell's first non-blank line, cleaned and capped at LINE_MAX characters."""
+    if isinstance(source, list):
+        source = "".join(str(s) for s in source)
+    for line in str(source or "").splitlines():
+        if line.strip():
+            return clean_text(line.strip(), LINE_MAX)
+    return ""
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, default=str).encode("utf-8"))
+
+
+def left_out(what: str, size: int, why: str) -> dict[str, Any]:
+    """The stream output that stands for an output left out of the live view."""
+    return {
+        "output_type": "stream",
+        "name": "stderr",
+        "text": f"[jupyter-k8s live view: {what} of {size} bytes left out: {why}; the "
+        "executed notebook has it]\n",
+    }
+
+
+def _kind(output: Any) -> str:
+    """What an output is, for a person: 'image/png output', 'stream output'."""
+    data = output.get("data") if isinstance(output, dict) else None
+    if isinstance(data, dict) and data:
+        rich = [k for k in data if k != "text/plain"] or list(data)
+        return f"{clean_text(rich[0], 60)} output"
+    kind = output.get("output_type") if isinstance(output, dict) else None
+    return f"{clean_text(kind or 'an', 30)} output"
+
+
+def live_outputs(outputs: list[Any], budget: int) -> tuple[list[Any], int]:
+    """A finished cell's outputs for its "cell_done" marker: at most CELL_OUTPUT_MAX bytes of
+    JSON and `budget` (what the run has left); each output over that is replaced by a short
+    stream output that says it was left out and why. Returns (outputs, bytes used)."""
+    room = min(CELL_OUTPUT_MAX, max(budget, 0))
+    kept: list[Any] = []
+    used = 0
+    for output in outputs:
+        output = dict(output)
+        size = _size(output)
+        if size + used > room:
+            why = (
+                f"over the {CELL_OUTPUT_MAX} bytes of a cell's live outputs"
+                if budget >= CELL_OUTPUT_MAX
+                else f"the run's live outputs are over {LIVE_OUTPUT_MAX} bytes"
+            )
+            output = left_out(_kind(output), size, why)
+            size = _size(output)
+        kept.append(output)
+        used += size
+    return kept, used
+
+
+def emit_sources(nb: Any) -> None:
+    """The notebook papermill runs (parameters injected), a marker per cell, for the live
+    view: the server shows these cells, filled in by the "cell_done" markers."""
+    kernelspec = nb.metadata.get("kernelspec") or {}
+    emit(
+        "notebook",
+        cells=len(nb.cells),
+        nbformat_minor=nb.get("nbformat_minor"),
+        kernelspec={k: clean_text(v, 200) for k, v in kernelspec.items() if isinstance(v, str)},
+        language=clean_text((nb.metadata.get("language_info") or {}).get("name") or "", 60),
+    )
+    left = SOURCES_MAX
+    for index, cell in enumerate(nb.cells):
+        source = cell.get("source") or ""
+        if isinstance(source, list):
+            source = "".join(source)
+        limit = min(SOURCE_MAX, max(left, 0))
+        if len(source) > limit:
+            source = source[:limit] + (
+                "\n# [jupyter-k8s live view: the rest of this cell's source is left out]"
+            )
+        left -= len(source)
+        tags = (cell.get("metadata") or {}).get("tags") or []
+        emit(
+            "source",
+            index=index,
+            id=cell.get("id"),
+            cell_type=cell.get("cell_type"),
+            source=source,
+            tags=[clean_text(t, 100) for t in tags if isinstance(t, str)][:20],
+        )
 
 
 def add_record_helper(nb: Any) -> bool:
@@ -620,6 +774,11 @@ def execute(config: dict[str, Any]) -> None:
         progress_bar=False,
         log_output=True,
         cwd=config.get("cwd") or None,
+        # Save the output notebook as each cell starts and ends (papermill's default, said
+        # here because the live view of shared staging reads that file), and every
+        # AUTOSAVE_SECONDS while a long cell prints.
+        request_save_on_cell_execute=True,
+        autosave_cell_every=AUTOSAVE_SECONDS,
     )
 
 
@@ -837,6 +996,9 @@ def main(argv: list[str] | None = None) -> int:
             config["output"] = args.output
         if select_sweep_index(config) is not None:
             STATE.record_helper = (config.get("language") or "python") == "python"
+        # The live view's markers, where the server has no file to read (log mode); a sweep's
+        # indexes are many notebooks in one job: they tell their progress only.
+        STATE.live = config.get("output_mode") == "log" and config.get("sweep_index") is None
     except (OSError, ValueError) as exc:
         _config = {}
         line = emit("failed", ename="ConfigError", evalue=_short(exc), cell=None)
