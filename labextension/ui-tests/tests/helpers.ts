@@ -209,3 +209,51 @@ export async function openOutput(
   const panelId = await tab.getAttribute('data-id');
   return page.locator(`#${panelId}`);
 }
+
+/** The Sweep checkbox of a parameter's row in the submit form (several values). */
+export function paramSweep(form: Locator, name: string): Locator {
+  return form.locator(
+    `.jp-k8s-SubmitForm-paramRow[data-name="${name}"] .jp-k8s-SubmitForm-sweepToggle`
+  );
+}
+
+/** What the browser tests read of a sweep (`JobInfo.sweep`). */
+export interface ISweepSeen {
+  total: number;
+  parallelism: number;
+  indexes: { index: number; parameters: Record<string, unknown> }[];
+}
+
+/** What the browser tests read of `POST /jobs` and `.../rerun` answers: a job, or an error. */
+export interface ISubmitAnswer {
+  job?: {
+    id: string;
+    output_path?: string | null;
+    parameters: Record<string, unknown>;
+    sweep?: ISweepSeen | null;
+  };
+  message?: string;
+}
+
+/**
+ * Click the dialog's Submit; the server's answer, whatever its status (a 400 brings the
+ * dialog back with the server's message), and the request body the form sent.
+ */
+export async function submitAnswer(page: Page): Promise<{
+  status: number;
+  body: ISubmitAnswer;
+  sent: Record<string, unknown>;
+}> {
+  const posted = page.waitForResponse(
+    r =>
+      new URL(r.url()).pathname.endsWith('/jupyter-k8s/jobs') &&
+      r.request().method() === 'POST'
+  );
+  await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
+  const response = await posted;
+  return {
+    status: response.status(),
+    body: (await response.json()) as ISubmitAnswer,
+    sent: response.request().postDataJSON() as Record<string, unknown>
+  };
+}
