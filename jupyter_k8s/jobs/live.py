@@ -161,6 +161,20 @@ def _count(value: Any) -> int | None:
     return value
 
 
+def kernelspec(value: Any) -> dict[str, str] | None:
+    """A notebook's kernelspec metadata as nbformat wants it (name and display_name), its
+    strings capped; None when it has no name."""
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        return None
+    spec = {
+        clean_text(k, 40): clean_text(v, 200)
+        for k, v in list(value.items())[:10]
+        if isinstance(k, str) and isinstance(v, str)
+    }
+    spec.setdefault("display_name", spec["name"])
+    return spec
+
+
 @dataclass
 class Progress:
     """How far a run got: code cell `cell` of `total` (1-based, the injected parameters cell
@@ -241,13 +255,7 @@ class LiveRun:
         if total is None:
             return
         self.total = total
-        spec = event.get("kernelspec")
-        if isinstance(spec, dict):
-            self.kernelspec = {
-                clean_text(k, 40): clean_text(v, 200)
-                for k, v in list(spec.items())[:10]
-                if isinstance(v, str)
-            }
+        self.kernelspec = kernelspec(event.get("kernelspec")) or {}
         language = event.get("language")
         self.language = clean_text(language, 60) if isinstance(language, str) else None
         minor = event.get("nbformat_minor")
@@ -390,6 +398,9 @@ def from_notebook(nb: Any, header: dict[str, Any], origin: str) -> dict[str, Any
         return None
     metadata = dict(nb["metadata"]) if isinstance(nb.get("metadata"), dict) else {}
     metadata[METADATA_KEY] = dict(header, source=origin)
+    spec = kernelspec(metadata.pop("kernelspec", None))
+    if spec:
+        metadata["kernelspec"] = spec
     minor = nb.get("nbformat_minor")
     return {
         "nbformat": 4,

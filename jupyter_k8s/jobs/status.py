@@ -432,6 +432,8 @@ def cell_progress(progress: Obj | None) -> tuple[int | None, int | None, str | N
     if not progress:
         return None, None, None
     current, total = progress.get("cell"), progress.get("total")
+    if current is None and isinstance(progress.get("index"), int):
+        current = progress["index"] + 1  # a progress of before code cells were counted
     final = progress.get("final") or {}
     if final.get("event") == "succeeded" and total is not None:
         current = total

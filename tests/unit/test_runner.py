@@ -215,7 +215,13 @@ def test_log_mode_round_trip(tmp_path):
     executed = nbformat.reads(log.output.decode(), as_version=4)
     assert executed.cells[2].outputs[0]["text"] == "10 hi\n"
     assert log.final == {"event": "succeeded"}
-    assert log.progress == {"index": 3, "total": 4, "final": {"event": "succeeded"}}
+    assert log.progress == {
+        "cell": 4,
+        "total": 4,
+        "index": 3,
+        "line": "print('é' * 3)",
+        "final": {"event": "succeeded"},
+    }
     assert "10 hi" in log.user_log and "ééé" in log.user_log
     assert "##jupyter-k8s" not in log.user_log
     assert all(len(line) < 76 or " " in line for line in log.user_log.splitlines())
@@ -519,7 +525,14 @@ def test_runlog_separates_events_output_and_user_log():
     assert log.output == PAYLOAD and log.output_error is None
     assert [e["event"] for e in log.events] == ["cell", "cell", "succeeded"]
     assert log.user_log == "hello\npartial output\n##jupyter-k8s## not json\n"
-    assert log.progress == {"index": 1, "total": 2, "final": {"event": "succeeded"}}
+    # A marker of a runner of before the live view: its index counts every cell.
+    assert log.progress == {
+        "cell": 2,
+        "total": 2,
+        "index": 1,
+        "line": None,
+        "final": {"event": "succeeded"},
+    }
 
 
 def test_runlog_incomplete_frame():
@@ -561,4 +574,10 @@ def test_runlog_timestamps_and_crlf():
 
 def test_progress_of():
     assert progress_of([]) is None
-    assert progress_of([{"event": "start"}]) == {"index": None, "total": None, "final": None}
+    assert progress_of([{"event": "start"}]) == {
+        "cell": None,
+        "total": None,
+        "index": None,
+        "line": None,
+        "final": None,
+    }
