@@ -3,15 +3,18 @@ streams, 180 waiting for a node), while the REST API is polled. Measured, not gu
 latency p99 (under 200 ms), and the event loop's slowest callback in the server (asyncio's
 debug mode reports every callback over 10 ms; printed, the goal being under 50 ms).
 
-This 2-core, 24 GiB machine cannot run 200 notebook kernels at once, so 180 of the jobs wait
-for a node that their profile's node selector never finds: they are in every watch cache, list
-and status like running ones, without a runner each. 20 run for real, 20 logs are followed.
+This 2-core, 24 GiB machine cannot run 200 notebook kernels at once (a running job costs about
+100 MiB here: its runner 61 MiB PSS, its kernel 39 MiB), so 180 of the jobs wait for a node that
+their profile's node selector never finds: they are in every watch cache, list and status like
+running ones, without a runner each. 20 run for real (JK8S_LOAD_RUNNING=100 runs 100, for the
+figure in docs/jobs.md), 20 logs are followed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import statistics
 import time
@@ -23,13 +26,23 @@ from jobs_support import ServerProcess, user_kubeconfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(900)]
 
-JOBS, RUNNING, FOLLOWED = 200, 20, 20
+JOBS, FOLLOWED = 200, 20
+RUNNING = int(os.environ.get("JK8S_LOAD_RUNNING", "20"))
 PROFILES = [
-    {"name": "small", "default": True, "cpu_request": "50m", "memory_limit": "512Mi"},
+    # Small requests, so the one node (2 CPUs, 24 GiB) takes 100 of them with JK8S_LOAD_RUNNING.
+    {
+        "name": "small",
+        "default": True,
+        "cpu_request": "10m",
+        "memory_request": "64Mi",
+        "memory_limit": "512Mi",
+    },
     {"name": "parked", "cpu_request": "10m", "node_selector": {"jupyter-k8s.io/test": "nowhere"}},
 ]
+# Long enough to run through the start of every running job and the measurement.
+TICKS = max(150, RUNNING * 6)
 TICKER = notebook(
-    "import time\nfor i in range(150):\n    print('tick', i, flush=True)\n    time.sleep(0.4)"
+    f"import time\nfor i in range({TICKS}):\n    print('tick', i, flush=True)\n    time.sleep(0.4)"
 )
 #: Makes asyncio's debug mode (PYTHONASYNCIODEBUG=1) report callbacks over 10 ms, not 100 ms.
 SITECUSTOMIZE = """
@@ -72,7 +85,10 @@ async def test_two_hundred_jobs_twenty_followed_logs(
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     monkeypatch.setenv("PYTHONPATH", str(site))
-    monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
+    # asyncio's debug mode finds slow callbacks but costs much CPU of its own; with
+    # JK8S_LOAD_ASYNCIO_DEBUG=0 the REST figures are those of a server without it.
+    if os.environ.get("JK8S_LOAD_ASYNCIO_DEBUG", "1") == "1":
+        monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
     root = tmp_path / "root"
     write_notebook(root / "ticker.ipynb", TICKER)
     kubeconfig = await asyncio.to_thread(
@@ -96,7 +112,13 @@ async def test_two_hundred_jobs_twenty_followed_logs(
                     if profile == "small":
                         running.append((await r.json())["job"]["id"])
             for job_id in running:
-                await server.wait_job(job_id, lambda j: j["phase"] == "Running", 180)
+                # Running and past its start-up (papermill and the kernel started: a cell runs),
+                # so that what is measured is the server under load, not pods starting.
+                await server.wait_job(
+                    job_id,
+                    lambda j: j["phase"] == "Running" and j.get("current_cell") is not None,
+                    180 + RUNNING * 3,
+                )
 
             async def follow(job_id: str) -> int:
                 async with s.get(
@@ -148,7 +170,9 @@ async def test_two_hundred_jobs_twenty_followed_logs(
         assert not slow or slow[0][0] < 1.0, slow[:5]
         # With the heap frozen after start-up (jupyter_k8s.heap) a full collection walks only
         # what came later: ~15 ms here, 213 ms before. A regression shows up as 100 ms+.
-        assert not pauses or pauses[0] < 0.1, pauses[:5]
+        # (With JK8S_LOAD_RUNNING=100 the 2 cores are saturated by the pods: a figure run.)
+        if RUNNING <= 20:
+            assert not pauses or pauses[0] < 0.1, pauses[:5]
     finally:
         for task in follows:
             task.cancel()
