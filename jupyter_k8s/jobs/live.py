@@ -365,6 +365,8 @@ def from_notebook(nb: Any, header: dict[str, Any], origin: str) -> dict[str, Any
     budget = LIVE_OUTPUT_MAX
     started = False
     cells = []
+    code = 0  # code cells so far
+    at: tuple[int, str] | None = None  # the running (or last started) code cell, its line
     for index, raw in enumerate(nb["cells"][:MAX_CELLS]):
         if not isinstance(raw, dict):
             continue
@@ -387,6 +389,9 @@ def from_notebook(nb: Any, header: dict[str, Any], origin: str) -> dict[str, Any
             status = papermill.get("status") if isinstance(papermill, dict) else None
             state = _PAPERMILL_STATE.get(status, DONE) if isinstance(status, str) else DONE
             started = started or state != PENDING
+            code += 1
+            if state != PENDING:
+                at = (code, first_line(cell["source"]))
             outputs, used = cap_outputs(raw.get("outputs"), budget)
             budget -= used
             count = raw.get("execution_count")
@@ -397,7 +402,12 @@ def from_notebook(nb: Any, header: dict[str, Any], origin: str) -> dict[str, Any
     if not started and not _no_papermill(nb):
         return None
     metadata = dict(nb["metadata"]) if isinstance(nb.get("metadata"), dict) else {}
-    metadata[METADATA_KEY] = dict(header, source=origin)
+    header = dict(header, source=origin)
+    if header.get("cell") is None and at is not None:
+        # The file can be ahead of the job's status (papermill saves it as a cell starts,
+        # before the server reads that cell's marker in the log): say what the file says.
+        header.update(cell=at[0], total=code, line=at[1])
+    metadata[METADATA_KEY] = header
     spec = kernelspec(metadata.pop("kernelspec", None))
     if spec:
         metadata["kernelspec"] = spec

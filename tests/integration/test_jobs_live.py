@@ -47,7 +47,9 @@ def states(nb: dict[str, Any]) -> list[str]:
 
 def step_output(cell: dict[str, Any]) -> tuple[int, float] | None:
     """(step, the time it ended) from a cell's printed line."""
-    text = "".join(o.get("text", "") for o in cell.get("outputs", []))
+    # nbformat may keep a multi-line string as a list of lines (papermill's files do).
+    texts = [o.get("text", "") for o in cell.get("outputs", [])]
+    text = "".join("".join(t) if isinstance(t, list) else t for t in texts)
     if not text.startswith("step "):
         return None
     _, k, at = text.split()

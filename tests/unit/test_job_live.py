@@ -283,6 +283,11 @@ def test_from_notebook_marks_cells_by_papermills_metadata():
     assert outputs[0] == stream("1\n") and "left out" in outputs[1]["text"]
     assert live_nb["cells"][1]["source"] == "x = 1\nprint(x)"
     assert live_nb["metadata"]["jupyter_k8s_live"]["source"] == "file"
+    # Ahead of the job's status (no cell known yet): the header says what the file says.
+    ahead = from_notebook(nb, dict(HEADER, cell=None, total=None, line=None), "file")
+    assert ahead is not None
+    header = ahead["metadata"]["jupyter_k8s_live"]
+    assert (header["cell"], header["total"], header["line"]) == (2, 3, "import time")
     assert live_nb["metadata"]["kernelspec"] == {"name": "python3", "display_name": "python3"}
 
     # Saved before the first cell: nothing started, no live view yet.
