@@ -448,11 +448,7 @@ class ProfilesHandler(JobsBaseHandler):
     @tornado.web.authenticated
     @authorized
     async def get(self) -> None:
-        # max_parallelism: the submit dialog proposes and bounds a sweep's parallelism by it.
-        profiles = [
-            {**p.public(), "max_parallelism": p.max_parallelism} for p in self.jobs.profiles
-        ]
-        self.write_json({"profiles": profiles})
+        self.write_json({"profiles": self.jobs.profiles.public()})
 
 
 _JOB = r"(?P<job_id>[a-z0-9][-a-z0-9]{0,62})"

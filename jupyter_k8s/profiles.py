@@ -230,6 +230,8 @@ class Profile(BaseModel):
             "gpus": self.gpus,
             "gpu_resource": self.gpu_resource,
             "default": self.default,
+            # the submit dialog proposes and bounds a sweep's parallelism by it
+            "max_parallelism": self.max_parallelism,
         }
 
 

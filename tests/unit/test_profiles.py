@@ -214,6 +214,7 @@ def test_public_view():
             "gpus": 1,
             "gpu_resource": "nvidia.com/gpu",
             "default": True,
+            "max_parallelism": 4,
         },
         {
             "name": "plain",
@@ -225,6 +226,7 @@ def test_public_view():
             "gpus": 0,
             "gpu_resource": "nvidia.com/gpu",
             "default": False,
+            "max_parallelism": 4,
         },
     ]
 
