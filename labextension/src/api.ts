@@ -12,7 +12,12 @@ import {
   IJobInfo,
   IJobList,
   IKernelStatus,
+  ILiveNotebook,
   IProfile,
+  IScheduleCreated,
+  IScheduleInfo,
+  IScheduleRequest,
+  IScheduleUpdate,
   ISubmitRequest,
   ISubmitted,
   ISweepResults,
@@ -133,6 +138,58 @@ export function cancelJob(id: string): Promise<IJobInfo> {
 /** Delete a job (the executed notebook stays). */
 export async function deleteJob(id: string): Promise<void> {
   await requestAPI<unknown>(jobPath(id), { method: 'DELETE' });
+}
+
+/**
+ * A running job's notebook so far (nbformat 4, each code cell's state in its metadata).
+ * Asked for often while a live view shows: the ETag makes an unchanged answer a 304.
+ */
+export function getLiveNotebook(id: string): Promise<ILiveNotebook> {
+  return requestAPI<ILiveNotebook>(jobPath(id, '/live'));
+}
+
+function schedulePath(id: string, rest = ''): string {
+  return `schedules/${encodeURIComponent(id)}${rest}`;
+}
+
+/** This user's schedules, newest first. */
+export async function listSchedules(): Promise<IScheduleInfo[]> {
+  const answer = await requestAPI<{ schedules: IScheduleInfo[] }>('schedules');
+  return answer.schedules;
+}
+
+/** Create a schedule (a submit request with a cron); a 400 names the field at fault. */
+export function createSchedule(
+  request: IScheduleRequest
+): Promise<IScheduleCreated> {
+  return requestAPI<IScheduleCreated>('schedules', {
+    method: 'POST',
+    body: JSON.stringify(request)
+  });
+}
+
+/** Pause or resume a schedule, or change its cron or time zone. */
+export function updateSchedule(
+  id: string,
+  change: IScheduleUpdate
+): Promise<IScheduleInfo> {
+  return requestAPI<IScheduleInfo>(schedulePath(id), {
+    method: 'PATCH',
+    body: JSON.stringify(change)
+  });
+}
+
+/** Delete a schedule (its kept runs go with it; collected outputs stay). */
+export async function deleteSchedule(id: string): Promise<void> {
+  await requestAPI<unknown>(schedulePath(id), { method: 'DELETE' });
+}
+
+/** Run a schedule's notebook now (paused or not): the new run, an ordinary job. */
+export async function runScheduleNow(id: string): Promise<IJobInfo> {
+  const answer = await requestAPI<{ job: IJobInfo }>(schedulePath(id, '/run'), {
+    method: 'POST'
+  });
+  return answer.job;
 }
 
 /** The resource profiles. */

@@ -12,6 +12,7 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { INotebookTracker } from '@jupyterlab/notebook';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import {
   ITranslator,
@@ -26,6 +27,7 @@ import {
   deleteJob,
   getJob,
   listAllJobs,
+  listSchedules,
   listUnfinishedJobs,
   submitJob
 } from './api';
@@ -36,6 +38,7 @@ import { kernelStartupPlugin } from './kernelStartup';
 import { JobsModel } from './jobsModel';
 import { baseName } from './models/status';
 import { JobNotifier } from './notifier';
+import { scheduleActions } from './schedules';
 import { follow, rerun, rerunFailed, submitNotebook } from './submit';
 import {
   CommandIDs,
@@ -43,6 +46,7 @@ import {
   IJobInfo,
   IJupyterK8s,
   IK8sSettings,
+  IScheduleInfo,
   PLUGIN_ID,
   SIDEBAR_ID
 } from './tokens';
@@ -50,6 +54,8 @@ import { ClusterCard } from './widgets/ClusterCard';
 import { JobDetail } from './widgets/JobDetail';
 import { JobsPanel } from './widgets/JobsPanel';
 import { IJobActions } from './widgets/JobSummary';
+import { LiveView } from './widgets/LiveView';
+import { SchedulesPanel } from './widgets/SchedulesPanel';
 
 /**
  * The jupyter-k8s plugin: a "Kubernetes" panel in the left sidebar (cluster card, live job
@@ -67,7 +73,8 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
     ICommandPalette,
     INotebookTracker,
     ISettingRegistry,
-    ITranslator
+    ITranslator,
+    IRenderMimeRegistry
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -75,7 +82,8 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
     palette: ICommandPalette | null,
     notebooks: INotebookTracker | null,
     settingRegistry: ISettingRegistry | null,
-    translator: ITranslator | null
+    translator: ITranslator | null,
+    rendermime: IRenderMimeRegistry | null
   ): IJupyterK8s => {
     translator = translator ?? nullTranslator;
     const trans = translator.load(TRANSLATION_DOMAIN);
@@ -112,10 +120,17 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
       model,
       settings: () => settings,
       openJob: (id: string) => openJob(id),
-      translator
+      translator,
+      scheduleCreated: (schedule: IScheduleInfo) => {
+        schedulesPanel.upsert(schedule);
+        void schedulesPanel.refresh();
+      }
     };
     const actions: IJobActions = {
       openOutput,
+      openLive: job => {
+        openLive(job.id);
+      },
       openPath,
       rerun: (job, edit) => {
         void rerun(ctx, job, edit).then(next => {
@@ -168,7 +183,45 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
       return widget;
     };
 
-    // The side panel: cluster card, then the job list.
+    // Live views of running jobs in the main area, restored across reloads.
+    const lives = new WidgetTracker<MainAreaWidget<LiveView>>({
+      namespace: 'jupyter-k8s-live'
+    });
+    const openLive = (id: string): MainAreaWidget<LiveView> | null => {
+      if (!rendermime) {
+        Notification.error(
+          trans.__('The live view needs JupyterLab’s output renderers.')
+        );
+        return null;
+      }
+      let widget = lives.find(w => w.content.jobId === id);
+      if (!widget) {
+        const content = new LiveView({
+          id,
+          model,
+          rendermime,
+          openJob: jobId => {
+            openJob(jobId);
+          },
+          translator
+        });
+        widget = new MainAreaWidget({ content });
+        widget.id = `jupyter-k8s-live-view-${id}`;
+        widget.title.icon = kubernetesIcon;
+        content.title.changed.connect(() => {
+          widget!.title.label = content.title.label;
+          widget!.title.caption = content.title.caption;
+        });
+        widget.title.label = content.title.label;
+        widget.title.caption = content.title.caption;
+        void lives.add(widget);
+        app.shell.add(widget, 'main', { mode: 'split-right' });
+      }
+      app.shell.activateById(widget.id);
+      return widget;
+    };
+
+    // The side panel: cluster card, the job list, the schedules.
     const panel = new SidePanel();
     panel.id = SIDEBAR_ID;
     panel.addClass('jp-k8s-SidePanel');
@@ -188,14 +241,37 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
       }
     });
     panel.addWidget(jobsPanel);
+    const schedulesPanel: SchedulesPanel = new SchedulesPanel({
+      fetch: listSchedules,
+      jobs: model,
+      actions: scheduleActions({
+        trans,
+        jobs: model,
+        changed: schedule => {
+          schedulesPanel.upsert(schedule);
+          void schedulesPanel.refresh();
+        },
+        removed: id => schedulesPanel.removeSchedule(id),
+        openJob: id => {
+          openJob(id);
+        }
+      }),
+      translator
+    });
+    panel.addWidget(schedulesPanel);
     // The job list gets most of the height; the cluster card stays scrollable above it.
-    (panel.content as AccordionPanel).setRelativeSizes([1, 2]);
+    (panel.content as AccordionPanel).setRelativeSizes([1, 2, 1]);
 
     app.shell.add(panel, 'left', { rank: 600 });
     if (restorer) {
       restorer.add(panel, SIDEBAR_ID);
       void restorer.restore(details, {
         command: CommandIDs.openJob,
+        args: w => ({ id: w.content.jobId }),
+        name: w => w.content.jobId
+      });
+      void restorer.restore(lives, {
+        command: CommandIDs.openLive,
         args: w => ({ id: w.content.jobId }),
         name: w => w.content.jobId
       });
@@ -238,6 +314,21 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
         return id ? openJob(id) : null;
       }
     });
+    app.commands.addCommand(CommandIDs.openLive, {
+      label: args =>
+        args.id
+          ? trans.__('Show the Live View of Kubernetes Job %1', args.id)
+          : trans.__('Show the Live View of a Kubernetes Job'),
+      execute: args => {
+        const id = String(args.id ?? '');
+        return id ? openLive(id) : null;
+      }
+    });
+    app.commands.addCommand(CommandIDs.refreshSchedules, {
+      label: trans.__('Refresh Kubernetes Schedules'),
+      icon: refreshIcon,
+      execute: () => schedulesPanel.refresh()
+    });
     app.commands.addCommand(CommandIDs.submit, {
       // In the notebook toolbar (`toolbar` argument) the button shows a short label.
       label: args =>
@@ -277,6 +368,7 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
         CommandIDs.submit,
         CommandIDs.openSidebar,
         CommandIDs.refreshJobs,
+        CommandIDs.refreshSchedules,
         CommandIDs.refreshCluster
       ]) {
         palette.addItem({ command, category: trans.__('Kubernetes') });

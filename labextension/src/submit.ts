@@ -9,7 +9,13 @@ import { Contents } from '@jupyterlab/services';
 import { NotebookPanel } from '@jupyterlab/notebook';
 import { ITranslator, TranslationBundle } from '@jupyterlab/translation';
 
-import { listProfiles, rerunFailedIndexes, rerunJob, submitJob } from './api';
+import {
+  createSchedule,
+  listProfiles,
+  rerunFailedIndexes,
+  rerunJob,
+  submitJob
+} from './api';
 import { messageOf } from './errors';
 import { TRANSLATION_DOMAIN } from './i18n';
 import { JobsModel } from './jobsModel';
@@ -33,6 +39,8 @@ import {
   IJobInfo,
   IK8sSettings,
   IProfile,
+  IScheduleCreated,
+  IScheduleInfo,
   ISubmitRequest,
   ISubmitted,
   SIDEBAR_ID
@@ -46,6 +54,8 @@ export interface ISubmitContext {
   settings: () => IK8sSettings;
   openJob: (id: string) => void;
   translator: ITranslator;
+  /** A schedule was created from the dialog (the panel shows it). */
+  scheduleCreated?: (schedule: IScheduleInfo) => void;
 }
 
 function bundle(ctx: ISubmitContext): TranslationBundle {
@@ -193,6 +203,14 @@ export async function submitNotebook(
     if (Object.keys(env).length) {
       request.env = env;
     }
+    if (state.schedule && state.when && !swept) {
+      // The same request, run by a CronJob: the server answers the schedule, not a job.
+      return createSchedule({
+        ...request,
+        cron: state.when.cron,
+        time_zone: state.when.timeZone || null
+      });
+    }
     return submitJob(request);
   });
 }
@@ -282,7 +300,7 @@ async function runDialog(
   ctx: ISubmitContext,
   state: ISubmitFormState,
   profiles: Promise<IProfile[]>,
-  send: () => Promise<ISubmitted>
+  send: () => Promise<ISubmitted | IScheduleCreated>
 ): Promise<IJobInfo | null> {
   const trans = bundle(ctx);
   const rerun = state.mode === 'rerun';
@@ -343,8 +361,20 @@ async function runDialog(
       state.error = trans.__('Some values need fixing.');
       continue;
     }
+    if (state.schedule && !state.when?.cron) {
+      state.error = trans.__(
+        'Give the schedule a cron expression, e.g. 0 6 * * * (every day at 06:00).'
+      );
+      state.errorField = 'cron';
+      continue;
+    }
     try {
-      return afterSubmit(ctx, await send());
+      const answer = await send();
+      if ('schedule' in answer) {
+        afterSchedule(ctx, answer);
+        return null;
+      }
+      return afterSubmit(ctx, answer);
     } catch (error) {
       state.error = messageOf(error);
       state.errorField = error instanceof APIError ? error.field : null;
@@ -364,6 +394,18 @@ function afterSubmit(ctx: ISubmitContext, submitted: ISubmitted): IJobInfo {
     });
   }
   return job;
+}
+
+/** Show the new schedule in the panel, say what the server warned about. */
+function afterSchedule(ctx: ISubmitContext, created: IScheduleCreated): void {
+  ctx.scheduleCreated?.(created.schedule);
+  if (ctx.settings().showPanelOnSubmit) {
+    ctx.app.shell.activateById(SIDEBAR_ID);
+  }
+  const name = baseName(created.schedule.notebook);
+  for (const warning of created.warnings) {
+    Notification.warning(`${name}: ${warning}`, { autoClose: 8000 });
+  }
 }
 
 /**

@@ -28,6 +28,10 @@ export namespace CommandIDs {
   export const refreshJobs = 'jupyter-k8s:refresh-jobs';
   /** Open the detail of a job (`id` argument). */
   export const openJob = 'jupyter-k8s:open-job';
+  /** Open the live view of a running job (`id` argument). */
+  export const openLive = 'jupyter-k8s:open-live';
+  /** Ask the server for the schedules now. */
+  export const refreshSchedules = 'jupyter-k8s:refresh-schedules';
 }
 
 /** Allocatable and used count of one GPU resource (e.g. `nvidia.com/gpu`). */
@@ -91,6 +95,8 @@ export interface IJobInfo {
   duration_seconds?: number | null;
   current_cell?: number | null;
   total_cells?: number | null;
+  /** The first line of the cell running (text from the pod, at most 120 characters). */
+  current_cell_line?: string | null;
   output_path?: string | null;
   output_state: OutputState;
   output_error?: string | null;
@@ -98,6 +104,8 @@ export interface IJobInfo {
   provenance?: IProvenance | null;
   /** A sweep's indexes (`SweepInfo`); absent or null for a plain job. */
   sweep?: ISweepInfo | null;
+  /** The schedule this job is a run of (its id), if any. */
+  schedule?: string | null;
 }
 
 /** One index of a sweep: its parameter set and how it went (`IndexInfo`). */
@@ -204,6 +212,90 @@ export interface ISubmitRequest {
   sweep?: ISweepSpec | null;
   /** A sweep's indexes run at once (capped by the profile's `max_parallelism`). */
   parallelism?: number | null;
+}
+
+/** A schedule: a notebook run on a cron schedule by a CronJob (`ScheduleInfo`). */
+export interface IScheduleInfo {
+  /** The CronJob's name; the id in URLs. */
+  id: string;
+  notebook: string;
+  owner: string;
+  profile?: string | null;
+  image?: string | null;
+  parameters: Record<string, JSONValue>;
+  /** Five cron fields or a macro such as `@daily`. */
+  cron: string;
+  /** The IANA time zone of the cron fields; null: UTC. */
+  time_zone?: string | null;
+  concurrency_policy?: string;
+  successful_jobs_history_limit?: number;
+  failed_jobs_history_limit?: number;
+  suspended: boolean;
+  created?: string | null;
+  /** When it runs next; null while paused. */
+  next_run?: string | null;
+  /** When the controller last started a run. */
+  last_schedule?: string | null;
+  /** When a run last succeeded. */
+  last_successful?: string | null;
+  /** Ids of the runs going on. */
+  active: string[];
+  /** Ids of its runs Kubernetes still keeps, newest first. */
+  runs: string[];
+}
+
+/** The body of `POST /jupyter-k8s/schedules`: a submit request and when it runs. */
+export interface IScheduleRequest extends ISubmitRequest {
+  cron: string;
+  time_zone?: string | null;
+  /** Created paused. */
+  suspend?: boolean;
+}
+
+/** The answer of `POST /jupyter-k8s/schedules`. */
+export interface IScheduleCreated {
+  schedule: IScheduleInfo;
+  warnings: string[];
+}
+
+/** The body of `PATCH /jupyter-k8s/schedules/{id}` (fields left out stay as they are). */
+export interface IScheduleUpdate {
+  suspend?: boolean;
+  cron?: string;
+  /** null or '': UTC. */
+  time_zone?: string | null;
+}
+
+/** A cell of a live notebook (`GET /jupyter-k8s/jobs/{id}/live`), nbformat 4. */
+export interface ILiveCell {
+  id?: string;
+  cell_type: string;
+  source: string | string[];
+  metadata?: Record<string, unknown> & {
+    jupyter_k8s_live?: { state?: string };
+  };
+  execution_count?: number | null;
+  outputs?: Record<string, unknown>[];
+}
+
+/** The notebook-level live state (`metadata.jupyter_k8s_live`). */
+export interface ILiveHeader {
+  job?: string;
+  phase?: JobPhase;
+  cell?: number | null;
+  total?: number | null;
+  line?: string | null;
+  finished?: boolean;
+  /** Where the notebook comes from: `log`, `file` or `output`. */
+  source?: string;
+}
+
+/** The answer of `GET /jupyter-k8s/jobs/{id}/live`: the run so far, nbformat 4. */
+export interface ILiveNotebook {
+  cells: ILiveCell[];
+  metadata: Record<string, unknown> & { jupyter_k8s_live?: ILiveHeader };
+  nbformat: number;
+  nbformat_minor: number;
 }
 
 /** A resource profile (`GET /jupyter-k8s/profiles`). */

@@ -1,3 +1,5 @@
 import './base.css';
 import './jobs.css';
 import './sweeps.css';
+import './schedules.css';
+import './live.css';

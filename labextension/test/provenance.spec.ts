@@ -82,6 +82,7 @@ describe('provenanceRows', () => {
 describe('JobSummary provenance section', () => {
   const actions = {
     openOutput: () => undefined,
+    openLive: () => undefined,
     openPath: () => undefined,
     rerunFailed: () => undefined,
     rerun: () => undefined,

@@ -23,6 +23,8 @@ import type { ISweepActions } from './SweepResults';
 /** What the view's buttons and links do (the plugin implements them). */
 export interface IJobActions extends ISweepActions {
   openOutput(job: IJobInfo): void;
+  /** Show the notebook as it executes (the live view). */
+  openLive(job: IJobInfo): void;
   rerun(job: IJobInfo, edit: boolean): void;
   cancel(job: IJobInfo): void;
   remove(job: IJobInfo): void;
@@ -245,6 +247,18 @@ export class JobSummary {
         () => this._actions.openOutput(job)
       ],
       [
+        trans.__('Open live view'),
+        job.sweep
+          ? trans.__(
+              'Each parameter set runs a notebook of its own: see the results table'
+            )
+          : job.current_cell
+            ? trans.__('The notebook as it executes, cell by cell (read-only)')
+            : trans.__('No cell has started yet'),
+        !job.sweep && !gone && !!job.current_cell,
+        () => this._actions.openLive(job)
+      ],
+      [
         trans.__('Rerun'),
         trans.__('Run the notebook again with the same parameters'),
         !gone,
@@ -277,7 +291,7 @@ export class JobSummary {
             'jp-mod-styled jp-k8s-JobDetail-button' +
               (i === 0
                 ? ' jp-mod-accept'
-                : i === 4
+                : i === specs.length - 1
                   ? ' jp-mod-warn'
                   : ' jp-mod-reject'),
             label

@@ -22,7 +22,9 @@ import {
   PARAMETER_KINDS,
   ParameterKind
 } from '../models/parameters';
+import { browserTimeZone } from '../models/schedule';
 import { IProfile, SweepMode } from '../tokens';
+import { IScheduleWhen, ScheduleOptions } from './ScheduleFields';
 import { SweepOptions } from './SweepOptions';
 
 /** Everything the submit form holds; it survives the dialog being shown again. */
@@ -59,6 +61,10 @@ export interface ISubmitFormState {
   parallelismError?: string | null;
   /** The chosen profile's `max_parallelism` (set by the form; undefined: not known). */
   maxParallelism?: number;
+  /** Run on a schedule (a CronJob) instead of once now (submit only). */
+  schedule?: boolean;
+  /** The schedule's cron and time zone. */
+  when?: IScheduleWhen;
 }
 
 /**
@@ -109,6 +115,15 @@ export class SubmitForm extends Widget {
     this._sweep =
       s.mode === 'submit'
         ? new SweepOptions({ state: s, trans, idPrefix: uid('sweep') })
+        : null;
+    this._schedule =
+      s.mode === 'submit'
+        ? new ScheduleOptions({
+            state: s,
+            trans,
+            defaultTimeZone: browserTimeZone(),
+            idPrefix: uid('schedule')
+          })
         : null;
 
     if (s.error) {
@@ -183,6 +198,9 @@ export class SubmitForm extends Widget {
     if (this._sweep) {
       root.appendChild(this._sweep.node);
     }
+    if (this._schedule) {
+      root.appendChild(this._schedule.node);
+    }
 
     if (s.mode === 'submit') {
       // Environment
@@ -243,6 +261,7 @@ export class SubmitForm extends Widget {
     }
 
     // Point at the field a server error names.
+    this._schedule?.fields.markInvalid(s.errorField);
     if (s.errorField) {
       const top = s.errorField.split('.')[0];
       const target = root.querySelector<HTMLElement>(`[data-field="${top}"]`);
@@ -323,6 +342,7 @@ export class SubmitForm extends Widget {
             : trans.__('The parameters cell assigns no simple values.');
       node.appendChild(el('div', 'jp-k8s-SubmitForm-hint', text));
       this._sweep?.update();
+      this._schedule?.update();
       return;
     }
     const sweepable = this._sweep !== null;
@@ -361,6 +381,7 @@ export class SubmitForm extends Widget {
       Styling.styleNode(node);
     }
     this._sweep?.update();
+    this._schedule?.update();
   }
 
   private _renderRow(row: IParameterRow, index: number): HTMLElement {
@@ -582,6 +603,7 @@ export class SubmitForm extends Widget {
   private _imageInput: HTMLInputElement | null = null;
   private _paramsNode!: HTMLElement;
   private _sweep: SweepOptions | null = null;
+  private _schedule: ScheduleOptions | null = null;
   private _loadParameters?: (path: string) => Promise<IParameterSpec[] | null>;
 }
 
