@@ -86,7 +86,7 @@ async def post(s: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> dict
         got = await r.json()
         if r.status != 201:
             raise RuntimeError(f"submit answered {r.status}: {got}")
-        return got
+        return got["job"]
 
 
 async def job(s: aiohttp.ClientSession, url: str, job_id: str) -> dict[str, Any]:
