@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import getpass
 import os
+from typing import Any
 
-from traitlets import Bool, Dict, Enum, Float, Int, List, Unicode, default
+from traitlets import Bool, Dict, Enum, Float, Int, List, TraitError, Unicode, default, validate
 from traitlets.config import LoggingConfigurable
 
 
@@ -173,6 +174,26 @@ class JupyterK8s(LoggingConfigurable):
         help="""How long finished jobs (and their pods and logs) are kept before Kubernetes
         deletes them (ttlSecondsAfterFinished).""",
     )
+
+    notify_webhook = Unicode(
+        None,
+        allow_none=True,
+        config=True,
+        help="""URL (http or https) that gets a Slack/Teams-compatible JSON POST
+        ({"text": ..., "job_id": ..., "phase": ...}) once when a job or a whole sweep of this
+        user ends. A secret (Slack's URLs carry a token): never logged nor shown. Per user: set
+        it in the user's own Jupyter config (JupyterHub gives each user a server and config
+        dir). Default: no notifications.""",
+    )
+
+    @validate("notify_webhook")
+    def _check_notify_webhook(self, proposal: Any) -> str | None:
+        from .jobs.notify import check_webhook
+
+        try:
+            return check_webhook(proposal["value"])
+        except ValueError as exc:
+            raise TraitError(str(exc)) from None
 
     kernel_start_timeout = Float(
         600.0,

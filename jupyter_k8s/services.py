@@ -45,6 +45,7 @@ def make_job_service(conf: JupyterK8s, get_client: GetClient, root_dir: Path) ->
             output_hold_seconds=conf.output_hold_seconds,
             default_ttl_seconds=conf.job_ttl_seconds,
             output_dir=conf.output_dir,
+            notify_webhook=conf.notify_webhook,
         ),
     )
 

@@ -73,6 +73,8 @@ ANN_INDEX_OUTPUT_PREFIX = "jupyter-k8s.io/output-"
 ANN_SCHEDULE = "jupyter-k8s.io/schedule"
 # What `kubectl create job --from=cronjob/x` puts on a Job it makes: a run started by hand.
 ANN_INSTANTIATE = "cronjob.kubernetes.io/instantiate"
+# Set by the service once the end-of-job notification went out (or was given up): "true".
+ANN_NOTIFIED = "jupyter-k8s.io/notified"
 COMPONENT_SCHEDULE = "notebook-schedule"
 
 #: Select every notebook job (add the owner label to select one user's).

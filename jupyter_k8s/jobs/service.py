@@ -51,11 +51,15 @@ from .live import LiveRun, Progress, from_notebook, progress_event
 from .logstream import follow_pod_log
 from .models import JobInfo, JobPhase, Provenance, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
+from .notify import body as notification_body
+from .notify import is_due as notification_due
+from .notify import send as send_notification
 from .objects import (
     ANN_CANCELLED,
     ANN_FAILURE_MESSAGE,
     ANN_FAILURE_REASON,
     ANN_NOTEBOOK,
+    ANN_NOTIFIED,
     ANN_OUTPUT,
     ANN_OUTPUT_ERROR,
     ANN_OUTPUT_STATE,
@@ -129,6 +133,8 @@ class JobsConfig:
     output_hold_seconds: float = 900.0
     #: Where the hand-over key lives (None: the user's Jupyter data directory).
     data_dir: str | None = None
+    #: c.JupyterK8s.notify_webhook: told when a job ends (notify.py). A secret: never logged.
+    notify_webhook: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.staging == "configmap":  # what "api" staging was called here before
@@ -190,6 +196,11 @@ class JobService:
         # Per job, what its log follower learned of its current pod's run: progress (for
         # every read) and, with API staging, the live view's cells and outputs.
         self._live: dict[str, LiveRun] = {}
+        # End-of-job notifications: jobs told (or being told) by this process, so that the
+        # Job's events before the notified annotation comes back send nothing twice; and when
+        # this service began, to keep quiet about jobs that ended long before (notify.py).
+        self._notified: set[str] = set()
+        self._created_at = datetime.now(UTC)
         self._started = asyncio.Lock()
         #: Set once the watch caches have listed (start() done): long-lived data from here.
         self.synced = asyncio.Event()
@@ -874,6 +885,7 @@ class JobService:
             self._live.pop(job["metadata"]["name"], None)
             self._followed.discard(job["metadata"]["name"])
             self._stamp_tried.discard(job["metadata"]["name"])
+            self._notified.discard(job["metadata"]["name"])
             return
         if self.jobs is None:
             return  # the first listing, before every cache is ready: start() replays it
@@ -881,6 +893,7 @@ class JobService:
             return
         name = job["metadata"]["name"]
         info = self._info(job)
+        self._maybe_notify(job, info)
         if info.phase.finished and info.output_state == "pending" and self._collects(name):
             started = [p for p in self._pods_of(name) if container_started(p)]
             if not started and name not in self._followed:
@@ -895,6 +908,46 @@ class JobService:
             for pod in self._pods_of(name):
                 if container_started(pod):
                     self._follow(name, pod["metadata"]["name"])
+
+    def _maybe_notify(self, job: Obj, info: JobInfo) -> None:
+        """Tell the webhook once that this job ended. Only the server does (it collects every
+        job of the owner); the CLI and the magic, short-lived, leave it to the server."""
+        name = job["metadata"]["name"]
+        if (
+            not self.config.notify_webhook
+            or self.collect_only is not None
+            or not self.collect_enabled
+            or name in self._notified
+        ):
+            return
+        notified = (job["metadata"].get("annotations") or {}).get(ANN_NOTIFIED) == "true"
+        if notification_due(info, notified, self._created_at):
+            self._notified.add(name)
+            self._spawn(self._notify(name, info))
+
+    async def _notify(self, name: str, info: JobInfo) -> None:
+        """POST the notification, then mark the Job told, sent or not (a receiver that is down
+        is not retried forever), so that a restarted server does not tell it again."""
+        url = self.config.notify_webhook
+        assert url is not None
+        problem = await send_notification(url, notification_body(info))
+        if problem is not None:
+            # Never the URL: it is a secret.
+            log.warning("job %s: the end-of-job notification failed: %s", name, problem)
+        else:
+            log.info("job %s: end-of-job notification sent (%s)", name, info.phase.value)
+        try:
+            client = await self.client()
+            await client.patch(
+                "jobs",
+                name,
+                {"metadata": {"annotations": {ANN_NOTIFIED: "true"}}},
+                self.config.namespace,
+            )
+        except NotFound:
+            return
+        except KubeError as exc:
+            log.warning("job %s: could not mark the notification as sent: %s", name, exc)
 
     def _unstamped_in_place(self, job: Obj) -> bool:
         ann = job["metadata"].get("annotations") or {}
