@@ -11,6 +11,7 @@ import {
   showDialog,
   WidgetTracker
 } from '@jupyterlab/apputils';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
@@ -74,7 +75,8 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
     INotebookTracker,
     ISettingRegistry,
     ITranslator,
-    IRenderMimeRegistry
+    IRenderMimeRegistry,
+    IEditorLanguageRegistry
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -83,7 +85,8 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
     notebooks: INotebookTracker | null,
     settingRegistry: ISettingRegistry | null,
     translator: ITranslator | null,
-    rendermime: IRenderMimeRegistry | null
+    rendermime: IRenderMimeRegistry | null,
+    languages: IEditorLanguageRegistry | null
   ): IJupyterK8s => {
     translator = translator ?? nullTranslator;
     const trans = translator.load(TRANSLATION_DOMAIN);
@@ -200,6 +203,7 @@ const plugin: JupyterFrontEndPlugin<IJupyterK8s> = {
           id,
           model,
           rendermime,
+          languages,
           openJob: jobId => {
             openJob(jobId);
           },

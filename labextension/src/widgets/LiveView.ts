@@ -3,6 +3,7 @@ import {
   OutputAreaModel,
   SimplifiedOutputArea
 } from '@jupyterlab/outputarea';
+import { IEditorLanguageRegistry } from '@jupyterlab/codemirror';
 import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import {
   ITranslator,
@@ -62,6 +63,7 @@ export class LiveView extends Widget {
     this.id = `jupyter-k8s-live-${options.id}`;
     this._model = options.model;
     this._rendermime = options.rendermime;
+    this._languages = options.languages ?? null;
     this._fetch = options.fetch ?? getLiveNotebook;
     this.title.label = trans.__('Live: %1', options.id);
     this.title.caption = trans.__('Live view of Kubernetes job %1', options.id);
@@ -137,6 +139,7 @@ export class LiveView extends Widget {
     }
     this._showError(null);
     const live = readLive(notebook);
+    this._language = notebookLanguage(notebook);
     this._draw(live.cells);
     this._header = live.header;
     this._renderHeader();
@@ -312,7 +315,8 @@ export class LiveView extends Widget {
           : '[ ]:'
     );
     prompt.title = stateLabel(view.state, trans);
-    const source = el('pre', 'jp-k8s-LiveCell-source', view.source);
+    const source = el('pre', 'jp-k8s-LiveCell-source');
+    this._highlight(view.source, source);
     input.append(prompt, source);
     node.appendChild(input);
     if (view.outputs.length) {
@@ -331,6 +335,19 @@ export class LiveView extends Widget {
     return { view, node, widgets };
   }
 
+  /** Code as the notebook shows it: highlighted by JupyterLab's CodeMirror languages. */
+  private _highlight(code: string, node: HTMLElement): void {
+    const languages = this._languages;
+    const language = languages?.findBest(this._language) ?? null;
+    if (!languages || !language) {
+      node.textContent = code;
+      return;
+    }
+    languages.highlight(code, language, node).catch(() => {
+      node.textContent = code;
+    });
+  }
+
   /** One untrusted mime bundle rendered (markdown cells). */
   private _render(mimeType: string, text: string): Widget | null {
     const renderer = this._rendermime.createRenderer(mimeType);
@@ -342,6 +359,8 @@ export class LiveView extends Widget {
   private _trans: TranslationBundle;
   private _model: JobsModel;
   private _rendermime: IRenderMimeRegistry;
+  private _languages: IEditorLanguageRegistry | null;
+  private _language = 'python';
   private _fetch: (id: string) => Promise<ILiveNotebook>;
   private _poll: Poll;
   private _job: IJobInfo | null = null;
@@ -361,6 +380,8 @@ export namespace LiveView {
     id: string;
     model: JobsModel;
     rendermime: IRenderMimeRegistry;
+    /** Highlights the code (none: plain text). */
+    languages?: IEditorLanguageRegistry | null;
     /** Show the job's view. */
     openJob: (id: string) => void;
     /** Where the live notebook comes from (default: the REST API). */
@@ -368,6 +389,16 @@ export namespace LiveView {
     /** The application's translator (default: none, English). */
     translator?: ITranslator;
   }
+}
+
+/** The notebook's language (`language_info`, else the kernelspec's), default Python. */
+function notebookLanguage(notebook: ILiveNotebook): string {
+  const meta = notebook.metadata as {
+    language_info?: { name?: unknown };
+    kernelspec?: { language?: unknown };
+  };
+  const name = meta.language_info?.name ?? meta.kernelspec?.language;
+  return typeof name === 'string' && name ? name : 'python';
 }
 
 /** A cell's state for a tooltip. */

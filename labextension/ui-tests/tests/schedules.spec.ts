@@ -128,6 +128,10 @@ test('a schedule from the dialog: listed, run now, paused, edited, deleted', asy
   await expect(form.locator('.jp-k8s-CronFields-words')).toContainText(
     'every minute'
   );
+  // The form scrolls in the dialog: show the parameters and the schedule.
+  await form
+    .locator('.jp-k8s-SubmitForm-schedule')
+    .evaluate(node => node.scrollIntoView({ block: 'end' }));
   await page.locator('.jp-Dialog-content').screenshot({
     path: path.join(IMAGES, 'schedules-dialog.png')
   });
