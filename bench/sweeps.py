@@ -59,7 +59,8 @@ NOTEBOOK = {
 }
 COUNTER = re.compile(r"^apiserver_request_total\{([^}]*)\} (\d+(?:\.\d+)?(?:e[+-]?\d+)?)$", re.M)
 VERB = re.compile(r'verb="([A-Z]+)"')
-RESOURCE = re.compile(r'resource="([a-z]+)"')
+RESOURCE = re.compile(r'(?<![a-z])resource="([a-z]+)"')
+SUBRESOURCE = re.compile(r'subresource="([a-z]*)"')
 
 
 async def requests_served(admin: KubeClient) -> dict[str, float]:
@@ -71,7 +72,9 @@ async def requests_served(admin: KubeClient) -> dict[str, float]:
         resource = RESOURCE.search(labels)
         key = verb[1] if verb else "OTHER"
         sums[key] = sums.get(key, 0.0) + float(value)
-        if key == "POST" and resource:
+        # Creates of the object itself (not of a subresource: pods/binding is the scheduler's).
+        sub = SUBRESOURCE.search(labels)
+        if key == "POST" and resource and not (sub and sub[1]):
             sums[f"create {resource[1]}"] = sums.get(f"create {resource[1]}", 0.0) + float(value)
         sums["total"] = sums.get("total", 0.0) + float(value)
     return sums

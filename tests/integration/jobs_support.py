@@ -6,12 +6,14 @@ Notebooks are built by tests/builders.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -182,3 +184,62 @@ class ServerProcess:
                 return last
             await asyncio.sleep(0.2)
         raise TimeoutError(f"job {job_id} never got there; last: {last}")
+
+
+@contextlib.contextmanager
+def shared_claim(
+    admin: ClusterConfig, namespace: str, root: Path, claim: str, pv_name: str
+) -> Iterator[str]:
+    """A PersistentVolume on `root` (hostPath: the process node's pods see this machine's
+    files) bound to the claim `claim` in the namespace, as an operator sets up shared staging
+    once (a PVC is allowed under Pod Security "restricted"); yields the claim's name and
+    deletes the volume on leaving (the claim goes with the test's namespace)."""
+
+    async def make() -> None:
+        async with KubeClient(admin) as client:
+            await client.create(
+                "persistentvolumes",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolume",
+                    "metadata": {"name": pv_name},
+                    "spec": {
+                        "capacity": {"storage": "1Gi"},
+                        "accessModes": ["ReadWriteMany"],
+                        "persistentVolumeReclaimPolicy": "Retain",
+                        "storageClassName": "",
+                        "hostPath": {"path": str(root), "type": "Directory"},
+                    },
+                },
+            )
+            await client.create(
+                "persistentvolumeclaims",
+                {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "metadata": {"name": claim},
+                    "spec": {
+                        "accessModes": ["ReadWriteMany"],
+                        "storageClassName": "",
+                        "volumeName": pv_name,
+                        "resources": {"requests": {"storage": "1Gi"}},
+                    },
+                },
+                namespace,
+            )
+            for _ in range(100):
+                pvc = await client.get("persistentvolumeclaims", claim, namespace)
+                if pvc.get("status", {}).get("phase") == "Bound":
+                    return
+                await asyncio.sleep(0.2)
+            raise TimeoutError(f"the claim {claim} was not bound")
+
+    async def drop() -> None:
+        async with KubeClient(admin) as client:
+            await client.delete("persistentvolumes", pv_name, missing_ok=True)
+
+    asyncio.run(make())
+    try:
+        yield claim
+    finally:
+        asyncio.run(drop())

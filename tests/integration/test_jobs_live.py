@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 from builders import notebook, write_notebook
-from jobs_support import ServerProcess, user_kubeconfig
+from jobs_support import ServerProcess, shared_claim, user_kubeconfig
 
-from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
+from jupyter_k8s.k8s.client import ClusterConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -207,56 +207,9 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def claim(admin_config: ClusterConfig, namespace: str, shared_root: Path) -> Iterator[str]:
-    """A PersistentVolume on the server's root folder, bound to a claim (as in
-    test_jobs_shared.py)."""
     pv_name = f"{namespace}-live-home"
-
-    async def make() -> None:
-        async with KubeClient(admin_config) as admin:
-            await admin.create(
-                "persistentvolumes",
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolume",
-                    "metadata": {"name": pv_name},
-                    "spec": {
-                        "capacity": {"storage": "1Gi"},
-                        "accessModes": ["ReadWriteMany"],
-                        "persistentVolumeReclaimPolicy": "Retain",
-                        "storageClassName": "",
-                        "hostPath": {"path": str(shared_root), "type": "Directory"},
-                    },
-                },
-            )
-            await admin.create(
-                "persistentvolumeclaims",
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": "live-home"},
-                    "spec": {
-                        "accessModes": ["ReadWriteMany"],
-                        "storageClassName": "",
-                        "volumeName": pv_name,
-                        "resources": {"requests": {"storage": "1Gi"}},
-                    },
-                },
-                namespace,
-            )
-            for _ in range(100):
-                pvc = await admin.get("persistentvolumeclaims", "live-home", namespace)
-                if pvc.get("status", {}).get("phase") == "Bound":
-                    return
-                await asyncio.sleep(0.2)
-            raise TimeoutError("the claim was not bound")
-
-    async def drop() -> None:
-        async with KubeClient(admin_config) as admin:
-            await admin.delete("persistentvolumes", pv_name, missing_ok=True)
-
-    asyncio.run(make())
-    yield "live-home"
-    asyncio.run(drop())
+    with shared_claim(admin_config, namespace, shared_root, "live-home", pv_name) as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

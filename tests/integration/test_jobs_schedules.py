@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from builders import notebook, write_notebook
-from jobs_support import ServerProcess, user_kubeconfig
+from jobs_support import ServerProcess, shared_claim, user_kubeconfig
 
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient, NotFound
 
@@ -210,48 +210,6 @@ def shared_server(
 ) -> Iterator[ServerProcess]:
     """A server whose root is a PersistentVolume bound to the claim "home" (as
     test_jobs_shared.py sets it up), mounted by the job pods at the same path."""
-    pv_name = f"{namespace}-schedules-home"
-
-    async def volume(make: bool) -> None:
-        async with KubeClient(admin_config) as admin:
-            if not make:
-                await admin.delete("persistentvolumes", pv_name, missing_ok=True)
-                return
-            await admin.create(
-                "persistentvolumes",
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolume",
-                    "metadata": {"name": pv_name},
-                    "spec": {
-                        "capacity": {"storage": "1Gi"},
-                        "accessModes": ["ReadWriteMany"],
-                        "persistentVolumeReclaimPolicy": "Retain",
-                        "storageClassName": "",
-                        "hostPath": {"path": str(shared_root), "type": "Directory"},
-                    },
-                },
-            )
-            claim = {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": "home"},
-                "spec": {
-                    "accessModes": ["ReadWriteMany"],
-                    "storageClassName": "",
-                    "volumeName": pv_name,
-                    "resources": {"requests": {"storage": "1Gi"}},
-                },
-            }
-            await admin.create("persistentvolumeclaims", claim, namespace)
-            for _ in range(100):
-                pvc = await admin.get("persistentvolumeclaims", "home", namespace)
-                if pvc.get("status", {}).get("phase") == "Bound":
-                    return
-                await asyncio.sleep(0.2)
-            raise TimeoutError("the claim was not bound")
-
-    asyncio.run(volume(True))
     kubeconfig = user_kubeconfig(
         dev_cluster, admin_config, namespace, shared_root.parent / "user.kubeconfig"
     )
@@ -265,10 +223,10 @@ def shared_server(
             "shared_volume": {"persistentVolumeClaim": {"claimName": "home"}},
         },
     )
-    srv.start()
-    yield srv
-    srv.stop()
-    asyncio.run(volume(False))
+    with shared_claim(admin_config, namespace, shared_root, "home", f"{namespace}-sched-home"):
+        srv.start()
+        yield srv
+        srv.stop()
 
 
 async def test_shared_staging_runs_write_in_place_without_the_server(

@@ -3,17 +3,16 @@ path; jobs and kernels run in their notebook's folder."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from builders import notebook, write_notebook
-from jobs_support import ServerProcess, outputs_text, user_kubeconfig
+from jobs_support import ServerProcess, outputs_text, shared_claim, user_kubeconfig
 from kernels_support import Channels, api, wait_no_kernel_pods
 
-from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
+from jupyter_k8s.k8s.client import ClusterConfig
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -35,56 +34,8 @@ def shared_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def claim(admin_config: ClusterConfig, namespace: str, shared_root: Path) -> Iterator[str]:
-    """A PersistentVolume on the server's root folder, bound to a claim in the namespace
-    (what an operator sets up once; a PVC is allowed under Pod Security "restricted")."""
-    pv_name = f"{namespace}-home"
-
-    async def make() -> None:
-        async with KubeClient(admin_config) as admin:
-            await admin.create(
-                "persistentvolumes",
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolume",
-                    "metadata": {"name": pv_name},
-                    "spec": {
-                        "capacity": {"storage": "1Gi"},
-                        "accessModes": ["ReadWriteMany"],
-                        "persistentVolumeReclaimPolicy": "Retain",
-                        "storageClassName": "",
-                        "hostPath": {"path": str(shared_root), "type": "Directory"},
-                    },
-                },
-            )
-            await admin.create(
-                "persistentvolumeclaims",
-                {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": "home"},
-                    "spec": {
-                        "accessModes": ["ReadWriteMany"],
-                        "storageClassName": "",
-                        "volumeName": pv_name,
-                        "resources": {"requests": {"storage": "1Gi"}},
-                    },
-                },
-                namespace,
-            )
-            for _ in range(100):
-                pvc = await admin.get("persistentvolumeclaims", "home", namespace)
-                if pvc.get("status", {}).get("phase") == "Bound":
-                    return
-                await asyncio.sleep(0.2)
-            raise TimeoutError("the claim was not bound")
-
-    async def drop() -> None:
-        async with KubeClient(admin_config) as admin:
-            await admin.delete("persistentvolumes", pv_name, missing_ok=True)
-
-    asyncio.run(make())
-    yield "home"
-    asyncio.run(drop())
+    with shared_claim(admin_config, namespace, shared_root, "home", f"{namespace}-home") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")
