@@ -77,6 +77,7 @@ def workspace(tmp_path: Path) -> Path:
 def make_server(
     dev_cluster, admin_config, namespace: str, workspace: Path, owner: str, url: str
 ) -> ServerProcess:
+    """A server telling `url` (call in a thread: user_kubeconfig runs its own event loop)."""
     kubeconfig = user_kubeconfig(
         dev_cluster, admin_config, namespace, workspace.parent / f"{owner}.kubeconfig"
     )
@@ -121,7 +122,9 @@ async def marked(admin_config, namespace: str, job_id: str, timeout: float = 15)
 async def test_one_post_per_ended_job_and_none_after_a_restart(
     dev_cluster, admin_config, namespace, workspace, receiver
 ):
-    srv = make_server(dev_cluster, admin_config, namespace, workspace, "alice", receiver.url)
+    srv = await asyncio.to_thread(
+        make_server, dev_cluster, admin_config, namespace, workspace, "alice", receiver.url
+    )
     await asyncio.to_thread(srv.start)
     try:
         ids = {}
@@ -168,7 +171,9 @@ async def test_a_failing_receiver_fails_nothing_and_keeps_the_secret(
     if answer != "closed":  # else nobody listens on the port
         await receiver.start()
     owner = f"bob{answer}"
-    srv = make_server(dev_cluster, admin_config, namespace, workspace, owner, receiver.url)
+    srv = await asyncio.to_thread(
+        make_server, dev_cluster, admin_config, namespace, workspace, owner, receiver.url
+    )
     await asyncio.to_thread(srv.start)
     try:
         _, created = await srv.call("POST", "/jobs", {"notebook": "ok.ipynb"}, expect=201)
