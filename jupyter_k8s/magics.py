@@ -163,19 +163,49 @@ class _MagicParser(argparse.ArgumentParser):
         raise _Exit()
 
 
-def make_parser() -> argparse.ArgumentParser:
-    from .cli.options import add_connection_options, add_submit_options
+def make_parser(sweep: bool = False) -> argparse.ArgumentParser:
+    """The options of %k8s_submit, or of %k8s_sweep (`sweep`: -p takes lists of values)."""
+    from .cli.options import add_connection_options, add_submit_options, add_sweep_options
 
     parser = _MagicParser(
-        prog="%k8s_submit",
-        description="Run a notebook (default: this one, as last saved) as a Kubernetes Job.",
+        prog="%k8s_sweep" if sweep else "%k8s_submit",
+        description=(
+            "Run a notebook (default: this one, as last saved) once per parameter set, as one "
+            "Kubernetes Indexed Job."
+            if sweep
+            else "Run a notebook (default: this one, as last saved) as a Kubernetes Job."
+        ),
     )
     parser.add_argument(
         "notebook", nargs="?", metavar="NOTEBOOK", help="the .ipynb file (default: this notebook)"
     )
     add_submit_options(parser, follow=False)
+    if sweep:
+        add_sweep_options(parser)
+        parser.epilog = (
+            "-p NAME VALUES: comma-separated values (each read as JSON, else a string) or a "
+            "JSON list; -r NAME VALUES keeps them strings. Example: %k8s_sweep -p lr 0.1,0.01 "
+            "-p batch 32,64 --parallel 4 --wait"
+        )
     add_connection_options(parser)
     return parser
+
+
+def _results_bundle(found: dict[str, Any]) -> dict[str, str]:
+    """A sweep's results table as text and as HTML (every value escaped: it was recorded by
+    a notebook and read back from the cluster)."""
+    from .cli.render import table
+    from .cli.sweep_commands import results_rows
+
+    rows = results_rows(found)
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in rows[0])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>"
+        for row in rows[1:]
+    )
+    caption = html.escape(f"sweep {found['id']}: {found['phase']}")
+    rich = f"<table><caption>{caption}</caption><tr>{head}</tr>{body}</table>"
+    return {"text/plain": table(rows), "text/html": rich}
 
 
 def _status_bundle(info: Any, line: str) -> dict[str, str]:
@@ -196,6 +226,8 @@ class K8sMagics(Magics):
         # (execution count, start time) of cells run since the extension was loaded, this one
         # (the %load_ext cell) included: to tell whether cells ran after the last save.
         self._runs: list[tuple[int, float]] = [(shell.execution_count, time.time())]
+        self._last_job: str | None = None  # what %k8s_results shows by default
+        self._last_jobs: Any = None  # and the StandaloneJobs it was submitted with
 
     @property
     def _shell(self) -> InteractiveShell:
@@ -240,8 +272,49 @@ class K8sMagics(Magics):
         self._submit(args)
         return None
 
-    def _submit(self, args: argparse.Namespace) -> None:
+    @line_magic
+    def k8s_sweep(self, line: str) -> None:
+        """Run a notebook once per parameter set, as one Indexed Job; see `%k8s_sweep -h`."""
+        try:
+            args = make_parser(sweep=True).parse_args(magic_argv(line))
+        except _Exit:
+            return None
+        except ValueError as exc:
+            raise UsageError(f"%k8s_sweep: {exc}") from None
+        self._last_job = None
+        try:
+            self._submit(args, sweep=True)
+        finally:
+            # Also after a failed index (the error says so): the table shows which and why.
+            if args.wait and self._last_job:
+                self.k8s_results(self._last_job)
+        return None
+
+    @line_magic
+    def k8s_results(self, line: str) -> None:
+        """A sweep's results table (default: the last sweep of this kernel): each parameter
+        set with its status and the values its notebook recorded."""
+        from .errors import Problem
+        from .jobs.sweep_runs import results
+        from .standalone import load_settings
+
+        job = line.strip() or self._last_job
+        if not job:
+            raise UsageError("%k8s_results: give a sweep's job id (no sweep ran here yet)")
+        try:
+            jobs = self._last_jobs
+            if jobs is None or job != self._last_job:
+                conf = load_settings(None, None, None, warn=lambda m: print(f"warning: {m}"))
+                jobs = _standalone_jobs(conf, Path.cwd() / "_")
+            found = background_loop().run(_connect_and(jobs, results(jobs.service, job)))
+        except Problem as exc:
+            raise K8sJobError(str(exc)) from None
+        display(_results_bundle(found), raw=True)
+        return None
+
+    def _submit(self, args: argparse.Namespace, sweep: bool = False) -> None:
         from .cli.options import submit_request_data
+        from .cli.sweep_commands import sweep_request_data
         from .errors import Problem
         from .jobs.models import SubmitRequest
         from .standalone import load_settings
@@ -274,7 +347,8 @@ class K8sMagics(Magics):
                 args.kubeconfig, args.context, args.namespace, warn=lambda m: print(f"warning: {m}")
             )
             jobs = _standalone_jobs(conf, path)
-            data = submit_request_data(args, _relative(jobs.root_dir, path))
+            build = sweep_request_data if sweep else submit_request_data
+            data = build(args, _relative(jobs.root_dir, path))
             req = SubmitRequest.from_json(data)
         except (Problem, argparse.ArgumentTypeError) as exc:
             raise UsageError(f"%k8s_submit: {exc}") from None
@@ -285,6 +359,7 @@ class K8sMagics(Magics):
             raise K8sJobError(str(exc)) from None
         for warning in warnings:
             print(f"warning: {warning}")
+        self._last_job, self._last_jobs = info.id, jobs
         self._follow(bg, jobs, info, wait=args.wait)
 
     def _follow(self, bg: BackgroundLoop, jobs: Any, info: Any, wait: bool) -> None:
@@ -331,11 +406,17 @@ class K8sMagics(Magics):
             handle.update(_status_bundle(final, line), raw=True)
         took = f" in {duration_text(final.duration_seconds)}" if final.duration_seconds else ""
         where = jobs.root_dir / final.output_path if final.output_path else None
-        if final.output_state == "ready" and where is not None:
+        if final.sweep is not None:  # each index has its notebook: the table below says which
+            sweep = final.sweep
+            print(
+                f"sweep {final.id} {final.phase.value}{took}: {sweep.succeeded} of "
+                f"{sweep.total} parameter sets succeeded, {sweep.failed} failed"
+            )
+        elif final.output_state == "ready" and where is not None:
             print(f"job {final.id} {final.phase.value}{took}; executed notebook: {where}")
         else:
             print(f"job {final.id} {final.phase.value}{took}")
-        if final.output_state == "error":
+        if final.output_state == "error" and final.sweep is None:
             raise K8sJobError(f"the executed notebook could not be collected: {final.output_error}")
         if final.phase.value != "Succeeded":
             raise K8sJobError(f"job {final.id} {status_line(final)}")
@@ -392,6 +473,11 @@ def _relative(root: Path, notebook: Path) -> str:
 async def _connect_and_submit(jobs: Any, req: Any) -> Any:
     await jobs.connect()
     return await jobs.service.submit(req)
+
+
+async def _connect_and(jobs: Any, work: Any) -> Any:
+    await jobs.connect()
+    return await work
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -18,6 +18,7 @@ from .options import (
     add_connection_options,
     add_parameter_options,
     add_submit_options,
+    add_sweep_options,
     nonnegative,
 )
 
@@ -70,16 +71,7 @@ def add_parsers(sub: Subcommands) -> None:
     p = add("sweep", "run a notebook once per parameter set, as one Indexed Job")
     p.add_argument("notebook", metavar="NOTEBOOK", help="path of the .ipynb file")
     add_submit_options(p)
-    p.add_argument(
-        "--parallel",
-        type=nonnegative,
-        default=1,
-        metavar="N",
-        help="how many parameter sets run at once (capped by the profile)",
-    )
-    p.add_argument(
-        "--zip", action="store_true", help="pair the i-th values (default: every combination)"
-    )
+    add_sweep_options(p)
     p.epilog = (
         "-p NAME VALUES: comma-separated values (each read as JSON, else a string) or a JSON "
         "list; -r NAME VALUES keeps them strings. Example: jupyter k8s sweep train.ipynb "

@@ -206,6 +206,20 @@ def add_submit_options(
     )
 
 
+def add_sweep_options(parser: argparse.ArgumentParser) -> None:
+    """What a sweep adds to the submit options (`jupyter k8s sweep`, `%k8s_sweep`)."""
+    parser.add_argument(
+        "--parallel",
+        type=nonnegative,
+        default=1,
+        metavar="N",
+        help="how many parameter sets run at once (capped by the profile)",
+    )
+    parser.add_argument(
+        "--zip", action="store_true", help="pair the i-th values (default: every combination)"
+    )
+
+
 def submit_request_data(args: argparse.Namespace, notebook: str) -> dict[str, Any]:
     """The SubmitRequest JSON for parsed submit options."""
     data: dict[str, Any] = {

@@ -70,6 +70,12 @@ async def cmd_results(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(found, indent=2))
         return EXIT_OK
+    print(table(results_rows(found)))
+    return EXIT_OK
+
+
+def results_rows(found: dict[str, Any]) -> list[list[str]]:
+    """A results table (sweep_runs.results) as rows of text, the header first."""
     rows = [["INDEX", "STATUS", *found["parameters"], *found["records"]]]
     for row in found["rows"]:
         status = row["phase"] + (f" ({row['reason']})" if row["reason"] else "")
@@ -81,5 +87,4 @@ async def cmd_results(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
                 *(_cell(row["records"].get(n)) for n in found["records"]),
             ]
         )
-    print(table(rows))
-    return EXIT_OK
+    return rows

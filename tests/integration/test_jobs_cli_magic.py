@@ -280,6 +280,44 @@ def test_magic_submits_the_kernels_notebook(workspace, env, namespace):
     assert outputs_text(executed)[2] == ["stdout: a is 7\nb is x\n"]
 
 
+def test_magic_sweep_waits_and_shows_its_results_table(workspace, env, namespace):
+    kernel_env = {**env, "JPY_SESSION_NAME": str(workspace / "nb.ipynb")}
+    (load, _), (reply, outputs), (again, table_out) = asyncio.run(
+        run_in_kernel(
+            kernel_env,
+            workspace,
+            "%load_ext jupyter_k8s",
+            f"%k8s_sweep --wait -p a 1,2 -r b x,y --parallel 2 --namespace {namespace}",
+            "%k8s_results",
+        )
+    )
+    assert load["status"] == "ok", load
+    assert reply["status"] == "ok", (reply, outputs)
+    printed = "".join(c["text"] for kind, c in outputs if kind == "stream")
+    said = r"sweep (\S+) Succeeded.*: 4 of 4 parameter sets succeeded, 0 failed"
+    found = re.search(said, printed)
+    assert found, printed
+    job = found[1]
+    tables = [c["data"] for kind, c in outputs if kind == "display_data" and "<table>" in str(c)]
+    assert len(tables) == 1, outputs
+    text = tables[0]["text/plain"]
+    assert text.splitlines()[0].split() == ["INDEX", "STATUS", "a", "b"], text
+    assert [line.split()[1:] for line in text.splitlines()[1:]] == [
+        ["Succeeded", "1", "x"],
+        ["Succeeded", "1", "y"],
+        ["Succeeded", "2", "x"],
+        ["Succeeded", "2", "y"],
+    ], text
+    assert "<td>Succeeded</td>" in tables[0]["text/html"]
+    # Each parameter set's executed notebook, next to the notebook, with its own values.
+    for k, (a, b) in enumerate([(1, "x"), (1, "y"), (2, "x"), (2, "y")]):
+        executed = nbformat.read(workspace / f"nb.{job.split('-')[-1]}-{k}.ipynb", as_version=4)
+        assert outputs_text(executed)[2] == [f"stdout: a is {a}\nb is {b}\n"], k
+    # %k8s_results with no id shows the kernel's last sweep again.
+    assert again["status"] == "ok", again
+    assert [c["data"]["text/plain"] for kind, c in table_out if kind == "display_data"] == [text]
+
+
 def test_submit_wait_collects_only_its_own_job(workspace, env, tmp_path):
     """`submit --wait` in one folder must not write the user's other finished jobs there."""
     elsewhere = tmp_path / "elsewhere"
