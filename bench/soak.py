@@ -14,7 +14,7 @@ Prints the server's RSS after the warm-up (the first 3 minutes) and at the end, 
 its rate per 10 minutes, and how many jobs ran and came back.
 
 `--trace-memory` runs the server under tracemalloc (slower) and takes a snapshot of its Python
-heap after the warm-up and at the end (SIGUSR1 to a handler that a sitecustomize installs):
+heap after the warm-up and at the end (SIGUSR2 to a handler that a sitecustomize installs):
 it prints the Python memory traced at both and the 15 places whose allocations grew most, so a
 growing RSS can be told apart as Python objects kept (a leak) or memory the allocator holds.
 """
@@ -59,7 +59,7 @@ TICKER = {
     "nbformat_minor": 5,
 }
 WARM_UP = 180.0
-#: Installed in the server with --trace-memory: SIGUSR1 dumps a tracemalloc snapshot.
+#: Installed in the server with --trace-memory: SIGUSR2 dumps a tracemalloc snapshot.
 SITECUSTOMIZE = """
 import os, signal, tracemalloc
 
@@ -75,13 +75,13 @@ def _dump(_signum, _frame):
 
 if os.environ.get("JK8S_SNAPSHOTS"):
     tracemalloc.start(8)
-    signal.signal(signal.SIGUSR1, _dump)
+    signal.signal(signal.SIGUSR2, _dump)  # SIGUSR1 is jupyter_server's (it prints its info)
 """
 
 
 async def snapshot(pid: int, folder: Path, n: int) -> Path:
     """Have the server dump snapshot `n` (1, 2...) and wait until it is whole."""
-    os.kill(pid, signal.SIGUSR1)
+    os.kill(pid, signal.SIGUSR2)
     path = folder / f"snap-{n}.pickle"
     for _ in range(600):
         if path.exists():
