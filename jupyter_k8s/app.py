@@ -11,6 +11,7 @@ from jupyter_server.extension.application import ExtensionApp
 
 from .config import JupyterK8s as JupyterK8sConfig
 from .k8s.cluster import ClusterService
+from .server_log import route_to_server_log
 from .services import make_job_service, make_kernel_service
 from .settings_keys import CLUSTER_SETTING, JOBS_SETTING, KERNELS_SETTING
 from .version import __version__
@@ -51,6 +52,7 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
         # Nothing talks to the cluster here: the client is created on first use, so the server
         # starts (and reports why) when the cluster is unreachable or the kubeconfig broken.
         assert self.serverapp is not None  # ExtensionApp links the server before this
+        route_to_server_log(self.log)
         cluster = self.cluster = ClusterService(
             self.kubeconfig,
             self.context,
