@@ -51,6 +51,11 @@ _CELL_TYPES = {"code", "markdown", "raw"}
 _PAPERMILL_STATE = {"pending": PENDING, "running": RUNNING, "completed": DONE, "failed": FAILED}
 
 
+# clean_text, first_line, _size and left_out are the runner's own (pod/runner.py), written
+# twice on purpose: the runner ships alone as one file and imports papermill, which the server
+# must not. tests/unit/test_job_live.py runs both copies through the same cases.
+
+
 def clean_text(text: Any, limit: int) -> str:
     """`text` without control characters (a tab reads as a space), at most `limit` long."""
     text = str(text).translate(_CONTROL)

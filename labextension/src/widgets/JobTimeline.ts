@@ -5,7 +5,6 @@
  */
 
 import { TranslationBundle } from '@jupyterlab/translation';
-import { Poll } from '@lumino/polling';
 
 import { el } from '../dom';
 import { isNotFound, messageOf } from '../errors';
@@ -16,6 +15,7 @@ import {
   timelineTime
 } from '../models/timeline';
 import { IJobEvent, IJobInfo } from '../tokens';
+import { VisibleRefresh } from './VisibleRefresh';
 
 /** How often the events of an unfinished job are asked for (ms). */
 const EVENTS_INTERVAL_MS = 5000;
@@ -24,16 +24,15 @@ const EVENTS_INTERVAL_MS = 5000;
  * The timeline of one job. Plain DOM (`nodes` go into the job view's column); `host` is
  * the view, whose attachment and visibility say whether to ask the server.
  *
- * A lumino `Poll` asks again every `EVENTS_INTERVAL_MS` while the job is unfinished and
- * the view visible (a pending pod's FailedScheduling repeats without the job changing); it
- * stands by while the browser tab is hidden, the timeline being only for display.
+ * It asks again every `EVENTS_INTERVAL_MS` while the job is unfinished and the view
+ * visible (a pending pod's FailedScheduling repeats without the job changing; see
+ * VisibleRefresh.ts).
  */
 export class JobTimeline {
   constructor(options: JobTimeline.IOptions) {
     const trans = options.trans;
     this._trans = trans;
     this._jobId = options.jobId;
-    this._host = options.host;
     this._fetch = options.fetch;
     const title = el('h3', '', trans.__('Events'));
     title.id = `${options.idPrefix}-events-title`;
@@ -45,12 +44,12 @@ export class JobTimeline {
       trans.__('Loading…')
     );
     this.nodes = [title, this._list, this._status];
-    this._poll = new Poll({
-      auto: false,
-      factory: () => this.refresh(),
-      frequency: { interval: EVENTS_INTERVAL_MS, backoff: false },
+    this._refresh = new VisibleRefresh({
+      host: options.host,
       name: 'jupyter-k8s:job-events',
-      standby: 'when-hidden'
+      intervalMs: EVENTS_INTERVAL_MS,
+      load: () => this._load(),
+      live: () => !!this._job && isUnfinished(this._job) && !this._gone
     });
   }
 
@@ -74,50 +73,28 @@ export class JobTimeline {
    * comment). Answers that did not change cost a 304 (ETag) and no re-render.
    */
   refresh(): Promise<void> {
-    if (this._inflight || this._host.isDisposed || !this._host.isAttached) {
-      return this._inflight ?? Promise.resolve();
-    }
-    this._inflight = (async () => {
-      try {
-        this._events = await this._fetch(this._jobId);
-        this._error = null;
-      } catch (error) {
-        this._error = isNotFound(error)
-          ? null
-          : this._trans.__(
-              'The events could not be read: %1',
-              messageOf(error)
-            );
-      }
-      this._render();
-    })().finally(() => {
-      this._inflight = null;
-      // Only while someone can see it: a hidden view asks again when it is shown.
-      if (
-        !this._host.isDisposed &&
-        this._host.isVisible &&
-        this._job &&
-        isUnfinished(this._job) &&
-        !this._gone
-      ) {
-        void this._poll.schedule({
-          interval: EVENTS_INTERVAL_MS,
-          phase: 'resolved'
-        });
-      } else {
-        void this._poll.stop();
-      }
-    });
-    return this._inflight;
+    return this._refresh.refresh();
   }
 
   /** Ask no more until the next `refresh()` (the view is detached). */
   stop(): void {
-    void this._poll.stop();
+    this._refresh.stop();
   }
 
   dispose(): void {
-    this._poll.dispose();
+    this._refresh.dispose();
+  }
+
+  private async _load(): Promise<void> {
+    try {
+      this._events = await this._fetch(this._jobId);
+      this._error = null;
+    } catch (error) {
+      this._error = isNotFound(error)
+        ? null
+        : this._trans.__('The events could not be read: %1', messageOf(error));
+    }
+    this._render();
   }
 
   private _render(): void {
@@ -142,27 +119,21 @@ export class JobTimeline {
 
   private _trans: TranslationBundle;
   private _jobId: string;
-  private _host: JobTimeline.IHost;
   private _fetch: (id: string) => Promise<IJobEvent[]>;
-  private _poll: Poll;
+  private _refresh: VisibleRefresh;
   private _job: IJobInfo | null = null;
   private _gone = false;
   private _events: IJobEvent[] = [];
   private _error: string | null = null;
   private _entries: ITimelineEntry[] = [];
   private _entriesKey = '';
-  private _inflight: Promise<void> | null = null;
   private _list: HTMLOListElement;
   private _status: HTMLDivElement;
 }
 
 export namespace JobTimeline {
   /** What the timeline needs to know of the view it is in (a lumino `Widget`). */
-  export interface IHost {
-    readonly isAttached: boolean;
-    readonly isVisible: boolean;
-    readonly isDisposed: boolean;
-  }
+  export type IHost = VisibleRefresh.IHost;
 
   export interface IOptions {
     jobId: string;

@@ -5,12 +5,10 @@
  * job.
  *
  * The table is asked for again when the sweep's indexes change (a phase, an output that
- * came back), and by a lumino `Poll` while the sweep runs and the view is visible: a
- * running index's records come from its pod's log before its phase changes. The `Poll`
- * stands by in a hidden browser tab; a view shown again asks at once.
+ * came back), and every `RESULTS_INTERVAL_MS` while the sweep runs and the view is visible
+ * (VisibleRefresh.ts): a running index's records come from its pod's log before its phase
+ * changes.
  */
-
-import { Poll } from '@lumino/polling';
 
 import { button, downloadText, el } from '../dom';
 import { isNotFound, messageOf } from '../errors';
@@ -19,6 +17,7 @@ import { isUnfinished } from '../models/status';
 import { sweepProgress } from '../models/sweep';
 import { IJobInfo, ISweepResults } from '../tokens';
 import { SweepTable } from './SweepTable';
+import { VisibleRefresh } from './VisibleRefresh';
 
 /** How often a running sweep's table is asked for (ms). */
 const RESULTS_INTERVAL_MS = 5000;
@@ -36,7 +35,6 @@ export class SweepResults {
     const trans = options.trans;
     this._trans = trans;
     this._jobId = options.jobId;
-    this._host = options.host;
     this._fetch = options.fetch;
     this._fetchCSV = options.fetchCSV;
     this._actions = options.actions;
@@ -78,12 +76,17 @@ export class SweepResults {
     this._section.append(title, bar, this._status, scroll);
     this.nodes = [this._section];
 
-    this._poll = new Poll({
-      auto: false,
-      factory: () => this.refresh(),
-      frequency: { interval: RESULTS_INTERVAL_MS, backoff: false },
+    this._refresh = new VisibleRefresh({
+      host: options.host,
       name: 'jupyter-k8s:sweep-results',
-      standby: 'when-hidden'
+      intervalMs: RESULTS_INTERVAL_MS,
+      load: () => this._load(),
+      ready: () => !!this._job?.sweep,
+      // Something can still change: an index runs, or an output is on its way.
+      live: () =>
+        !!this._job &&
+        !this._gone &&
+        (isUnfinished(this._job) || this._job.output_state === 'pending')
     });
   }
 
@@ -144,61 +147,28 @@ export class SweepResults {
    * comment).
    */
   refresh(): Promise<void> {
-    if (this._inflight) {
-      // Asked while a request is on its way: its answer may predate the change.
-      this._again = true;
-      return this._inflight;
-    }
-    if (!this._job?.sweep || this._host.isDisposed || !this._host.isAttached) {
-      return this._inflight ?? Promise.resolve();
-    }
-    this._inflight = (async () => {
-      try {
-        this._results = await this._fetch(this._jobId);
-        this._error = null;
-      } catch (error) {
-        this._error = isNotFound(error)
-          ? null
-          : this._trans.__(
-              'The results could not be read: %1',
-              messageOf(error)
-            );
-      }
-      this._render();
-    })().finally(() => {
-      this._inflight = null;
-      if (this._again) {
-        this._again = false;
-        void this.refresh();
-        return;
-      }
-      const job = this._job;
-      // Only while someone can see it, and something can still change.
-      if (
-        job &&
-        !this._gone &&
-        !this._host.isDisposed &&
-        this._host.isVisible &&
-        (isUnfinished(job) || job.output_state === 'pending')
-      ) {
-        void this._poll.schedule({
-          interval: RESULTS_INTERVAL_MS,
-          phase: 'resolved'
-        });
-      } else {
-        void this._poll.stop();
-      }
-    });
-    return this._inflight;
+    return this._refresh.refresh();
   }
 
   /** Ask no more until the next `refresh()` (the view is detached or hidden). */
   stop(): void {
-    void this._poll.stop();
+    this._refresh.stop();
   }
 
   dispose(): void {
-    this._poll.dispose();
+    this._refresh.dispose();
+  }
+
+  private async _load(): Promise<void> {
+    try {
+      this._results = await this._fetch(this._jobId);
+      this._error = null;
+    } catch (error) {
+      this._error = isNotFound(error)
+        ? null
+        : this._trans.__('The results could not be read: %1', messageOf(error));
+    }
+    this._render();
   }
 
   private _render(): void {
@@ -235,7 +205,6 @@ export class SweepResults {
 
   private _trans: Trans;
   private _jobId: string;
-  private _host: SweepResults.IHost;
   private _fetch: (id: string) => Promise<ISweepResults>;
   private _fetchCSV: (id: string) => Promise<string>;
   private _actions: ISweepActions;
@@ -245,23 +214,17 @@ export class SweepResults {
   private _download: HTMLButtonElement;
   private _status: HTMLDivElement;
   private _table: SweepTable;
-  private _poll: Poll;
+  private _refresh: VisibleRefresh;
   private _job: IJobInfo | null = null;
   private _gone = false;
   private _results: ISweepResults | null = null;
   private _error: string | null = null;
   private _indexesKey = '';
-  private _inflight: Promise<void> | null = null;
-  private _again = false;
 }
 
 export namespace SweepResults {
   /** What the section needs to know of the view it is in (a lumino `Widget`). */
-  export interface IHost {
-    readonly isAttached: boolean;
-    readonly isVisible: boolean;
-    readonly isDisposed: boolean;
-  }
+  export type IHost = VisibleRefresh.IHost;
 
   export interface IOptions {
     jobId: string;
