@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .errors import ValidationProblem
 from .k8s.quantity import parse_quantity
 from .names import is_label
+from .queues.names import check_kueue_name
 
 DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 
@@ -122,6 +123,13 @@ class Profile(BaseModel):
     #: What an hour of this profile costs (any currency, the operator's): the provenance
     #: stamp of each executed notebook then says what the run cost. None: no cost shown.
     cost_per_hour: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    #: Kueue (docs/queues.md): the LocalQueue its jobs join by default (None: not queued), the
+    #: other LocalQueues a request may name, the WorkloadPriorityClass they get by default and
+    #: the others a request may name.
+    queue: str | None = None
+    queues: list[str] = Field(default_factory=list)
+    priority_class: str | None = None
+    priority_classes: list[str] = Field(default_factory=list)
 
     @field_validator("name")
     @classmethod
@@ -184,6 +192,25 @@ class Profile(BaseModel):
             )
         return value
 
+    @field_validator("queue", "priority_class")
+    @classmethod
+    def _kueue_name(cls, value: str | None) -> str | None:
+        return None if value is None else check_kueue_name(value)
+
+    @field_validator("queues", "priority_classes")
+    @classmethod
+    def _kueue_names(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(check_kueue_name(v) for v in value))
+
+    @model_validator(mode="after")
+    def _priority_needs_a_queue(self) -> Profile:
+        if (self.priority_class or self.priority_classes) and not (self.queue or self.queues):
+            raise ValueError(
+                "priority_class and priority_classes need a queue (a Kueue LocalQueue): a "
+                "WorkloadPriorityClass only orders work inside Kueue's queues"
+            )
+        return self
+
     @model_validator(mode="after")
     def _requests_within_limits(self) -> Profile:
         for kind in ("cpu", "memory"):
@@ -218,6 +245,46 @@ class Profile(BaseModel):
             placement["runtimeClassName"] = self.runtime_class_name
         return placement
 
+    @property
+    def queue_choices(self) -> list[str]:
+        """Every LocalQueue a request may name: the default first."""
+        return list(dict.fromkeys([*([self.queue] if self.queue else []), *self.queues]))
+
+    @property
+    def priority_class_choices(self) -> list[str]:
+        """Every WorkloadPriorityClass a request may name: the default first."""
+        first = [self.priority_class] if self.priority_class else []
+        return list(dict.fromkeys([*first, *self.priority_classes]))
+
+    def pick_queue(
+        self, queue: str | None, priority_class: str | None
+    ) -> tuple[str | None, str | None]:
+        """The LocalQueue and WorkloadPriorityClass of a request (None: the profile's), each
+        one the profile allows; a ValidationProblem naming the field otherwise."""
+        chosen = queue or self.queue
+        if queue and queue not in self.queue_choices:
+            allowed = ", ".join(self.queue_choices)
+            raise ValidationProblem(
+                f"queue {queue!r} is not one profile {self.name!r} allows"
+                + (f"; allowed: {allowed}" if allowed else ": it names no queue"),
+                field="queue",
+            )
+        priority = priority_class or self.priority_class
+        if priority_class and priority_class not in self.priority_class_choices:
+            allowed = ", ".join(self.priority_class_choices)
+            raise ValidationProblem(
+                f"priority_class {priority_class!r} is not one profile {self.name!r} allows"
+                + (f"; allowed: {allowed}" if allowed else ": it names no priority class"),
+                field="priority_class",
+            )
+        if priority and not chosen:
+            raise ValidationProblem(
+                f"priority_class {priority!r} needs a queue: profile {self.name!r} puts jobs "
+                f"in none by default; name one of {', '.join(self.queue_choices)} in `queue`",
+                field="priority_class",
+            )
+        return chosen, priority
+
     def public(self) -> dict[str, Any]:
         """The profile as the REST API shows it to users (no overrides, env or placement)."""
         return {
@@ -232,6 +299,12 @@ class Profile(BaseModel):
             "default": self.default,
             # the submit dialog proposes and bounds a sweep's parallelism by it
             "max_parallelism": self.max_parallelism,
+            # Kueue: the default LocalQueue and WorkloadPriorityClass, and every choice
+            # (the default first) the submit form may offer
+            "queue": self.queue,
+            "queues": self.queue_choices,
+            "priority_class": self.priority_class,
+            "priority_classes": self.priority_class_choices,
         }
 
 

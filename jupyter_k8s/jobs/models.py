@@ -15,6 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
 from ..errors import ValidationProblem
+from ..queues.models import QueueInfo
+from ..queues.names import check_kueue_name
 from .cron import check_cron, check_time_zone
 from .sweeps import SweepInfo, SweepSpec
 
@@ -76,6 +78,18 @@ class SubmitRequest(BaseModel):
     parallelism: int | None = Field(
         default=None, ge=1, description="a sweep's indexes run at once (capped by the profile)"
     )
+    queue: str | None = Field(
+        default=None, description="Kueue LocalQueue, one the profile allows; None: the profile's"
+    )
+    priority_class: str | None = Field(
+        default=None,
+        description="Kueue WorkloadPriorityClass, one the profile allows; None: the profile's",
+    )
+
+    @field_validator("queue", "priority_class")
+    @classmethod
+    def _kueue_name(cls, value: str | None) -> str | None:
+        return None if value is None or value == "" else check_kueue_name(value)
 
     @field_validator("notebook")
     @classmethod
@@ -238,6 +252,9 @@ class JobInfo(BaseModel):
     provenance: Provenance | None = Field(
         default=None,
         description="what ran where, once the output is collected (job detail only)",
+    )
+    queue: QueueInfo | None = Field(
+        default=None, description="its place in its Kueue queue, for a job put in one"
     )
 
 

@@ -40,6 +40,7 @@ from ..k8s.objects import (
 )
 from ..names import notebook_stem, owner_label
 from ..profiles import Profile
+from ..queues.names import PRIORITY_LABEL, QUEUE_LABEL
 
 # -- labels and annotations (the cluster is the source of truth) ---------------------------------
 
@@ -108,6 +109,7 @@ DEFAULT_MAX_OUTPUT_BYTES = 5 * 1024 * 1024
 
 #: A notebook that fails (1) or is cancelled (143) is final; an evicted pod is retried.
 FAIL_JOB_EXIT_CODES = [1, 143]
+SIGTERM_EXIT_CODE = 143
 #: The runner's environment variable the Job controller sets in an Indexed Job's pods.
 COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
 GRACE_SECONDS = 30
@@ -160,6 +162,10 @@ class JobBuild:
     # A schedule's build: `name` is its CronJob's, `output_path` the schedule's
     # `<stem>.<name>.ipynb`, of which each run writes its own (`run_output_path`).
     schedule: bool = False
+    # Kueue (docs/queues.md): the LocalQueue the Job joins and its WorkloadPriorityClass;
+    # None: not queued. A queued Job is created suspended and Kueue resumes it on admission.
+    queue: str | None = None
+    priority_class: str | None = None
 
     def __post_init__(self) -> None:
         if self.parallelism < 1:
@@ -174,6 +180,8 @@ class JobBuild:
             raise ValueError("shared staging needs shared_volume and shared_mount_path")
         if self.shared_mount_path is not None and not self.shared_mount_path.startswith("/"):
             raise ValueError("shared_mount_path must be absolute")
+        if self.priority_class and not self.queue:
+            raise ValueError("a priority class needs a queue")
 
     @property
     def configmap_name(self) -> str:
@@ -230,6 +238,14 @@ def labels(build: JobBuild) -> dict[str, str]:
         LABEL_COMPONENT: COMPONENT,
         LABEL_OWNER: owner_label(build.owner),
     }
+
+
+def queue_labels(build: JobBuild) -> dict[str, str]:
+    """The labels that put the Job in its Kueue LocalQueue (none for a job not queued)."""
+    found = {QUEUE_LABEL: build.queue} if build.queue else {}
+    if build.queue and build.priority_class:
+        found[PRIORITY_LABEL] = build.priority_class
+    return found
 
 
 def _parameters_json(parameters: Mapping[str, Any] | list[Any], what: str = "parameters") -> str:
@@ -458,22 +474,37 @@ def make_pod_spec(build: JobBuild) -> dict[str, Any]:
     return spec
 
 
-def _failure_policy(action: str) -> dict[str, Any]:
-    return {
-        "rules": [
-            # Evicted, preempted, node drained: not the notebook's fault, retry uncounted.
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-            # The notebook raised (1) or was cancelled (143): a retry would do the same.
+def _failure_policy(action: str, queued: bool = False) -> dict[str, Any]:
+    rules: list[dict[str, Any]] = [
+        # Evicted, preempted, node drained: not the notebook's fault, retry uncounted.
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+    ]
+    codes = FAIL_JOB_EXIT_CODES
+    if queued:
+        # Kueue preempts a job by suspending it: the Job controller deletes the pod, whose
+        # runner ends on SIGTERM with 143, and no DisruptionTarget condition marks it. Failing
+        # the job on 143 would fail every preempted job instead of requeuing it, so here 143
+        # is not counted; a cancel still ends the job (its deadline fails it, and the
+        # annotation says who).
+        codes = [c for c in FAIL_JOB_EXIT_CODES if c != SIGTERM_EXIT_CODE]
+        rules.append(
             {
-                "action": action,
+                "action": "Ignore",
                 "onExitCodes": {
                     "containerName": CONTAINER,
                     "operator": "In",
-                    "values": FAIL_JOB_EXIT_CODES,
+                    "values": [SIGTERM_EXIT_CODE],
                 },
-            },
-        ]
-    }
+            }
+        )
+    # The notebook raised (1) or was cancelled (143): a retry would do the same.
+    rules.append(
+        {
+            "action": action,
+            "onExitCodes": {"containerName": CONTAINER, "operator": "In", "values": codes},
+        }
+    )
+    return {"rules": rules}
 
 
 def _counts(build: JobBuild) -> dict[str, Any]:
@@ -489,14 +520,14 @@ def _counts(build: JobBuild) -> dict[str, Any]:
             "backoffLimit": build.retries,
             "completions": 1,
             "parallelism": 1,
-            "podFailurePolicy": _failure_policy("FailJob"),
+            "podFailurePolicy": _failure_policy("FailJob", bool(build.queue)),
         }
     return {
         "completionMode": "Indexed",
         "completions": len(build.sweep),
         "parallelism": min(build.parallelism, len(build.sweep)),
         "backoffLimitPerIndex": build.retries,
-        "podFailurePolicy": _failure_policy("FailIndex"),
+        "podFailurePolicy": _failure_policy("FailIndex", bool(build.queue)),
     }
 
 
@@ -523,7 +554,9 @@ def make_job(build: JobBuild) -> dict[str, Any]:
         "metadata": {
             "name": build.name,
             "namespace": build.namespace,
-            "labels": job_labels,
+            # Kueue reads the queue from the Job's own labels; its pods carry none (they are
+            # the Job's, which Kueue manages).
+            "labels": {**job_labels, **queue_labels(build)},
             "annotations": make_annotations(build),
         },
         "spec": spec,

@@ -75,6 +75,7 @@ from .objects import (
     make_job,
     make_runner_config,
     output_path_for,
+    queue_labels,
     run_output_path,
     schedule_of,
     set_owner,
@@ -88,8 +89,9 @@ from .provenance import (
     gpu_product,
     stamp,
 )
+from .queueing import JobQueues, queue_of
 from .runlog import FRAME, MARKER, RunnerLog, parse_marker, parse_runner_log
-from .status import fail_fast_reason, job_info
+from .status import fail_fast_reason, job_info, with_queue
 from .sweep_runs import collect_index, is_sweep, rerun_fields, submit_fields
 from .sweeps import indexed_output_path
 from .timeline import job_timeline
@@ -212,6 +214,8 @@ class JobService:
         self.collect_only: set[str] | None = None
         #: False: collect nothing (CLI commands that only look, and exit at once).
         self.collect_enabled = True
+        #: Kueue: queued jobs' checks and statuses (jobs/queueing.py; docs/queues.md).
+        self.queueing = JobQueues(self)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -227,7 +231,10 @@ class JobService:
 
     def sync_problem(self) -> str | None:
         """Why job statuses may be stale right now (a watch reconnecting), or None."""
-        return sync_problem([self.jobs, self.pods, self.events, self.pod_events])
+        return (
+            sync_problem([self.jobs, self.pods, self.events, self.pod_events])
+            or self.queueing.sync_problem()
+        )
 
     async def default_image(self) -> str | None:
         """The configured default image, else the one the cluster advertises (cached)."""
@@ -275,11 +282,14 @@ class JobService:
             # at their next change, which may be long (a pod holding its output changes not).
             for pod in pods.items():
                 self._on_pod("ADDED", pod)
+            # Kueue, where served: queued jobs' places in their queues (never fails start).
+            await self.queueing.start()
             self.synced.set()
 
     async def stop(self) -> None:
         for task in [*self._collecting.values(), *self._tasks]:
             task.cancel()
+        await self.queueing.stop()
         for r in (self.jobs, self.pods, self.events, self.pod_events):
             if r is not None:
                 await r.stop()
@@ -389,7 +399,7 @@ class JobService:
             info.schedule = schedule
             with contextlib.suppress(ValueError):
                 info.output_path = run_output_path(info.output_path, schedule, name)
-        return info
+        return with_queue(info, self.queueing.info(job))
 
     async def _job(self, name: str) -> Obj:
         await self.start()
@@ -542,6 +552,13 @@ class JobService:
         unique = random_suffix()
         build, configmap, warnings = await self.prepare(req, job_name(req.notebook, unique), unique)
         job = make_job(dataclasses.replace(build, suspend=True))
+        # A queued job joins its queue only once its ConfigMap exists: it is created without
+        # the queue's labels, which the last patch adds. Kueue, which resumes a suspended Job
+        # on admission, never sees it before, so no pod can start without its ConfigMap (and
+        # a job not queued is resumed by that patch itself).
+        joins = queue_labels(build)
+        for key in joins:
+            del job["metadata"]["labels"][key]
         client = await self.client()
         cfg = self.config
         # Suspended first, so no pod starts before its ConfigMap exists; the ConfigMap then
@@ -550,9 +567,17 @@ class JobService:
         created = await client.create("jobs", job, cfg.namespace)
         try:
             await self.create_owned(configmap, created)
-            created = await client.patch(
-                "jobs", build.name, {"spec": {"suspend": False}}, cfg.namespace
-            )
+            if joins:
+                # Kueue resumes it when admitted: never unsuspended here.
+                last: Obj = {"metadata": {"labels": joins}}
+            elif queue_of(created)[0]:
+                # Kueue's webhook put it in the namespace's default LocalQueue: Kueue's to
+                # resume, as for a job put in a queue on purpose.
+                last = {}
+            else:
+                last = {"spec": {"suspend": False}}
+            if last:
+                created = await client.patch("jobs", build.name, last, cfg.namespace)
         except BaseException:
             with contextlib.suppress(KubeError):
                 await client.delete("jobs", build.name, cfg.namespace, propagation="Background")
@@ -583,6 +608,9 @@ class JobService:
         """
         cfg = self.config
         profile = self.profiles.get(req.profile)
+        queue, priority_class = profile.pick_queue(req.queue, req.priority_class)
+        if queue is not None:  # Kueue is served, and the LocalQueue is there
+            await self.queueing.check(queue, profile, from_request=bool(req.queue))
         image = req.image or profile.image or await self.default_image()
         if not image:
             raise ValidationProblem(
@@ -640,6 +668,8 @@ class JobService:
                 }
             ),
             schedule=schedule,
+            queue=queue,
+            priority_class=priority_class,
             **sweep,
         )
         configmap = await asyncio.to_thread(
@@ -665,6 +695,8 @@ class JobService:
         # as one would meet allowed_images (which may allow none).
         profile = self.profiles.get(old.profile)
         default = profile.image or await self.default_image()
+        # Its queue and priority again, where the profile still allows them (else its own).
+        queue, priority = queue_of(job)
         req = SubmitRequest(
             notebook=old.notebook,
             parameters=old.parameters if parameters is None else parameters,
@@ -678,6 +710,8 @@ class JobService:
             timeout_seconds=_positive_int(ann.get(ANN_TIMEOUT)),
             # A sweep's retries are per index (its backoffLimit is then Kubernetes' default).
             retries=job["spec"].get("backoffLimitPerIndex", job["spec"].get("backoffLimit", 0)),
+            queue=queue if queue in profile.queue_choices else None,
+            priority_class=priority if priority in profile.priority_class_choices else None,
             **rerun_fields(job, old, failed_only),
         )
         return await self.submit(req)
@@ -1028,9 +1062,15 @@ class JobService:
             kept = await self._read_runner_log(name, pod)
             job = await client.get("jobs", name, ns)
             if not self._info(job).phase.finished:
+                if job["spec"].get("suspend"):
+                    # Kueue preempted it (suspended, its pod deleted): it runs again from the
+                    # start when admitted again, and that pod's follower brings the output.
+                    return
                 # The pod ended but the job goes on (a retry after eviction): next pod's turn.
                 await self._wait_finished(name)
                 job = await client.get("jobs", name, ns)
+            if self._superseded(name, pod):
+                return  # a later pod of the job ran (a retry): its follower collects
             ann = job["metadata"].get("annotations") or {}
             if ann.get(ANN_STAGING) == "shared":
                 if self.is_mine(job):  # the pod wrote it in place: only the stamp to add
@@ -1062,6 +1102,15 @@ class JobService:
             log.warning("output of job %s not collected: %s", name, exc)
             with contextlib.suppress(KubeError):
                 await self._mark_output(name, "error", str(exc))
+
+    def _superseded(self, name: str, pod: str) -> bool:
+        """Whether a pod of the job started after `pod` (a retry, a requeued run)."""
+        started = [p for p in self._pods_of(name) if container_started(p)]
+        mine = next((p for p in started if p["metadata"]["name"] == pod), None)
+        if mine is None:
+            return False
+        when = str(mine["metadata"].get("creationTimestamp") or "")
+        return any(str(p["metadata"].get("creationTimestamp") or "") > when for p in started)
 
     async def _runner_output(self, pod: str, kept: builtins.list[str]) -> RunnerLog:
         """The runner's log parsed, its output taken from the log's frame or, for one too

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeGuard, get_args
 
 from ..k8s.objects import condition, event_message, events_about, parse_time
+from ..queues.models import WAITING_REASONS, QueueInfo
 from .models import JobInfo, JobPhase, OutputState
 from .objects import (
     ANN_CANCELLED,
@@ -288,10 +289,10 @@ def _ends_the_job(pod: Obj, job: Obj | None = None, pods: list[Obj] | None = Non
     phase = (pod.get("status") or {}).get("phase")
     if phase == "Succeeded":
         return True
-    if phase != "Failed" or _disrupted(pod):
-        return False  # evicted or preempted: the policy's first rule retries it
-    kind, details = _state(pod)
-    if kind == "terminated" and details.get("exitCode") in FAIL_JOB_EXIT_CODES:
+    ignored = _ignored_exit_codes(job)
+    if phase != "Failed" or _disrupted(pod) or _exit_code(pod) in ignored:
+        return False  # evicted or preempted: the policy's first rules retry it
+    if _exit_code(pod) in FAIL_JOB_EXIT_CODES:
         return True
     if job is None:
         return False
@@ -301,10 +302,30 @@ def _ends_the_job(pod: Obj, job: Obj | None = None, pods: list[Obj] | None = Non
     counted = sum(
         1
         for p in pods or [pod]
-        if (p.get("status") or {}).get("phase") == "Failed" and not _disrupted(p)
+        if (p.get("status") or {}).get("phase") == "Failed"
+        and not _disrupted(p)
+        and _exit_code(p) not in ignored
     )
     failed = (job.get("status") or {}).get("failed")
     return max(counted, failed if isinstance(failed, int) else 0) > limit
+
+
+def _exit_code(pod: Obj) -> int | None:
+    kind, details = _state(pod)
+    code = details.get("exitCode") if kind == "terminated" else None
+    return code if isinstance(code, int) else None
+
+
+def _ignored_exit_codes(job: Obj | None) -> set[int]:
+    """The runner's exit codes the Job's podFailurePolicy ignores (retries uncounted): a
+    queued job's 143, Kueue's preemption (objects._failure_policy)."""
+    rules = (((job or {}).get("spec") or {}).get("podFailurePolicy") or {}).get("rules")
+    ignored: set[int] = set()
+    for rule in rules if isinstance(rules, list) else []:
+        codes = (rule.get("onExitCodes") or {}) if isinstance(rule, dict) else {}
+        if rule.get("action") == "Ignore" and codes.get("operator") == "In":
+            ignored.update(c for c in codes.get("values") or [] if isinstance(c, int))
+    return ignored
 
 
 def _finish_time(job: Obj, conds: dict[str, Obj], pod: Obj | None) -> datetime | None:
@@ -652,6 +673,18 @@ def _sweep_output_state(sweep: SweepInfo, phase: JobPhase) -> tuple[OutputState,
     if errors:
         return "error", errors[0]
     return "none", None
+
+
+def with_queue(info: JobInfo, queue: QueueInfo | None) -> JobInfo:
+    """The job's status with its Kueue queue: while it waits there (queued, preempted and
+    queued again, inadmissible) it is Pending with reason Queued, Preempted or Inadmissible
+    and the queue's message, so that every view (CLI, magic, sidebar) says why it waits."""
+    info.queue = queue
+    if queue is not None and not info.phase.finished and queue.state in WAITING_REASONS:
+        info.phase = JobPhase.PENDING
+        info.reason = WAITING_REASONS[queue.state]
+        info.message = queue.message
+    return info
 
 
 def fail_fast_reason(info: JobInfo) -> str | None:

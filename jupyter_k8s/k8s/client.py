@@ -180,6 +180,11 @@ RESOURCES: dict[str, tuple[str, bool]] = {
     "jobs": ("/apis/batch/v1", True),
     "cronjobs": ("/apis/batch/v1", True),
     "leases": ("/apis/coordination.k8s.io/v1", True),
+    # Kueue (jupyter_k8s/queues): read where discovery finds it served.
+    "workloads": ("/apis/kueue.x-k8s.io/v1beta2", True),
+    "localqueues": ("/apis/kueue.x-k8s.io/v1beta2", True),
+    "clusterqueues": ("/apis/kueue.x-k8s.io/v1beta2", False),
+    "workloadpriorityclasses": ("/apis/kueue.x-k8s.io/v1beta2", False),
     "roles": ("/apis/rbac.authorization.k8s.io/v1", True),
     "rolebindings": ("/apis/rbac.authorization.k8s.io/v1", True),
     "clusterroles": ("/apis/rbac.authorization.k8s.io/v1", False),

@@ -215,6 +215,10 @@ def test_public_view():
             "gpu_resource": "nvidia.com/gpu",
             "default": True,
             "max_parallelism": 4,
+            "queue": None,
+            "queues": [],
+            "priority_class": None,
+            "priority_classes": [],
         },
         {
             "name": "plain",
@@ -227,6 +231,10 @@ def test_public_view():
             "gpu_resource": "nvidia.com/gpu",
             "default": False,
             "max_parallelism": 4,
+            "queue": None,
+            "queues": [],
+            "priority_class": None,
+            "priority_classes": [],
         },
     ]
 
