@@ -1,5 +1,5 @@
 """Permissions: every verb of the shipped Role, asked with a SelfSubjectAccessReview, plus the
-optional ones (list nodes for GPU totals, Kueue workloads when Kueue is installed).
+optional ones (list nodes for GPU totals; Kueue's are in doctor/kueue.py).
 
 The Role's CronJob verbs (schedules) are asked too, but a denial is a warning, not a failure
 (`OPTIONAL`): schedules are one feature among many, and a Role applied before they existed
@@ -158,8 +158,6 @@ def binding_subject(identity: str | None, namespace: str) -> str:
 
 
 NODES = Permission("list", "", "nodes")
-WORKLOAD_VERBS = ("list", "watch")
-KUEUE_GROUP = "kueue.x-k8s.io"
 
 
 def nodes_finding(
@@ -182,36 +180,4 @@ def nodes_finding(
         "kubectl create clusterrole jupyter-k8s-nodes --verb=get,list --resource=nodes\n"
         "kubectl create clusterrolebinding jupyter-k8s-nodes --clusterrole=jupyter-k8s-nodes "
         + binding_subject(identity, namespace),
-    )
-
-
-def kueue_finding(
-    installed: bool | None,
-    answers: Mapping[str, Obj | BaseException] | None,
-    namespace: str,
-    identity: str | None,
-    error: str | None = None,
-) -> Check:
-    sec = "Permissions"
-    name = f"Kueue workloads.{KUEUE_GROUP} (optional)"
-    if installed is None:
-        return Check(
-            "rbac.kueue", sec, name, "warn", f"could not tell whether Kueue is installed: {error}"
-        )
-    if not installed:
-        return Check("rbac.kueue", sec, name, "ok", "not installed")
-    denied = [v for v in WORKLOAD_VERBS if _answer((answers or {}).get(v))[0] is not True]
-    if not denied:
-        return Check(
-            "rbac.kueue", sec, name, "ok", "installed; workloads can be listed and watched"
-        )
-    return Check(
-        "rbac.kueue",
-        sec,
-        name,
-        "warn",
-        f"installed, but {', '.join(f'{v} workloads.{KUEUE_GROUP}' for v in denied)} denied: "
-        "queue positions of waiting jobs cannot be shown",
-        f"add this rule to the Role bound to {identity or 'this identity'} in namespace "
-        f"{namespace}:\n" + _rule_text(KUEUE_GROUP, "workloads", ["get", *WORKLOAD_VERBS]),
     )

@@ -9,7 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ..k8s.client import KubeClient, KubeError, NotFound, Obj, resource_path
+from ..k8s.client import KubeClient, KubeError, Obj, resource_path
 from ..k8s.cluster import whoami
 from ..k8s.cluster_defaults import read_advertised_image
 from .api import api_findings
@@ -17,13 +17,11 @@ from .checks import Check, DoctorReport
 from .config import DoctorSettings, config_findings, local_facts
 from .gpus import gpu_findings
 from .image import image_finding, resolve_image
+from .kueue import kueue_checks
 from .namespace import pod_security_finding, quota_findings
 from .permissions import (
-    KUEUE_GROUP,
     NODES,
-    WORKLOAD_VERBS,
     Permission,
-    kueue_finding,
     nodes_finding,
     permission_findings,
     required_permissions,
@@ -65,26 +63,12 @@ async def _permissions(
     except KubeError as exc:
         nodes_answer = exc
     checks.append(nodes_finding(nodes_answer, identity, namespace))
-    checks.append(await _kueue(client, namespace, identity, gate))
+
+    async def ask(perm: Permission, where: str | None) -> Obj:
+        return await _ssar(client, perm, where, gate)
+
+    checks += await kueue_checks(client, namespace, identity, ask)
     return checks
-
-
-async def _kueue(client: KubeClient, namespace: str, identity: str | None, gate) -> Check:
-    try:
-        await client.request("GET", f"/apis/{KUEUE_GROUP}", timeout=10)
-    except NotFound:
-        return kueue_finding(False, None, namespace, identity)
-    except KubeError as exc:
-        return kueue_finding(None, None, namespace, identity, str(exc))
-    answers: dict[str, Obj | BaseException] = {}
-    for verb in WORKLOAD_VERBS:
-        try:
-            answers[verb] = await _ssar(
-                client, Permission(verb, KUEUE_GROUP, "workloads"), namespace, gate
-            )
-        except KubeError as exc:
-            answers[verb] = exc
-    return kueue_finding(True, answers, namespace, identity)
 
 
 async def _namespace(client: KubeClient, namespace: str, profile: Profile | None) -> list[Check]:

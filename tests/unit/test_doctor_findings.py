@@ -25,7 +25,6 @@ from jupyter_k8s.doctor.permissions import (
     RBAC_PATH,
     Permission,
     binding_subject,
-    kueue_finding,
     nodes_finding,
     permission_findings,
     required_permissions,
@@ -155,18 +154,6 @@ def test_nodes_are_optional():
     )
     assert binding_subject("alice@example.com", NS) == "--user=alice@example.com"
     assert binding_subject(None, NS) == f"--serviceaccount={NS}:jupyter-k8s"
-
-
-def test_kueue():
-    absent = kueue_finding(False, None, NS, SA)
-    assert absent.status == "ok" and "not installed" in absent.detail
-    present = kueue_finding(True, {"list": review(True), "watch": review(True)}, NS, SA)
-    assert present.status == "ok" and "installed" in present.detail
-    denied = kueue_finding(True, {"list": review(True), "watch": review(False)}, NS, SA)
-    assert denied.status == "warn" and "watch workloads.kueue.x-k8s.io" in denied.detail
-    assert 'apiGroups: ["kueue.x-k8s.io"]' in denied.fix
-    unknown = kueue_finding(None, None, NS, SA, "503 busy")
-    assert unknown.status == "warn" and "503 busy" in unknown.detail
 
 
 # -- the namespace --------------------------------------------------------------------------------
