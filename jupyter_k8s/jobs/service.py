@@ -584,7 +584,8 @@ class JobService:
             with contextlib.suppress(KubeError):
                 await client.delete("configmaps", configmap["metadata"]["name"], cfg.namespace)
             raise
-        return job_info(created, [], []), warnings
+        # Queued: says so at once (its Workload comes a moment later), never "Suspended".
+        return with_queue(job_info(created, [], []), self.queueing.info(created)), warnings
 
     async def create_owned(self, obj: Obj, owner: Obj) -> None:
         """Create `obj` (an input ConfigMap) owned by the created `owner` (Job or CronJob)."""
