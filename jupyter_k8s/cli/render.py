@@ -51,8 +51,10 @@ def cell_text(info: JobInfo) -> str:
 def status_line(info: JobInfo) -> str:
     """One line: 'Pending: Unschedulable: 0/1 nodes ...', 'Running: cell 3/7', 'Failed: ...'."""
     parts = [info.phase.value]
+    # A message that starts with its reason says it once ("Pending: Queued in gpu: ...").
     if info.reason and info.reason not in ("Cancelled",):
-        parts.append(info.reason)
+        if not (info.message or "").startswith(info.reason):
+            parts.append(info.reason)
     if info.message and info.phase != JobPhase.SUCCEEDED:
         parts.append(" ".join(info.message.split()))  # one line, whatever the message holds
     if info.phase == JobPhase.RUNNING and info.current_cell is not None:

@@ -12,6 +12,7 @@ import asyncio
 import logging
 from typing import TYPE_CHECKING
 
+from ..errors import ValidationProblem
 from ..k8s.client import Forbidden, KubeError, NotFound, Obj
 from ..profiles import Profile
 from ..queues.cache import QueueWatch
@@ -92,8 +93,28 @@ class JobQueues:
 
     # -- submit -------------------------------------------------------------------------------
 
-    async def check(self, queue: str, profile: Profile, from_request: bool) -> None:
-        """That `queue` can take the job: Kueue is served, and the LocalQueue exists here."""
+    async def check(
+        self, queue: str, priority_class: str | None, profile: Profile, from_request: bool
+    ) -> None:
+        """That `queue` can take the job: Kueue is served, the LocalQueue exists here, and so
+        does the WorkloadPriorityClass (where this identity may read them)."""
+        await self._check_queue(queue, profile, from_request)
+        if priority_class is None:
+            return
+        client = await self.service.client()
+        try:
+            await client.get("workloadpriorityclasses", priority_class)
+        except NotFound:
+            # Kueue would make no Workload for the Job at all: it would wait forever, unsaid.
+            raise ValidationProblem(
+                f"no WorkloadPriorityClass {priority_class!r} in this cluster; ask your "
+                f"operator, or change `priority_class` (profile {profile.name!r})",
+                field="priority_class",
+            ) from None
+        except Forbidden:
+            pass  # the optional ClusterRole is not granted: Kueue will say
+
+    async def _check_queue(self, queue: str, profile: Profile, from_request: bool) -> None:
         api = await self.discovery.find(self.service.client)
         if not api.served:
             raise no_kueue(api, queue, profile.name, from_request)

@@ -611,7 +611,7 @@ class JobService:
         profile = self.profiles.get(req.profile)
         queue, priority_class = profile.pick_queue(req.queue, req.priority_class)
         if queue is not None:  # Kueue is served, and the LocalQueue is there
-            await self.queueing.check(queue, profile, from_request=bool(req.queue))
+            await self.queueing.check(queue, priority_class, profile, from_request=bool(req.queue))
         image = req.image or profile.image or await self.default_image()
         if not image:
             raise ValidationProblem(

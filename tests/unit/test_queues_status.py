@@ -365,3 +365,29 @@ def test_job_status_while_queued():
     # A finished job is what it is, whatever its Workload says.
     info = with_queue(_job(JobPhase.CANCELLED, "Cancelled"), queued)
     assert (info.phase, info.reason) == (JobPhase.CANCELLED, "Cancelled")
+
+
+def test_cli_lines_say_it_once():
+    from jupyter_k8s.cli.render import StatusChanges, status_line, status_text
+
+    changes = StatusChanges()
+    lines = []
+    for position in (3, 3, 2, 1):
+        queued = queue_info("gpu", workload(PENDING), position=position, pending=3)
+        line = changes(with_queue(_job(JobPhase.PENDING, "Suspended"), queued))
+        if line:
+            lines.append(line)
+    # --follow / --wait: a progress line each time the place changes, none in between.
+    assert lines == [
+        "Pending: Queued in gpu: position 3 of 3; couldn't assign flavors to pod set main: "
+        "insufficient unused quota for nvidia.com/gpu in flavor default-flavor, 1 more needed",
+        *(
+            f"Pending: Queued in gpu: position {p} of 3; couldn't assign flavors to pod set "
+            "main: insufficient unused quota for nvidia.com/gpu in flavor default-flavor, 1 "
+            "more needed"
+            for p in (2, 1)
+        ),
+    ]
+    info = with_queue(_job(JobPhase.PENDING), queue_info("gpu", workload(PENDING), pending=3))
+    assert status_text(info) == "Pending (Queued)"
+    assert status_line(info).startswith("Pending: Queued in gpu (3 pending)")
