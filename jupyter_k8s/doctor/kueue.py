@@ -27,7 +27,9 @@ SECTION = "Permissions"
 
 #: What each resource's denial costs.
 COSTS = {
-    "kueue.x-k8s.io/workloads": "queued jobs show no Kueue status (Suspended instead of Queued)",
+    "kueue.x-k8s.io/workloads": (
+        "queued jobs show no Kueue status; a cancelled queued job keeps its place"
+    ),
     "kueue.x-k8s.io/localqueues": "queue names are not checked at submit and no pending count",
     "visibility.kueue.x-k8s.io/localqueues/pendingworkloads": "no positions in the queue",
     "kueue.x-k8s.io/clusterqueues": "statuses leave out the ClusterQueue's quota and usage",

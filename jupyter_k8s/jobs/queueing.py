@@ -141,6 +141,30 @@ class JobQueues:
             # (Inadmissible), and the status shows it.
             log.info("LocalQueue %s not checked: %s", queue, exc.message)
 
+    async def withdraw(self, job: Obj) -> None:
+        """Take a cancelled job that never ran out of its queue: deactivate its Workload
+        (spec.active false), so it neither keeps its place nor runs when its turn comes (its
+        Job is suspended, so its deadline never fires). Best effort: without the optional
+        Role's patch, Kueue admits it later and the deadline stops it at once."""
+        meta = job.get("metadata") or {}
+        if self.watch is None or queue_of(job)[0] is None:
+            return
+        workload = self.watch.workload_for(
+            "Job", str(meta.get("name", "")), str(meta.get("uid", ""))
+        )
+        if workload is None:
+            return
+        client = await self.service.client()
+        try:
+            await client.patch(
+                "workloads",
+                workload["metadata"]["name"],
+                {"spec": {"active": False}},
+                self.service._namespace,
+            )
+        except KubeError as exc:
+            log.info("job %s: its Workload was not deactivated: %s", meta.get("name"), exc)
+
     # -- status -------------------------------------------------------------------------------
 
     def info(self, job: Obj) -> QueueInfo | None:

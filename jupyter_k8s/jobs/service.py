@@ -739,6 +739,8 @@ class JobService:
             },
             self.config.namespace,
         )
+        if job["spec"].get("suspend"):
+            await self.queueing.withdraw(job)  # queued, never ran: out of its queue now
         return self._info(await client.get("jobs", name, self.config.namespace))
 
     async def delete(self, name: str) -> None:
