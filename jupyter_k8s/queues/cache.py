@@ -84,7 +84,7 @@ class QueueWatch:
     ):
         self.client = client
         self.namespace = namespace
-        self.is_watched = is_watched
+        self._watched: list[Callable[[Obj], bool]] = [is_watched]
         self.poll_seconds = poll_seconds
         self.workloads: Reflector | None = None
         self.local_queues: Reflector | None = None
@@ -152,6 +152,15 @@ class QueueWatch:
         self.workloads = self.local_queues = self.cluster_queues = None
         self._by_owner.clear()
         self._positions.clear()
+
+    def add_watched(self, predicate: Callable[[Obj], bool]) -> None:
+        """Watch these Workloads' positions too (one QueueWatch serves jobs and kernels: the
+        kernel provisioner adds its pods' Workloads to the job service's)."""
+        self._watched.append(predicate)
+        self._wake.set()
+
+    def is_watched(self, workload: Obj) -> bool:
+        return any(predicate(workload) for predicate in self._watched)
 
     def add_listener(self, fn: Callable[[], Any]) -> None:
         """fn() after any change of what `info_for` answers (a Workload, a queue, a position)."""
