@@ -1,8 +1,9 @@
 /**
  * The remote-kernel start-up plugin: while a Kubernetes kernel starts for a notebook, a
  * notification says what its pod waits for ("Waiting for a GPU: 0/1 nodes are
- * available: 1 Insufficient nvidia.com/gpu") instead of a silent spinner, and when it is up
- * or has failed. The polling and the wording live in models/kernels.ts.
+ * available: 1 Insufficient nvidia.com/gpu", or in a Kueue queue "Queued in gpu: position 1
+ * of 1; ...") instead of a silent spinner, and when it is up or has failed. The polling and
+ * the wording live in models/kernels.ts (and models/queue.ts).
  */
 
 import {

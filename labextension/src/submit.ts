@@ -32,6 +32,7 @@ import {
   IParameterSpec,
   parseParametersCell
 } from './models/parameters';
+import { queueRequestFields } from './models/queue';
 import { baseName } from './models/status';
 import { countRuns, parseParallelism } from './models/sweep';
 import { APIError } from './request';
@@ -203,6 +204,15 @@ export async function submitNotebook(
     if (Object.keys(env).length) {
       request.env = env;
     }
+    // The Kueue queue and priority class picked, where they differ from the profile's; a
+    // sweep and a schedule carry them too (they are this same request).
+    const chosen = (await profiles.catch(() => [])).find(
+      p => p.name === state.profile
+    );
+    Object.assign(
+      request,
+      queueRequestFields(chosen, state.queue, state.priorityClass)
+    );
     if (state.schedule && state.when && !swept) {
       // The same request, run by a CronJob: the server answers the schedule, not a job.
       return createSchedule({

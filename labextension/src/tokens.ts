@@ -106,6 +106,45 @@ export interface IJobInfo {
   sweep?: ISweepInfo | null;
   /** The schedule this job is a run of (its id), if any. */
   schedule?: string | null;
+  /**
+   * Its place in its Kueue queue, for a job put in one (docs/queues.md). While it waits
+   * there the job is Pending with reason Queued, Preempted or Inadmissible and this
+   * object's message.
+   */
+  queue?: IQueueInfo | null;
+}
+
+/** Where a piece of work stands in its Kueue queue (`QueueInfo.state`). */
+export type QueueState =
+  'queued' | 'admitted' | 'preempted' | 'inadmissible' | 'finished';
+
+/** One resource of a ClusterQueue: what its admitted work holds, and its quota. */
+export interface IQueueUsage {
+  /** e.g. `nvidia.com/gpu`, `cpu`, `memory`. */
+  resource: string;
+  /** A Kubernetes quantity held by admitted work, e.g. `8` or `12Gi`. */
+  used: string;
+  /** The nominal quota over the ClusterQueue's flavors. */
+  quota: string;
+}
+
+/** Where a job stands in its Kueue queue, in Kueue's words (`QueueInfo`). */
+export interface IQueueInfo {
+  /** The LocalQueue (label `kueue.x-k8s.io/queue-name`). */
+  queue: string;
+  /** The ClusterQueue the LocalQueue feeds. */
+  cluster_queue?: string | null;
+  state: QueueState;
+  /** Its 1-based place in the LocalQueue while it waits (Kueue's visibility API). */
+  position?: number | null;
+  /** How many workloads wait in the LocalQueue, this one included. */
+  pending?: number | null;
+  /** Its WorkloadPriorityClass, if any. */
+  priority_class?: string | null;
+  /** The ClusterQueue's usage of each resource the job asks for (empty where unreadable). */
+  usage: IQueueUsage[];
+  /** For a person, in Kueue's words. */
+  message: string;
 }
 
 /** One index of a sweep: its parameter set and how it went (`IndexInfo`). */
@@ -212,6 +251,10 @@ export interface ISubmitRequest {
   sweep?: ISweepSpec | null;
   /** A sweep's indexes run at once (capped by the profile's `max_parallelism`). */
   parallelism?: number | null;
+  /** The Kueue LocalQueue: the profile's `queue` or one of its `queues`; null: the profile's. */
+  queue?: string | null;
+  /** The WorkloadPriorityClass: the profile's or one of its `priority_classes`; needs a queue. */
+  priority_class?: string | null;
 }
 
 /** A schedule: a notebook run on a cron schedule by a CronJob (`ScheduleInfo`). */
@@ -311,6 +354,14 @@ export interface IProfile {
   default: boolean;
   /** The most indexes of a sweep that run at once (the server's default: 4). */
   max_parallelism?: number;
+  /** The Kueue LocalQueue its jobs join by default; null: not queued. */
+  queue?: string | null;
+  /** Every LocalQueue a submit may name (`queue`), the default first. */
+  queues?: string[];
+  /** The WorkloadPriorityClass its queued jobs get by default. */
+  priority_class?: string | null;
+  /** Every WorkloadPriorityClass a submit may name, the default first. */
+  priority_classes?: string[];
 }
 
 /** The extension's settings (schema/plugin.json). */
@@ -358,6 +409,11 @@ export interface IKernelStatus {
   /** The session's notebook, relative to the server's root. */
   notebook?: string | null;
   since?: string | null;
+  /**
+   * Its place in a Kueue queue, where the provisioner reports one (KernelStatus allows more
+   * properties; a queued kernel is Pending with reason Queued and the queue's message).
+   */
+  queue?: IQueueInfo | null;
 }
 
 /** One entry of a job's events (`GET /jupyter-k8s/jobs/{id}/events`, `JobEvent`). */

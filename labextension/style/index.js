@@ -3,3 +3,4 @@ import './jobs.css';
 import './sweeps.css';
 import './schedules.css';
 import './live.css';
+import './queues.css';

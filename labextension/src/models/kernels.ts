@@ -15,6 +15,7 @@ import { Poll } from '@lumino/polling';
 
 import { english, Trans } from '../i18n';
 import { IKernelStatus } from '../tokens';
+import { queuedClause, queueStartupText } from './queue';
 import { baseName } from './status';
 
 /** How a status reads: a sentence and its colour family. */
@@ -73,6 +74,12 @@ export function describeKernelStatus(
     case 'Creating':
       return { text: trans.__('Creating the kernel’s pod…'), tone: 'pending' };
     case 'Pending': {
+      // Waiting in a Kueue queue: Kueue's words ("Queued in gpu: position 1 of 1; ..."),
+      // not the scheduler's (the pod is gated until Kueue admits it).
+      const queued = queueStartupText(status, trans);
+      if (queued) {
+        return { text: queued, tone: 'pending' };
+      }
       if (reason === 'SchedulingGated') {
         return {
           text: trans.__('Preparing the kernel’s connection…'),
@@ -133,6 +140,13 @@ export function describeKernelStatus(
       // A start that timed out while unschedulable: the scheduler's words, short enough for
       // a notification (JupyterLab cuts them at 140 characters).
       const scheduler = /\d+\/\d+ nodes are available:[^;)]*/.exec(message);
+      const queued = queuedClause(message);
+      if (reason === 'StartTimeout' && queued && !scheduler) {
+        return {
+          text: trans.__('Gave up waiting in the queue: %1', queued),
+          tone: 'error'
+        };
+      }
       if (reason === 'StartTimeout' && scheduler) {
         const summary = schedulerSummary(scheduler[0]);
         return {

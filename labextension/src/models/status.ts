@@ -6,6 +6,7 @@
 
 import { english, Trans } from '../i18n';
 import { IJobInfo, JobPhase, UNFINISHED_PHASES } from '../tokens';
+import { queueChipText } from './queue';
 
 /** The colour family of a status chip (a CSS modifier class `jp-mod-<tone>`). */
 export type ChipTone =
@@ -13,7 +14,10 @@ export type ChipTone =
 
 /** What a status chip shows. */
 export interface IStatusChip {
-  /** The chip's text, e.g. `Pending · Unschedulable`, `Running · cell 3/7`, `Succeeded`. */
+  /**
+   * The chip's text, e.g. `Pending · Unschedulable`, `Pending · Queued 2/3 in gpu`,
+   * `Running · cell 3/7`, `Succeeded`.
+   */
   text: string;
   /** Its colour family. */
   tone: ChipTone;
@@ -74,11 +78,19 @@ export function cellProgress(job: IJobInfo, trans: Trans = english): string {
 
 /** The status chip of a job. */
 export function statusChip(job: IJobInfo, trans: Trans = english): IStatusChip {
-  const tone = TONES[job.phase] ?? 'pending';
+  let tone = TONES[job.phase] ?? 'pending';
   const phase = phaseLabel(job.phase, trans);
+  // A job waiting in its Kueue queue: its place there (`Queued 2/3 in gpu`) says more
+  // than the reason; the title keeps Kueue's whole message.
+  const queued = job.phase === 'Pending' ? queueChipText(job.queue, trans) : '';
   let detail = '';
   if (job.phase === 'Running') {
     detail = cellProgress(job, trans);
+  } else if (queued) {
+    detail = queued;
+    if (job.queue?.state === 'inadmissible') {
+      tone = 'error'; // waiting will not help: Kueue cannot admit it as it is
+    }
   } else if (job.reason && job.reason !== job.phase) {
     detail = job.reason;
   }

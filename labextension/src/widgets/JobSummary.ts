@@ -1,7 +1,7 @@
 /**
  * The top of a job's view: status chip and notebook, the action buttons, the reason and
  * message in Kubernetes' words, the fields (id, profile, image, times, progress, output),
- * the parameters the job got and its provenance (what ran where, as the executed
+ * a queued job's Kueue queue (JobQueue.ts), the parameters the job got and its provenance (what ran where, as the executed
  * notebook's metadata records it).
  */
 
@@ -18,6 +18,7 @@ import {
 import { sweepProgress } from '../models/sweep';
 import { Trans } from '../i18n';
 import { IJobInfo, IProvenance } from '../tokens';
+import { JobQueue } from './JobQueue';
 import type { ISweepActions } from './SweepResults';
 
 /** What the view's buttons and links do (the plugin implements them). */
@@ -49,11 +50,13 @@ export class JobSummary {
     this._fields = el('dl', 'jp-k8s-JobDetail-fields');
     this._params = el('div', 'jp-k8s-JobDetail-params');
     this._provenance = el('div', 'jp-k8s-JobDetail-provenance');
+    this._queue = new JobQueue(trans);
     this.nodes = [
       this._header,
       this._buttons,
       this._reason,
       this._fields,
+      ...this._queue.nodes,
       ...(options.afterFields ?? []),
       el('h3', '', trans.__('Parameters')),
       this._params,
@@ -80,6 +83,7 @@ export class JobSummary {
         )
       );
       this._buttons.replaceChildren();
+      this._queue.render(null);
       return;
     }
     const chip = statusChip(job, trans);
@@ -137,6 +141,8 @@ export class JobSummary {
       dd.title = value;
       this._fields.appendChild(dd);
     }
+
+    this._queue.render(job);
 
     // Parameters
     this._params.replaceChildren();
@@ -319,6 +325,7 @@ export class JobSummary {
   private _fields: HTMLDListElement;
   private _params: HTMLDivElement;
   private _provenance: HTMLDivElement;
+  private _queue: JobQueue;
   private _fetchProvenance?: (id: string) => Promise<IProvenance | null>;
   private _fetched: IProvenance | null = null;
   private _asked = '';

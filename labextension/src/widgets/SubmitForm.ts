@@ -22,6 +22,7 @@ import {
   PARAMETER_KINDS,
   ParameterKind
 } from '../models/parameters';
+import { IChoice, priorityChoices, queueChoices } from '../models/queue';
 import { browserTimeZone } from '../models/schedule';
 import { IProfile, SweepMode } from '../tokens';
 import { IScheduleWhen, ScheduleOptions } from './ScheduleFields';
@@ -65,11 +66,15 @@ export interface ISubmitFormState {
   schedule?: boolean;
   /** The schedule's cron and time zone. */
   when?: IScheduleWhen;
+  /** The Kueue LocalQueue picked (submit only); undefined: the profile's. */
+  queue?: string;
+  /** The WorkloadPriorityClass picked (submit only); undefined: the profile's. */
+  priorityClass?: string;
 }
 
 /**
  * The body of the "Run on Kubernetes" dialog: notebook, profile picker (with each
- * profile's GPUs), parameters typed from the notebook's parameters cell (each of which may
+ * profile's GPUs; its Kueue queue and priority class where it offers a choice), parameters typed from the notebook's parameters cell (each of which may
  * be swept over several values: SweepOptions.ts), environment and image. Every input has a
  * label; errors are announced (`role="alert"`).
  */
@@ -162,6 +167,9 @@ export class SubmitForm extends Widget {
       this._profileSelect.setAttribute('data-field', 'profile');
       this._profileSelect.addEventListener('change', () => {
         s.profile = this._profileSelect!.value;
+        // Another profile, other queues: start from its defaults.
+        s.queue = undefined;
+        s.priorityClass = undefined;
         this._renderProfileInfo();
       });
       root.appendChild(this._profileSelect);
@@ -172,6 +180,9 @@ export class SubmitForm extends Widget {
         this._profileInfo.id
       );
       root.appendChild(this._profileInfo);
+      // The profile's Kueue queues and priority classes, where it offers a choice.
+      this._queueNode = el('div', 'jp-k8s-SubmitForm-queue');
+      root.appendChild(this._queueNode);
       this._renderProfiles();
     }
 
@@ -310,6 +321,7 @@ export class SubmitForm extends Widget {
     }
     const p = this._profileList?.find(x => x.name === this._state.profile);
     this._sweep?.setProfile(p);
+    this._renderQueue(p);
     if (!p) {
       this._profileInfo.textContent = '';
       return;
@@ -322,6 +334,104 @@ export class SubmitForm extends Widget {
         ? trans.__('default: %1', p.image)
         : '';
     }
+  }
+
+  /**
+   * The Queue and Priority selects of a profile that offers a choice of Kueue LocalQueues
+   * (`queue` + `queues`) or WorkloadPriorityClasses (`priority_class` +
+   * `priority_classes`); nothing otherwise. The picks live in the state (`queue`,
+   * `priorityClass`); submit.ts sends those that differ from the profile's defaults.
+   */
+  private _renderQueue(p: IProfile | undefined): void {
+    const trans = this._trans;
+    const s = this._state;
+    const node = this._queueNode;
+    if (!node) {
+      return;
+    }
+    node.replaceChildren();
+    const queues = queueChoices(p, trans);
+    const priorities = priorityChoices(p, trans);
+    if (!p || (!queues && !priorities)) {
+      return;
+    }
+    let prioritySelect: HTMLSelectElement | null = null;
+    // A priority class needs a queue to be used in.
+    const updatePriority = () => {
+      if (prioritySelect) {
+        prioritySelect.disabled = !(s.queue ?? p.queue);
+      }
+    };
+    if (queues) {
+      const select = this._choiceSelect(
+        'queue',
+        trans.__('Queue'),
+        queues,
+        s.queue ?? p.queue ?? ''
+      );
+      s.queue = select.value;
+      select.addEventListener('change', () => {
+        s.queue = select.value;
+        updatePriority();
+      });
+    }
+    if (priorities) {
+      prioritySelect = this._choiceSelect(
+        'priority_class',
+        trans.__('Priority'),
+        priorities,
+        s.priorityClass ?? p.priority_class ?? ''
+      );
+      const select = prioritySelect;
+      s.priorityClass = select.value;
+      select.addEventListener('change', () => {
+        s.priorityClass = select.value;
+      });
+      updatePriority();
+    }
+    const hint = el(
+      'div',
+      'jp-k8s-SubmitForm-hint',
+      trans.__(
+        'Queued jobs wait in a Kueue queue until the cluster has quota for them; the job’s status shows its place.'
+      )
+    );
+    hint.id = uid('queue-hint');
+    for (const select of node.querySelectorAll('select')) {
+      select.setAttribute('aria-describedby', hint.id);
+    }
+    node.appendChild(hint);
+    if (this.isAttached) {
+      // Drawn after the dialog opened (profiles came later, or another was picked): style
+      // the selects as the dialog styled the others.
+      Styling.styleNode(node);
+    }
+  }
+
+  /** A labelled select of the queue block, its value `value` (else the first choice). */
+  private _choiceSelect(
+    field: string,
+    text: string,
+    list: IChoice[],
+    value: string
+  ): HTMLSelectElement {
+    const node = this._queueNode!;
+    const id = uid(field);
+    node.appendChild(fieldLabel(text, id));
+    const select = el('select', 'jp-mod-styled jp-k8s-SubmitForm-input');
+    select.id = id;
+    select.setAttribute('data-field', field);
+    for (const choice of list) {
+      select.appendChild(option(choice.value, choice.label));
+    }
+    select.value = list.some(c => c.value === value) ? value : list[0].value;
+    if (this._state.errorField?.split('.')[0] === field) {
+      // The server's 400 named this field (no such LocalQueue, no Kueue here, ...).
+      select.classList.add('jp-mod-invalid');
+      select.setAttribute('aria-invalid', 'true');
+    }
+    node.appendChild(select);
+    return select;
   }
 
   private _renderRows(): void {
@@ -601,6 +711,7 @@ export class SubmitForm extends Widget {
   private _profileSelect: HTMLSelectElement | null = null;
   private _profileInfo: HTMLElement | null = null;
   private _imageInput: HTMLInputElement | null = null;
+  private _queueNode: HTMLElement | null = null;
   private _paramsNode!: HTMLElement;
   private _sweep: SweepOptions | null = null;
   private _schedule: ScheduleOptions | null = null;
@@ -630,7 +741,7 @@ export function profileLabel(p: IProfile, trans: Trans = english): string {
   return `${name}${gpus}${p.default ? ` ${trans.__('(default)')}` : ''}`;
 }
 
-/** `2 × nvidia.com/gpu · CPU 4 · memory 16Gi · image python:3.11` */
+/** `2 × nvidia.com/gpu · CPU 4 · memory 16Gi · image python:3.11 · queue gpu` */
 export function profileResources(p: IProfile, trans: Trans = english): string {
   const parts: string[] = [];
   if (p.gpus) {
@@ -644,6 +755,9 @@ export function profileResources(p: IProfile, trans: Trans = english): string {
   }
   if (p.image) {
     parts.push(trans.__('image %1', p.image));
+  }
+  if (p.queue) {
+    parts.push(trans.__('queue %1', p.queue));
   }
   return parts.join(' · ');
 }
