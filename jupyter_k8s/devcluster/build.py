@@ -93,11 +93,12 @@ def cache_dir(versions: Versions) -> Path:
     return cache_root() / versions.key
 
 
-def kube_go_mod(versions: Versions) -> str:
+def kube_go_mod(versions: Versions, commands: tuple[str, ...] = KUBE_COMMANDS) -> str:
+    """The build module; `commands` also names optional ones (the real node's kubelet)."""
     replaces = "\n".join(
         f"\tk8s.io/{name} => k8s.io/{name} {versions.staging}" for name in STAGING_MODULES
     )
-    tools = "\n".join(f"\tk8s.io/kubernetes/cmd/{cmd}" for cmd in KUBE_COMMANDS)
+    tools = "\n".join(f"\tk8s.io/kubernetes/cmd/{cmd}" for cmd in commands)
     return (
         "module jupyterk8s.local/kube\n\n"
         "go 1.26\n\n"
@@ -249,9 +250,11 @@ def build(versions: Versions, progress: Callable[[str], None] = print) -> dict[s
                 f"({int(time.monotonic() - started)} s elapsed; log: {log_path})"
             )
             _run(argv, cwd, log, env)
-    if bindir.exists():
-        shutil.rmtree(bindir)
-    tmpbin.rename(bindir)
+    # File by file, so optional binaries built beside these (the kubelet) are kept.
+    bindir.mkdir(exist_ok=True)
+    for built in tmpbin.iterdir():
+        built.replace(bindir / built.name)
+    tmpbin.rmdir()
     elapsed = time.monotonic() - started
     # Kept for bench/devcluster.py, which reports the cold build time.
     (root / "build.json").write_text(

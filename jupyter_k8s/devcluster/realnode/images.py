@@ -1,0 +1,268 @@
+"""Container images with no registry: built from local files or Debian packages, as OCI layouts.
+
+An image here is one OCI image layout packed as a tar (oci-layout, index.json, blobs/sha256/*),
+which `ctr images import` reads; the index carries the image's full name in the annotation
+containerd looks for (io.containerd.image.name), so pods name it as usual and run it with
+`imagePullPolicy: IfNotPresent` (a pull would fail: no registry is reachable).
+
+Layers are plain (uncompressed) tars: containerd unpacks them at once on import, and
+compressing would only cost build time on a machine where they never travel.
+
+Images are cached by a hash of what goes into them (the recipe), under
+~/.cache/jupyter-k8s/images, so they are built once per machine and recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..build import cache_root
+
+Progress = Callable[[str], None]
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
+OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
+# Bumped when the way images are put together changes, so cached ones are rebuilt.
+BUILDER_VERSION = "1"
+
+PAUSE_IMAGE = "localhost/jupyter-k8s/pause:1"
+TINY_IMAGE = "localhost/jupyter-k8s/tiny:bookworm"
+
+
+class ImageError(RuntimeError):
+    pass
+
+
+def images_cache() -> Path:
+    return cache_root().parent / "images"
+
+
+def _sha256_file(path: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def image_config(
+    diff_ids: list[str],
+    *,
+    entrypoint: list[str] | None = None,
+    cmd: list[str] | None = None,
+    env: list[str] | None = None,
+    workdir: str | None = None,
+    user: str | None = None,
+    created: str = "1970-01-01T00:00:00Z",
+) -> dict:
+    """The OCI image configuration (what runs, and the layers' uncompressed digests)."""
+    run: dict[str, object] = {
+        "Env": env or ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]
+    }
+    if entrypoint:
+        run["Entrypoint"] = entrypoint
+    if cmd:
+        run["Cmd"] = cmd
+    if workdir:
+        run["WorkingDir"] = workdir
+    if user:
+        run["User"] = user
+    return {
+        "created": created,
+        "architecture": _oci_arch(),
+        "os": "linux",
+        "config": run,
+        "rootfs": {"type": "layers", "diff_ids": [f"sha256:{d}" for d in diff_ids]},
+        "history": [{"created": created, "created_by": "jupyter-k8s images.py"}],
+    }
+
+
+def _oci_arch() -> str:
+    machine = os.uname().machine
+    return {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _blob(tar: tarfile.TarFile, data: bytes) -> tuple[str, int]:
+    digest = hashlib.sha256(data).hexdigest()
+    _add_bytes(tar, f"blobs/sha256/{digest}", data)
+    return digest, len(data)
+
+
+def _json(obj: object) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
+
+
+def write_oci_layout(out: Path, name: str, layers: list[Path], config: dict) -> None:
+    """An OCI layout tar at `out` holding one image `name` (registry/repo:tag) of `layers`.
+
+    `config` is image_config(...) whose diff_ids must match the layers (plain tars)."""
+    if ":" not in name.rsplit("/", 1)[-1]:
+        raise ImageError(f"image name {name!r} needs a tag")
+    tmp = out.with_suffix(".partial")
+    with tarfile.open(tmp, "w", format=tarfile.PAX_FORMAT) as tar:
+        _add_bytes(tar, "oci-layout", b'{"imageLayoutVersion":"1.0.0"}')
+        layer_descs = []
+        for layer in layers:
+            digest, size = _sha256_file(layer)
+            tar.add(layer, arcname=f"blobs/sha256/{digest}")
+            layer_descs.append({"mediaType": OCI_LAYER, "digest": f"sha256:{digest}", "size": size})
+        cfg_digest, cfg_size = _blob(tar, _json(config))
+        manifest = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "config": {"mediaType": OCI_CONFIG, "digest": f"sha256:{cfg_digest}", "size": cfg_size},
+            "layers": layer_descs,
+        }
+        man_digest, man_size = _blob(tar, _json(manifest))
+        tag = name.rsplit(":", 1)[1]
+        index = {
+            "schemaVersion": 2,
+            "manifests": [
+                {
+                    "mediaType": OCI_MANIFEST,
+                    "digest": f"sha256:{man_digest}",
+                    "size": man_size,
+                    "platform": {"architecture": _oci_arch(), "os": "linux"},
+                    "annotations": {
+                        "io.containerd.image.name": name,
+                        "org.opencontainers.image.ref.name": tag,
+                    },
+                }
+            ],
+        }
+        _add_bytes(tar, "index.json", _json(index))
+    tmp.replace(out)
+
+
+def files_layer(out: Path, files: Iterable[tuple[str, Path, int]]) -> str:
+    """A layer tar of (path in image, file on host, mode); its sha256 (the diff id)."""
+    with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+        for arcname, src, mode in files:
+            info = tar.gettarinfo(str(src), arcname=arcname.lstrip("/"))
+            info.mode = mode
+            info.uid = info.gid = 0
+            info.uname = info.gname = "root"
+            info.mtime = 0
+            with open(src, "rb") as f:
+                tar.addfile(info, f)
+    return _sha256_file(out)[0]
+
+
+@dataclass(frozen=True)
+class DebianRecipe:
+    """An image made by mmdebstrap from Debian packages (plus pip wheels, later)."""
+
+    name: str  # full image name with tag
+    suite: str = "bookworm"
+    variant: str = "essential"
+    packages: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ("/bin/sh",)
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def key(self) -> str:
+        text = json.dumps(
+            {
+                "builder": BUILDER_VERSION,
+                "name": self.name,
+                "suite": self.suite,
+                "variant": self.variant,
+                "packages": sorted(self.packages),
+                "cmd": list(self.cmd),
+                "extra": self.extra,
+            },
+            sort_keys=True,
+        )
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def cached_archive(label: str, key: str) -> Path:
+    return images_cache() / f"{label}-{key}.oci.tar"
+
+
+def _label(name: str) -> str:
+    return name.rsplit("/", 1)[-1].replace(":", "-")
+
+
+def ensure_pause_image(pause_binary: Path, progress: Progress = print) -> tuple[str, Path]:
+    """The sandbox image (our pause binary alone); (name, OCI archive)."""
+    digest = _sha256_file(pause_binary)[0][:16]
+    out = cached_archive(_label(PAUSE_IMAGE), f"{BUILDER_VERSION}-{digest}")
+    if out.is_file():
+        return PAUSE_IMAGE, out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    layer = out.with_suffix(".layer.tar")
+    diff_id = files_layer(layer, [("pause", pause_binary, 0o755)])
+    config = image_config([diff_id], entrypoint=["/pause"], user="65535:65535")
+    write_oci_layout(out, PAUSE_IMAGE, [layer], config)
+    layer.unlink()
+    progress(f"image {PAUSE_IMAGE} built ({out.stat().st_size // 1024} KiB)")
+    return PAUSE_IMAGE, out
+
+
+def mmdebstrap_argv(recipe: DebianRecipe, out_tar: Path) -> list[str]:
+    argv = ["mmdebstrap", f"--variant={recipe.variant}", "--mode=root", "--quiet"]
+    if recipe.packages:
+        argv.append("--include=" + ",".join(sorted(recipe.packages)))
+    # What only bloats an image: apt's lists and caches, docs and man pages.
+    argv += [
+        "--dpkgopt=path-exclude=/usr/share/man/*",
+        "--dpkgopt=path-exclude=/usr/share/doc/*",
+        "--dpkgopt=path-exclude=/usr/share/locale/*",
+        "--customize-hook=rm -rf $1/var/lib/apt/lists/* $1/var/cache/apt/*",
+        recipe.suite,
+        str(out_tar),
+    ]
+    return argv
+
+
+def ensure_debian_image(recipe: DebianRecipe, progress: Progress = print) -> tuple[str, Path]:
+    """Build (once per recipe) an image from Debian packages; (name, OCI archive)."""
+    out = cached_archive(_label(recipe.name), recipe.key())
+    if out.is_file():
+        return recipe.name, out
+    import shutil
+
+    if shutil.which("mmdebstrap") is None:
+        raise ImageError(
+            "mmdebstrap builds the node's images from Debian packages: apt-get install mmdebstrap"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rootfs = out.with_suffix(".rootfs.tar")
+    started = time.monotonic()
+    progress(f"building image {recipe.name} from Debian {recipe.suite} ({recipe.variant})")
+    proc = subprocess.run(mmdebstrap_argv(recipe, rootfs), capture_output=True, text=True)
+    if proc.returncode != 0:
+        rootfs.unlink(missing_ok=True)
+        raise ImageError(
+            f"mmdebstrap failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-2000:]}"
+        )
+    diff_id = _sha256_file(rootfs)[0]
+    config = image_config([diff_id], cmd=list(recipe.cmd))
+    write_oci_layout(out, recipe.name, [rootfs], config)
+    rootfs.unlink()
+    progress(
+        f"image {recipe.name} built in {time.monotonic() - started:.0f} s "
+        f"({out.stat().st_size // (1 << 20)} MiB)"
+    )
+    return recipe.name, out
+
+
+TINY = DebianRecipe(name=TINY_IMAGE)
