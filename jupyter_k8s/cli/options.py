@@ -166,6 +166,14 @@ def add_submit_options(
     parser.add_argument("--profile", metavar="P", help="resource profile (see `profiles`)")
     parser.add_argument("--image", metavar="I", help="container image (default: the profile's)")
     parser.add_argument(
+        "--queue", metavar="Q", help="Kueue LocalQueue, one the profile allows (default: its)"
+    )
+    parser.add_argument(
+        "--priority-class",
+        metavar="C",
+        help="Kueue WorkloadPriorityClass, one the profile allows (default: its)",
+    )
+    parser.add_argument(
         "--env",
         action="append",
         metavar="K=V",
@@ -234,4 +242,7 @@ def submit_request_data(args: argparse.Namespace, notebook: str) -> dict[str, An
     }
     if args.timeout is not None:
         data["timeout_seconds"] = args.timeout
+    for key in ("queue", "priority_class"):  # docs/queues.md
+        if getattr(args, key, None):
+            data[key] = getattr(args, key)
     return data

@@ -196,3 +196,17 @@ def test_positions_from_the_visibility_api():
     assert pending_workloads_path("team", "gpu") == (
         "/apis/visibility.kueue.x-k8s.io/v1beta2/namespaces/team/localqueues/gpu/pendingworkloads"
     )
+
+
+def test_cli_and_magic_options():
+    from jupyter_k8s import cli
+    from jupyter_k8s.cli.options import submit_request_data
+
+    args = cli.build_parser().parse_args(
+        ["submit", "nb.ipynb", "--queue", "batch", "--priority-class", "high"]
+    )
+    data = submit_request_data(args, "nb.ipynb")
+    assert (data["queue"], data["priority_class"]) == ("batch", "high")
+    plain = submit_request_data(cli.build_parser().parse_args(["submit", "nb.ipynb"]), "nb.ipynb")
+    assert "queue" not in plain and "priority_class" not in plain
+    SubmitRequest.from_json(data)
