@@ -4,12 +4,15 @@ the LocalQueue and its ClusterQueue into a QueueInfo with Kueue's words."""
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from jupyter_k8s.jobs.models import JobInfo, JobPhase
 from jupyter_k8s.jobs.status import with_queue
+from jupyter_k8s.queues.cache import positions_of
 from jupyter_k8s.queues.status import (
     cluster_queue_usage,
     is_pending,
@@ -391,3 +394,43 @@ def test_cli_lines_say_it_once():
     info = with_queue(_job(JobPhase.PENDING), queue_info("gpu", workload(PENDING), pending=3))
     assert status_text(info) == "Pending (Queued)"
     assert status_line(info).startswith("Pending: Queued in gpu (3 pending)")
+
+
+# -- objects recorded from Kueue v0.17.0 on the local cluster ----------------------------------
+
+RECORDED = json.loads((Path(__file__).parents[1] / "recordings" / "kueue-v0.17.json").read_text())
+
+
+def test_recorded_pending_workload_with_its_place():
+    places = positions_of(RECORDED["pendingworkloads"])
+    assert places is not None
+    wl = RECORDED["pending"]
+    position = places[0][wl["metadata"]["name"]]
+    info = queue_info(
+        "gpu", wl, position=position, pending=places[1], cluster_queue=RECORDED["clusterqueue"]
+    )
+    assert info.state == "queued"
+    assert info.message == (
+        f"Queued in gpu: position {position} of 2; ClusterQueue team-a uses nvidia.com/gpu 1 of 1"
+    )
+    assert requested_resources(wl)["nvidia.com/gpu"] == 1
+
+
+def test_recorded_admitted_preempted_and_finished():
+    admitted = queue_info("gpu", RECORDED["admitted"], cluster_queue=RECORDED["clusterqueue"])
+    assert (admitted.state, admitted.message) == ("admitted", "Admitted by ClusterQueue team-a")
+    assert admitted.priority_class == "low"
+    stopping = queue_info("gpu", RECORDED["preempted_stopping"])
+    assert stopping.state == "preempted"
+    assert stopping.message.startswith(
+        "Preempted by a higher priority workload in ClusterQueue team-a (stopping; it will be "
+        "requeued)"
+    )
+    done = queue_info("gpu", RECORDED["finished_after_preemption"])
+    assert (done.state, done.message) == (
+        "finished",
+        "Finished: Reached expected number of succeeded pods",
+    )
+    uid = RECORDED["pending"]["metadata"]["labels"]["kueue.x-k8s.io/job-uid"]
+    name = RECORDED["pending"]["metadata"]["ownerReferences"][0]["name"]
+    assert owned_by(RECORDED["pending"], "Job", name, uid)
