@@ -71,7 +71,9 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
         from .kernels.service import set_server_service
 
         root_dir = self.serverapp.root_dir if self.serverapp is not None else None
-        kernels = self.kernels = make_kernel_service(self, cluster.get_client, root_dir, self.log)
+        kernels = self.kernels = make_kernel_service(
+            self, cluster.get_client, root_dir, self.log, jobs=self.jobs
+        )
         set_server_service(kernels)
         self.settings[KERNELS_SETTING] = kernels
         serverapp = self.serverapp

@@ -122,6 +122,10 @@ class KernelStartProblem(Problem):
         "ExceededQuota": 403,
         "Unreachable": 503,
         "StartTimeout": 504,
+        # A profile's Kueue queue the cluster can't take (docs/queues.md), as for jobs.
+        "NoKueue": 409,
+        "NoLocalQueue": 409,
+        "NoPriorityClass": 409,
     }
 
     def __init__(self, message: str, reason: str = "KernelStartFailed"):

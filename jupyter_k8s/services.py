@@ -55,9 +55,12 @@ def make_kernel_service(
     get_client: GetClient,
     root_dir: str | None,
     logger: logging.Logger | logging.LoggerAdapter | None = None,
+    jobs: JobService | None = None,
 ) -> KernelService:
     """The server's KernelService configured from the traits; `root_dir` is the Jupyter
-    server's (the kernels' working directories and JPY_SESSION_NAME are under it)."""
+    server's (the kernels' working directories and JPY_SESSION_NAME are under it); `jobs`:
+    the server's JobService, whose Kueue QueueWatch the kernels share (one per namespace)."""
+    from .kernels.queueing import jobs_queue_watch
     from .kernels.service import KernelsConfig, KernelService
     from .profiles import default_image, load_profiles
 
@@ -81,4 +84,5 @@ def make_kernel_service(
             else None,
         ),
         logger=logger,
+        queue_watch=jobs_queue_watch(jobs) if jobs is not None else None,
     )

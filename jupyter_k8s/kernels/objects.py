@@ -10,6 +10,12 @@ The pod is created with a scheduling gate: it cannot be scheduled before its Sec
 (the Secret is created right after the pod, owned by it, then the gate is removed). A pod
 left gated by a server that died in between is found and deleted by the orphan cleanup.
 
+Queued kernels (a profile naming a Kueue LocalQueue, docs/queues.md): the pod carries the
+queue's labels from its creation, so Kueue's pod webhook adds its own gate
+(`kueue.x-k8s.io/admission`) next to ours and Kueue lifts it on admission. Each side removes
+only its own gate (a strategic merge patch keyed by the gate's name), in either order: the
+pod is scheduled once both are gone.
+
 Connection: the server picks the five ports up front (every pod has its own IP, so one
 fixed set serves all kernels) and writes them with the key into the Secret's
 `connection.json`. The pod IP is only known once the pod runs: the launcher (pod/launcher.py,
@@ -32,6 +38,7 @@ from typing import Any
 from ..k8s.objects import MANAGED_BY, container, deep_merge, pod_spec
 from ..names import owner_label
 from ..profiles import Profile
+from ..queues.names import PRIORITY_LABEL, QUEUE_LABEL
 
 # -- labels and annotations (the cluster is the source of truth) ---------------------------------
 
@@ -59,6 +66,8 @@ KERNEL_SELECTOR = f"{LABEL_MANAGED_BY}=jupyter-k8s,{LABEL_COMPONENT}={COMPONENT}
 
 #: The gate that holds the pod back until its Secret exists.
 SCHEDULING_GATE = "jupyter-k8s.io/connection-secret"
+#: Kueue's gate, added by its pod webhook to a pod with a queue label and lifted on admission.
+KUEUE_GATE = "kueue.x-k8s.io/admission"
 
 # -- paths and names inside the pod -------------------------------------------------------------
 
@@ -115,6 +124,9 @@ class KernelPodBuild:
     shared_volume: Mapping[str, Any] | None = None
     shared_mount_path: str | None = None
     working_dir: str | None = None
+    #: The Kueue LocalQueue and WorkloadPriorityClass the pod joins (labels at creation).
+    queue: str | None = None
+    priority_class: str | None = None
 
     def __post_init__(self) -> None:
         if set(self.ports) != set(PORT_NAMES):
@@ -133,6 +145,8 @@ class KernelPodBuild:
             root = (self.shared_mount_path or "").rstrip("/") + "/"
             if not self.shared_mount_path or not (self.working_dir + "/").startswith(root):
                 raise ValueError("working_dir must lie in the shared volume")
+        if self.priority_class is not None and self.queue is None:
+            raise ValueError("a priority_class needs a queue")
 
 
 def path_in_root(path: str | None, root_dir: str | None) -> PurePosixPath | None:
@@ -265,6 +279,16 @@ def labels(build: KernelPodBuild) -> dict[str, str]:
     }
 
 
+def queue_labels(build: KernelPodBuild) -> dict[str, str]:
+    """The labels that put the pod in its Kueue queue (none for a kernel not queued)."""
+    out = {}
+    if build.queue:
+        out[QUEUE_LABEL] = build.queue
+        if build.priority_class:
+            out[PRIORITY_LABEL] = build.priority_class
+    return out
+
+
 def make_annotations(build: KernelPodBuild) -> dict[str, str]:
     out = {
         ANN_KERNEL_NAME: build.kernel_name,
@@ -276,6 +300,26 @@ def make_annotations(build: KernelPodBuild) -> dict[str, str]:
     if build.server_id is not None:
         out[ANN_SERVER_ID] = build.server_id
     return out
+
+
+def pod_queue(pod: Mapping[str, Any] | None) -> tuple[str | None, str | None]:
+    """The LocalQueue and WorkloadPriorityClass a pod's labels name (untrusted: names only)."""
+    return label(pod, QUEUE_LABEL) or None, label(pod, PRIORITY_LABEL) or None
+
+
+def gates(pod: Mapping[str, Any] | None) -> set[str]:
+    """The names of the pod's scheduling gates."""
+    found = ((pod or {}).get("spec") or {}).get("schedulingGates")
+    return {
+        g["name"]
+        for g in (found if isinstance(found, list) else [])
+        if isinstance(g, dict) and isinstance(g.get("name"), str)
+    }
+
+
+def kueue_gated(pod: Mapping[str, Any] | None) -> bool:
+    """Whether the pod waits for Kueue's admission (its gate is still there)."""
+    return KUEUE_GATE in gates(pod)
 
 
 def owner_selector(owner: str) -> str:
@@ -494,7 +538,8 @@ def make_pod(build: KernelPodBuild) -> dict[str, Any]:
         "metadata": {
             "name": build.name,
             "namespace": build.namespace,
-            "labels": labels(build),
+            # The queue's labels only on the pod: Kueue manages pods, not Secrets.
+            "labels": {**labels(build), **queue_labels(build)},
             "annotations": make_annotations(build),
         },
         "spec": spec,
@@ -517,8 +562,10 @@ def _for_kernel(overrides: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ungate_patch() -> dict[str, Any]:
-    """The merge patch that lets the scheduler place the pod (its Secret now exists)."""
-    return {"spec": {"schedulingGates": None}}
+    """The strategic merge patch that removes our gate (the Secret now exists) and only ours:
+    a queued pod keeps Kueue's gate until Kueue admits it (a merge patch would replace the
+    whole list, letting the pod past its queue)."""
+    return {"spec": {"schedulingGates": [{"$patch": "delete", "name": SCHEDULING_GATE}]}}
 
 
 def set_owner(obj: dict[str, Any], pod: Mapping[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,10 @@ Life of a kernel:
 
 * start: the server's HMAC key, the CurveZMQ key pair (see "Transport encryption" below) and
   the five fixed ports go into a Secret; the pod, created with a scheduling gate, gets the
-  Secret owned by it, then the gate is lifted. While the pod waits, its state (the
+  Secret owned by it, then the gate is lifted. A profile that names a Kueue queue puts the
+  pod in it (kernels/queueing.py): checked first (Kueue, the LocalQueue, the priority
+  class), then the pod waits for Kueue's admission, its place in the queue in its status,
+  within the same `start_timeout`. While the pod waits, its state (the
   scheduler's message, image pull, container creation) is logged and kept in
   `KernelService.statuses`. A bad image or config fails at once with the Kubernetes reason;
   `start_timeout` ends the wait with the last reason. Either way the pod is deleted. The start
@@ -56,11 +59,14 @@ from ..k8s.cluster_defaults import NO_IMAGE_HINT
 from ..k8s.pods import pod_ip
 from ..names import random_suffix
 from ..profiles import Profile, ProfileError, load_profiles
+from ..queues.models import QueueInfo
 from .objects import (
     GRACE_SECONDS,
     PASSED_ENV,
     KernelPodBuild,
+    kueue_gated,
     make_connection_info,
+    pod_queue,
     working_dir_for,
 )
 from .service import (
@@ -197,6 +203,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
     _exit: KernelExit | None = None
     _held = False  # counted in service.users
     _adopt_pod: dict[str, Any] | None = None
+    _queue: QueueInfo | None = None  # where the new pod stands in its Kueue queue, if queued
 
     @property
     def has_process(self) -> bool:
@@ -300,6 +307,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
             "ip": state.ip,
             "restarts": self._restarts,
             "notebook": self._notebook,
+            "queue": self._queue.model_dump(mode="json") if self._queue else None,
         }
         svc.set_status(self.kernel_id, **fields)
         if (before.get("phase"), before.get("reason"), before.get("message")) != (
@@ -494,6 +502,14 @@ class K8sPodProvisioner(KernelProvisionerBase):
         if self.pod_name:  # a restart that can't reuse the old pod
             old, self.pod_name = self.pod_name, None
             await svc.delete(old, grace=0)
+        self._queue = None
+        if profile.queue:
+            # Before any pod: the errors a job submit gives (no Kueue, no such LocalQueue,
+            # no such priority class), not a pod gated forever.
+            try:
+                await svc.queues.check(profile)
+            except KernelStartProblem as exc:
+                raise KernelStartError.from_problem(exc) from exc
         spec_env = getattr(self.kernel_spec, "env", None) or {}
         kernel_env = {k: v for k, v in env.items() if k in spec_env or k in PASSED_ENV}
         name = pod_name_for(self.kernel_id or "")
@@ -511,6 +527,8 @@ class K8sPodProvisioner(KernelProvisionerBase):
             client=svc.config.client,
             server_id=svc.identify(self),
             run_as_user=svc.config.run_as_user,
+            queue=profile.queue,
+            priority_class=profile.priority_class if profile.queue else None,
             **self._shared_files(cwd),
         )
         connection = make_connection_info(
@@ -524,11 +542,18 @@ class K8sPodProvisioner(KernelProvisionerBase):
         self.pod_name = name
         self._show(PodState("Creating", None, f"creating pod {name} ({profile.name})"))
         try:
-            await svc.create(build, connection)
+            created = await svc.create(build, connection)
         except KernelStartProblem as exc:  # as the HTTP error jupyter_server passes on
             raise KernelStartError.from_problem(exc) from exc
         self._restarts = 0
-        state = await self._wait_running(0, deadline)
+        if not build.queue:
+            state = await self._wait_running(0, deadline)
+        else:
+            svc.queues.track(created)
+            try:
+                state = await self._wait_running(0, deadline)
+            finally:
+                svc.queues.untrack(name)
         info = self._connection(state.ip or self._ip(), connection)
         info = await self._wait_heartbeat(info, 0, deadline)
         self._show(state)
@@ -541,11 +566,16 @@ class K8sPodProvisioner(KernelProvisionerBase):
         seen = False
         while True:
             pod = svc.pod(self.pod_name)
+            queued = False
             if pod is None and not seen:
                 state = PodState("Pending", "Creating", "waiting for the pod to show up")
             else:
                 seen = True
-                state = startup_state(pod, svc.pod_events(pod), launched_restarts)
+                queue = svc.queues.info(pod) if pod_queue(pod)[0] else None
+                if queue is not None:
+                    self._queue = queue
+                queued = kueue_gated(pod)
+                state = startup_state(pod, svc.pod_events(pod), launched_restarts, queue)
             self._show(state)
             if state.running:
                 return state
@@ -556,12 +586,22 @@ class K8sPodProvisioner(KernelProvisionerBase):
                 )
             left = deadline - time.monotonic()
             if left <= 0:
+                if queued:  # time in the queue counts: say where it still was
+                    raise KernelStartError(
+                        f"kernel pod {self.pod_name} did not start within {self._timeout():g} s: "
+                        f"it was still waiting in its Kueue queue ({state.message}); the pod "
+                        "was deleted",
+                        "StartTimeout",
+                    )
                 raise KernelStartError(
                     f"kernel pod {self.pod_name} did not start within {self._timeout():g} s "
                     f"({state.text()}); the pod was deleted",
                     "StartTimeout",
                 )
-            await svc.changed(left)
+            if queued:  # its place in the queue changes without the pod changing
+                await svc.changed(left, queues=True)
+            else:
+                await svc.changed(left)
 
     async def _wait_heartbeat(
         self, info: KernelConnectionInfo, launched_restarts: int, deadline: float

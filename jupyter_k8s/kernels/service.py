@@ -65,6 +65,7 @@ from .objects import (
     set_owner,
     ungate_patch,
 )
+from .queueing import KernelQueues, WatchSource
 from .status import MINE, ORPHAN, holder_state, pod_events, stale_standalone
 
 log = logging.getLogger("jupyter_k8s.kernels")
@@ -138,7 +139,10 @@ class KernelService:
         config: KernelsConfig,
         logger: logging.Logger | logging.LoggerAdapter | None = None,
         on_stop: Callable[[], Awaitable[Any]] | None = None,
+        queue_watch: WatchSource | None = None,
     ):
+        """`queue_watch`: where a QueueWatch of the namespace to share comes from (the job
+        service's, in a server; see kernels/queueing.py)."""
         self._get_client = get_client
         self._on_stop = on_stop
         self.profiles = profiles
@@ -161,6 +165,8 @@ class KernelService:
         self._beats: dict[str, float] = {}  # pod name -> when this process last renewed it
         self._beater: asyncio.Task | None = None
         self.cluster_defaults = ClusterDefaults(config.default_image)
+        #: Kueue: queued kernels' checks and where their pods stand (kernels/queueing.py).
+        self.queues = KernelQueues(self, queue_watch)
         if self.config.server_id is None and self.config.client == "standalone":
             self.config.server_id = random_server_id()
 
@@ -242,6 +248,7 @@ class KernelService:
             if r is not None:
                 await r.stop()
         self.pods = self.events = None
+        await self.queues.stop()
 
     # -- heartbeat ----------------------------------------------------------------------------
 
@@ -359,9 +366,21 @@ class KernelService:
         """This user's kernel pods: label-selected by the cache, then checked (is_mine)."""
         return [p for p in self.pods.items() if self._mine(p)] if self.pods is not None else []
 
-    async def changed(self, timeout: float) -> None:
-        """Until the pods or events change, or `timeout` seconds passed (no error)."""
-        await any_change([self.pods, self.events], timeout)
+    async def changed(self, timeout: float, queues: bool = False) -> None:
+        """Until the pods or events change (with `queues`, or what Kueue says of a queued
+        pod), or `timeout` seconds passed (no error)."""
+        if not queues:
+            await any_change([self.pods, self.events], timeout)
+            return
+        waits = [
+            asyncio.ensure_future(any_change([self.pods, self.events], timeout)),
+            asyncio.ensure_future(self.queues.changed(timeout)),
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     # -- status -------------------------------------------------------------------------------
 
@@ -434,7 +453,8 @@ class KernelService:
             )
             # raw: the answer echoes the key; nothing to parse, nothing to keep around.
             await client.request("POST", resource_path("secrets", ns), body=secret, raw=True)
-            created = await client.patch("pods", build.name, ungate_patch(), ns)
+            # Only our gate: a queued pod keeps Kueue's until Kueue admits it.
+            created = await client.patch("pods", build.name, ungate_patch(), ns, kind="strategic")
         except BaseException as exc:
             await self.delete(build.name, grace=0)
             if isinstance(exc, KubeError):

@@ -1,9 +1,9 @@
 """Where a kernel pod is, in words, from the pod and its events (pure functions).
 
-`startup_state` tells the provisioner, while it waits, what the pod waits for (the
-scheduler's message, the image pull, container creation) and when to give up at once (a bad
-image, a missing config). `kernel_exit` tells `poll()` whether the kernel it launched is gone,
-and why (OOMKilled, evicted, deleted, exit code).
+`startup_state` tells the provisioner, while it waits, what the pod waits for (Kueue's
+admission, the scheduler's message, the image pull, container creation) and when to give up
+at once (a bad image, a missing config). `kernel_exit` tells `poll()` whether the kernel it
+launched is gone, and why (OOMKilled, evicted, preempted by Kueue, deleted, exit code).
 
 The kernel container restarts in place (restartPolicy Always), so "the kernel we launched"
 is one instance of the container: the one with `restartCount` equal to what the provisioner
@@ -20,17 +20,25 @@ from typing import Any
 
 from ..k8s.objects import condition, event_message, events_about, parse_time
 from ..k8s.pods import pod_ip
+from ..queues.models import WAITING_REASONS, QueueInfo
 from .objects import (
     ANN_HEARTBEAT,
     CONTAINER,
+    KUEUE_GATE,
     SCHEDULING_GATE,
     annotation,
     client_of,
+    gates,
     path_in_root,
+    pod_queue,
     server_id_of,
 )
 
 Obj = dict[str, Any]
+
+#: The condition Kueue sets on a pod it stops (preempted, evicted, not admitted) before
+#: deleting it: plain pods cannot be suspended.
+KUEUE_TERMINATION = "TerminationTarget"
 
 #: Waiting reasons that will not resolve by waiting: the kernel start fails at once.
 FAIL_FAST = {
@@ -154,10 +162,23 @@ def _terminated_exit(pod: Obj, details: Obj) -> KernelExit:
     return KernelExit(code, "Exited" if code == 0 else "Error", f"{text}: {tail}" if tail else text)
 
 
+def _kueue_stopped(pod: Obj) -> KernelExit | None:
+    """Kueue stopped the pod (its Workload was preempted or evicted), if it did."""
+    cond = condition(pod, KUEUE_TERMINATION)
+    if not cond or cond.get("status") != "True":
+        return None
+    said = " ".join(str(cond.get("message") or cond.get("reason") or "").split())[:600]
+    reason = "Preempted" if "preempt" in said.lower() else "Evicted"
+    return KernelExit(137, reason, "Kueue stopped the kernel's pod" + (f": {said}" if said else ""))
+
+
 def _pod_ended(pod: Obj) -> KernelExit | None:
     status = pod.get("status") or {}
     if status.get("reason") == "Evicted":
         return KernelExit(137, "Evicted", status.get("message") or "the pod was evicted")
+    stopped = _kueue_stopped(pod)
+    if stopped is not None:
+        return stopped
     disruption = condition(pod, "DisruptionTarget")
     if disruption and disruption.get("status") == "True":
         reason = "Preempted" if disruption.get("reason") == "PreemptionByScheduler" else "Evicted"
@@ -197,22 +218,48 @@ def kernel_exit(pod: Obj | None, launched_restarts: int) -> KernelExit | None:
 # -- while it starts ----------------------------------------------------------------------------
 
 
-def startup_state(pod: Obj | None, events: list[Obj], launched_restarts: int = 0) -> PodState:
+def queued_state(pod: Obj, queue: QueueInfo | None) -> PodState:
+    """A pod that waits for Kueue's admission (it has Kueue's gate): Pending, with the reason
+    and message of its QueueInfo ("Queued", "Queued in gpu: position 1 of 1; ..."), or a
+    plain "Queued" where Kueue's objects are not known here."""
+    if queue is None:
+        name = pod_queue(pod)[0]
+        where = f"in {name}" if name else "in its Kueue queue"
+        return PodState("Pending", "Queued", f"Queued {where}: waiting for Kueue's admission")
+    # Admitted with the gate still there: Kueue lifts it next.
+    reason = "Admitted" if queue.state == "admitted" else WAITING_REASONS.get(queue.state)
+    return PodState("Pending", reason or "Queued", queue.message)
+
+
+def startup_state(
+    pod: Obj | None,
+    events: list[Obj],
+    launched_restarts: int = 0,
+    queue: QueueInfo | None = None,
+) -> PodState:
     """What the pod of a starting kernel does; `launched_restarts`: the restartCount the new
-    kernel instance will have (0 for a new pod; one more than the old one's on a restart)."""
+    kernel instance will have (0 for a new pod; one more than the old one's on a restart);
+    `queue`: where the pod stands in its Kueue queue, for a queued pod (see queued_state)."""
     if pod is None:
         return PodState("Creating", None, "creating the kernel pod")
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     node = spec.get("nodeName")
     ip = pod_ip(pod)
+    stopped = _kueue_stopped(pod)
+    if stopped is not None:  # before the deletion Kueue makes next: why it was deleted
+        return PodState("Failed", stopped.reason, stopped.message, ip, node)
     if meta.get("deletionTimestamp"):
         return PodState("Failed", "PodDeleted", "the kernel's pod was deleted while starting")
     ended = _pod_ended(pod)
     if ended is not None:
         return PodState("Failed", ended.reason, ended.message, ip, node)
     about = pod_events(events, pod)
-    if any(g.get("name") == SCHEDULING_GATE for g in spec.get("schedulingGates") or []):
+    held = gates(pod)
+    # Kueue's gate first: ours goes within a moment (its Secret), Kueue's may take hours.
+    if KUEUE_GATE in held:
+        return queued_state(pod, queue)
+    if SCHEDULING_GATE in held:
         return PodState("Pending", "SchedulingGated", "waiting for the connection Secret")
     scheduled = condition(pod, "PodScheduled")
     if not node:

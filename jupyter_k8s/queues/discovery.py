@@ -88,10 +88,12 @@ def _where(queue_from_request: bool, profile: str) -> str:
     return "`queue` from the request" if queue_from_request else f"`queue` from profile {profile!r}"
 
 
-def no_kueue(api: KueueAPI, queue: str, profile: str, from_request: bool) -> Problem:
+def no_kueue(
+    api: KueueAPI, queue: str, profile: str, from_request: bool, work: str = "the job"
+) -> Problem:
     """The error of a queued submit on a cluster without Kueue (400 for the request's own
     field, 409 for a profile's: the request is fine, the cluster is not what the profile
-    expects)."""
+    expects). `work`: what was to be queued ("the job", "the kernel's pod")."""
     if api.other_versions:
         what = (
             f"this cluster's Kueue serves kueue.x-k8s.io {', '.join(api.other_versions)}, "
@@ -100,7 +102,7 @@ def no_kueue(api: KueueAPI, queue: str, profile: str, from_request: bool) -> Pro
     else:
         what = f"this cluster has no Kueue: the {GROUP} API is not served"
     message = (
-        f"cannot put the job in queue {queue!r}: {what}; ask your operator, or remove "
+        f"cannot put {work} in queue {queue!r}: {what}; ask your operator, or remove "
         f"{_where(from_request, profile)}"
     )
     problem: Problem = (

@@ -152,7 +152,10 @@ def test_pod_ip_comes_from_the_downward_api():
 def test_gate_and_ungate():
     assert make_pod(GPU_BUILD)["spec"]["schedulingGates"] == [{"name": SCHEDULING_GATE}]
     assert "schedulingGates" not in make_pod(DATA_BUILD)["spec"]
-    assert ungate_patch() == {"spec": {"schedulingGates": None}}
+    # A strategic merge patch that deletes our gate only: Kueue's stays until it admits.
+    assert ungate_patch() == {
+        "spec": {"schedulingGates": [{"$patch": "delete", "name": SCHEDULING_GATE}]}
+    }
 
 
 def test_restart_policy_is_always_even_with_overrides():
