@@ -23,6 +23,7 @@ def _dev_cluster(args: argparse.Namespace) -> DevCluster:
         node_name=args.node_name,
         gpus=args.gpus,
         namespace=args.namespace,
+        kueue=getattr(args, "kueue", None),
     )
 
 
@@ -57,6 +58,11 @@ def cmd_dev_status(args: argparse.Namespace) -> int:
             f"{info['gpus']} nvidia.com/gpu"
         )
         print(f"  namespace {info['namespace']}; KUBECONFIG={info['kubeconfig']}")
+        if kueue := info.get("kueue"):
+            print(
+                f"  Kueue {kueue['version']}: LocalQueue {kueue['local_queue']} -> "
+                f"ClusterQueue {kueue['cluster_queue']}; pending: GET {kueue['visibility']}"
+            )
     return EXIT_OK if info["running"] else EXIT_CLUSTER
 
 
@@ -68,7 +74,12 @@ def cmd_dev_env(args: argparse.Namespace) -> int:
 def cmd_dev_build(args: argparse.Namespace) -> int:
     from ..devcluster.build import Versions, ensure_binaries
 
-    paths = ensure_binaries(Versions(), args.bin_dir, progress=lambda m: print(m, flush=True))
+    progress = lambda m: print(m, flush=True)  # noqa: E731
+    paths = ensure_binaries(Versions(), args.bin_dir, progress=progress)
+    if args.kueue:
+        from ..devcluster.kueue_build import ensure_kueue
+
+        paths["kueue"] = ensure_kueue(progress=progress)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return EXIT_OK
@@ -99,6 +110,13 @@ def add_parser(sub: Subcommands) -> None:
     up.add_argument("--wait", action="store_true", help="return once the node is Ready")
     up.add_argument("--timeout", type=float, default=120.0)
     up.add_argument("--admin", action="store_true", help="print the admin KUBECONFIG line")
+    up.add_argument(
+        "--kueue",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run Kueue with a sample queue (LocalQueue gpu -> ClusterQueue team-a); "
+        "kept for later `up`s of this state directory until --no-kueue",
+    )
     up.set_defaults(func=cmd_dev_up)
     dsub.add_parser("down", help="stop everything and remove the cluster's data").set_defaults(
         func=cmd_dev_down
@@ -113,6 +131,6 @@ def add_parser(sub: Subcommands) -> None:
         help="the admin kubeconfig instead of the extension's ServiceAccount",
     )
     env.set_defaults(func=cmd_dev_env)
-    dsub.add_parser("build", help="build (or find) the control-plane binaries").set_defaults(
-        func=cmd_dev_build
-    )
+    build = dsub.add_parser("build", help="build (or find) the control-plane binaries")
+    build.add_argument("--kueue", action="store_true", help="also build the Kueue manager")
+    build.set_defaults(func=cmd_dev_build)

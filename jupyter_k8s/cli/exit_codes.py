@@ -33,6 +33,7 @@ def _reported_types() -> tuple[type[BaseException], ...]:
     # Imported on the way out only: a command pays for the modules it uses, not for these.
     from ..devcluster.build import BuildError
     from ..devcluster.controlplane import ClusterError
+    from ..devcluster.kueue import KueueError
     from ..errors import Problem
     from ..profiles import ProfileError
 
@@ -42,6 +43,7 @@ def _reported_types() -> tuple[type[BaseException], ...]:
         ProfileError,
         BuildError,
         ClusterError,
+        KueueError,
         OSError,  # TimeoutError too; writing an output file, reading a notebook
     )
 

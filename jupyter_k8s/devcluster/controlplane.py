@@ -132,6 +132,7 @@ class DevCluster:
         gpus: int = 0,
         namespace: str = DEFAULT_NAMESPACE,
         versions: Versions | None = None,
+        kueue: bool | None = None,
         progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
     ):
         self.dir = (state_dir or default_state_dir()).absolute()
@@ -140,6 +141,8 @@ class DevCluster:
         self.gpus = gpus
         self.namespace = namespace
         self.versions = versions or Versions()
+        # None: as this state directory was last brought up (see kueue.recorded).
+        self.kueue = kueue
         self.progress = progress
         self.pki = PKI(self.dir / "pki")
 
@@ -171,16 +174,27 @@ class DevCluster:
     # -- up --------------------------------------------------------------------------------
 
     def up(self, wait: bool = True, timeout: float = 120.0) -> ClusterState:
+        from . import kueue
+        from .kueue_build import ensure_kueue
+
+        if self.kueue is not None:
+            kueue.record(self.dir, self.kueue)
+        with_kueue = kueue.recorded(self.dir)
         current = self.state()
         if current and all(pid_alive(p) for p in current.pids.values()) and current.pids:
             self.progress(f"the local cluster in {self.dir} is already running")
             if wait:
                 self.wait_ready(current, timeout)
+            if with_kueue and kueue.COMPONENT not in current.pids:
+                kueue.start(self, current, ensure_kueue(progress=self.progress), timeout)
+            elif not with_kueue and kueue.COMPONENT in current.pids:
+                self.progress("Kueue runs until `down`; the next `up` starts without it")
             return current
         if current:
             self.progress("cleaning up the remains of a cluster that did not stop cleanly")
             self.down(quiet=True)
         binaries = ensure_binaries(self.versions, self.bin_dir, progress=self.progress)
+        kueue_binary = ensure_kueue(progress=self.progress) if with_kueue else None
         started = time.monotonic()
         for sub in ("logs", "etcd", "node"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
@@ -214,6 +228,8 @@ class DevCluster:
             bootstrap(self, st)
             if wait:
                 self.wait_ready(st, timeout)
+            if kueue_binary is not None:
+                kueue.start(self, st, kueue_binary, timeout)
         except BaseException:
             self.progress(f"start-up failed; logs are in {self.dir / 'logs'}")
             self.down(quiet=True)
@@ -234,6 +250,7 @@ class DevCluster:
             dns=("localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"),
         )
         pki.issue("apiserver-kubelet-client", "kube-apiserver-kubelet-client", ("system:masters",))
+        pki.issue("front-proxy-client", "front-proxy-client")
         pki.issue(f"node-{self.node_name}", f"system:node:{self.node_name}", ("system:nodes",))
         pki.issue(
             f"node-{self.node_name}-serving",
@@ -293,12 +310,15 @@ class DevCluster:
                 f"--tls-cert-file={p / 'apiserver.crt'}",
                 f"--tls-private-key-file={p / 'apiserver.key'}",
                 f"--client-ca-file={p / 'ca.crt'}",
-                # No aggregated API servers, but controllers expect the front-proxy CA bundle.
+                # The aggregation layer (Kueue's visibility API, with --kueue) proxies with the
+                # front-proxy client certificate; its name is the one allowed below.
                 f"--requestheader-client-ca-file={p / 'ca.crt'}",
                 "--requestheader-allowed-names=front-proxy-client",
                 "--requestheader-username-headers=X-Remote-User",
                 "--requestheader-group-headers=X-Remote-Group",
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
                 f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
                 f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
                 f"--kubelet-certificate-authority={p / 'ca.crt'}",
@@ -473,6 +493,10 @@ class DevCluster:
                 self.progress("no local cluster to stop")
             return
         if st is not None:
+            # Add-ons (Kueue) first, while the API server still answers them.
+            for comp, addon_pid in st.pids.items():
+                if comp not in COMPONENTS:
+                    stop_pid(addon_pid, grace=5.0)
             # Node agent first (it stops its pods), the API server and etcd last.
             for comp in reversed(COMPONENTS):
                 pid = st.pids.get(comp)
@@ -509,6 +533,10 @@ class DevCluster:
             "kubeconfig": str(self.user_kubeconfig),
             "admin_kubeconfig": str(self.admin_kubeconfig),
         }
+        from .kueue import status as kueue_status
+
+        if kueue_info := kueue_status(st):
+            info["kueue"] = kueue_info
         try:
             status, body = self._get(f"{info['server']}/api/v1/nodes/{st.node_name}")
             info["node_ready"] = status == 200 and _node_ready(json.loads(body))

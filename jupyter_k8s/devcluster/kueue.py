@@ -26,6 +26,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -152,11 +153,14 @@ def _condition(obj: objs.Obj, kind: str) -> bool:
     return False
 
 
-async def _until(what: str, timeout: float, check) -> Any:
-    """Poll `check` (async, returns the result or None) until it answers, else KueueError."""
+async def _until(what: str, timeout: float, check, guard: Callable[[], None] | None = None) -> Any:
+    """Poll `check` (async, returns the result or None) until it answers, else KueueError.
+    `guard` raises if what is awaited can no longer come (the manager exited)."""
     deadline = time.monotonic() + timeout
     last = ""
     while True:
+        if guard is not None:
+            guard()
         try:
             result = await check()
             if result:
@@ -168,7 +172,9 @@ async def _until(what: str, timeout: float, check) -> Any:
         await asyncio.sleep(0.2)
 
 
-async def _install_crds(config: ClusterConfig, manifests: dict, st: ClusterState, ca: bytes):
+async def _install_crds(
+    config: ClusterConfig, manifests: dict, st: ClusterState, ca: bytes
+) -> None:
     crds = objs.crds(manifests["crds"], st.ports["kueue-webhook"], ca)
     async with KubeClient(config) as client:
         await apply(client, objs.namespace())
@@ -184,7 +190,12 @@ async def _install_crds(config: ClusterConfig, manifests: dict, st: ClusterState
 
 
 async def _register(
-    config: ClusterConfig, manifests: dict, st: ClusterState, ca: bytes, timeout: float
+    config: ClusterConfig,
+    manifests: dict,
+    st: ClusterState,
+    ca: bytes,
+    timeout: float,
+    guard: Callable[[], None],
 ) -> None:
     async with KubeClient(config) as client:
         for conf in objs.webhook_configurations(
@@ -201,7 +212,10 @@ async def _register(
                 return _condition(await client.request("GET", path), "Available")
 
             await _until(
-                f"the APIService {obj['metadata']['name']} to be Available", timeout, available
+                f"the APIService {obj['metadata']['name']} to be Available",
+                timeout,
+                available,
+                guard,
             )
 
         async def node() -> objs.Obj | None:
@@ -224,13 +238,16 @@ async def _register(
                 f"Kueue to accept {obj['kind']} {obj['metadata']['name']}",
                 30,
                 lambda obj=obj: apply(client, obj),
+                guard,
             )
 
         async def queue_active() -> bool:
             cq = await client.request("GET", objs.object_path(samples[1]))
             return _condition(cq, "Active")
 
-        await _until(f"ClusterQueue {objs.CLUSTER_QUEUE} to be Active", timeout, queue_active)
+        await _until(
+            f"ClusterQueue {objs.CLUSTER_QUEUE} to be Active", timeout, queue_active, guard
+        )
 
 
 def _free_port() -> int:
@@ -248,16 +265,20 @@ def _exited(pid: int) -> bool:
     return done == pid
 
 
+def _check_alive(cluster: DevCluster, st: ClusterState) -> None:
+    if _exited(st.pids[COMPONENT]):
+        log = cluster.log_path(COMPONENT)
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise KueueError(f"the Kueue manager exited; see {log}:\n{tail}")
+
+
 def _wait_manager(cluster: DevCluster, st: ClusterState, timeout: float) -> None:
     """Until the manager's readyz passes (its webhook server is listening)."""
     url = f"http://127.0.0.1:{st.ports['kueue-health']}/readyz"
     deadline = time.monotonic() + timeout
     last = ""
     while time.monotonic() < deadline:
-        if _exited(st.pids[COMPONENT]):
-            log = cluster.log_path(COMPONENT)
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-            raise KueueError(f"the Kueue manager exited; see {log}:\n{tail}")
+        _check_alive(cluster, st)
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 if resp.status == 200:
@@ -294,7 +315,7 @@ def start(cluster: DevCluster, st: ClusterState, binary: Path, timeout: float = 
     cluster._start(st, COMPONENT)
     _wait_manager(cluster, st, timeout)
     cluster.progress("registering Kueue's webhooks and visibility API, creating the sample queue")
-    asyncio.run(_register(config, manifests, st, ca, timeout))
+    asyncio.run(_register(config, manifests, st, ca, timeout, lambda: _check_alive(cluster, st)))
     cluster.progress(
         f"Kueue ready in {time.monotonic() - started:.1f} s: LocalQueue {objs.LOCAL_QUEUE} in "
         f"{st.namespace} -> ClusterQueue {objs.CLUSTER_QUEUE}; log {cluster.log_path(COMPONENT)}"

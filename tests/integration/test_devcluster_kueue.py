@@ -228,15 +228,17 @@ async def test_bare_pod_is_gated_then_runs_once_admitted(
 
 
 def _kueue_processes(state: Path) -> list[int]:
+    """Kueue managers (or their mount-namespace wrapper) started for `state`."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            argv = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
         except OSError:
             continue
-        if "kueue" in cmd and str(state) in cmd:
+        is_kueue = Path(argv[0]).name == "kueue" or "jupyter_k8s.devcluster.mountns_exec" in argv
+        if is_kueue and any(str(state) in arg for arg in argv):
             found.append(int(entry.name))
     return found
 
