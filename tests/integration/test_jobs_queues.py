@@ -306,9 +306,12 @@ async def test_no_kueue_on_the_plain_cluster(dev_cluster, admin_config, namespac
     job without a queue runs as ever."""
     root = tmp_path / "work"
     write_notebook(root / "turn.ipynb", TURN_NB)
-    kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, tmp_path / "kubeconfig")
+    # In a thread: user_kubeconfig and the server's start run event loops and wait of their own.
+    kubeconfig = await asyncio.to_thread(
+        user_kubeconfig, dev_cluster, admin_config, namespace, tmp_path / "kubeconfig"
+    )
     srv = ServerProcess(root, kubeconfig, namespace, owner=OWNER, config={"profiles": PROFILES})
-    srv.start()
+    await asyncio.to_thread(srv.start)
     try:
         started = time.monotonic()
         status, error = await srv.call(
@@ -328,4 +331,4 @@ async def test_no_kueue_on_the_plain_cluster(dev_cluster, admin_config, namespac
         done = await srv.wait_job(created["job"]["id"], finished, timeout=120)
         assert done["phase"] == "Succeeded" and done["queue"] is None
     finally:
-        srv.stop()
+        await asyncio.to_thread(srv.stop)
