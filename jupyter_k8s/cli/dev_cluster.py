@@ -23,6 +23,7 @@ def _dev_cluster(args: argparse.Namespace) -> DevCluster:
         node_name=args.node_name,
         gpus=args.gpus,
         namespace=args.namespace,
+        node=getattr(args, "node", "process"),
         kueue=getattr(args, "kueue", None),
     )
 
@@ -80,6 +81,12 @@ def cmd_dev_build(args: argparse.Namespace) -> int:
         from ..devcluster.kueue_build import ensure_kueue
 
         paths["kueue"] = ensure_kueue(progress=progress)
+    if args.node == "containerd":
+        from ..devcluster.realnode.node import preflight
+
+        prepared = preflight(Versions(), lambda m: print(m, flush=True))
+        paths.update(prepared.binaries)
+        paths.update(prepared.images)
     for name, path in paths.items():
         print(f"{name}: {path}")
     return EXIT_OK
@@ -111,6 +118,13 @@ def add_parser(sub: Subcommands) -> None:
     up.add_argument("--timeout", type=float, default=120.0)
     up.add_argument("--admin", action="store_true", help="print the admin KUBECONFIG line")
     up.add_argument(
+        "--node",
+        choices=("process", "containerd"),
+        default="process",
+        help="process: pods as local processes (default); containerd: a real kubelet with "
+        "containerd, runc and CNI (experimental, root only; see docs/dev-cluster.md)",
+    )
+    up.add_argument(
         "--kueue",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -133,4 +147,10 @@ def add_parser(sub: Subcommands) -> None:
     env.set_defaults(func=cmd_dev_env)
     build = dsub.add_parser("build", help="build (or find) the control-plane binaries")
     build.add_argument("--kueue", action="store_true", help="also build the Kueue manager")
+    build.add_argument(
+        "--node",
+        choices=("process", "containerd"),
+        default="process",
+        help="containerd: also the real node's kubelet, CNI plugins, crictl and images",
+    )
     build.set_defaults(func=cmd_dev_build)

@@ -132,6 +132,7 @@ class DevCluster:
         gpus: int = 0,
         namespace: str = DEFAULT_NAMESPACE,
         versions: Versions | None = None,
+        node: str = "process",
         kueue: bool | None = None,
         progress: Callable[[str], None] = lambda msg: print(msg, file=sys.stderr, flush=True),
     ):
@@ -141,6 +142,8 @@ class DevCluster:
         self.gpus = gpus
         self.namespace = namespace
         self.versions = versions or Versions()
+        # "process" (the node agent) or "containerd" (realnode/: kubelet + containerd)
+        self.node = node
         # None: as this state directory was last brought up (see kueue.recorded).
         self.kueue = kueue
         self.progress = progress
@@ -194,6 +197,12 @@ class DevCluster:
             self.progress("cleaning up the remains of a cluster that did not stop cleanly")
             self.down(quiet=True)
         binaries = ensure_binaries(self.versions, self.bin_dir, progress=self.progress)
+        from .realnode import node as realnode
+
+        # Checked and built before anything starts, so a missing prerequisite fails fast.
+        prepared = (
+            realnode.preflight(self.versions, self.progress) if self.node == "containerd" else None
+        )
         kueue_binary = ensure_kueue(progress=self.progress) if with_kueue else None
         started = time.monotonic()
         for sub in ("logs", "etcd", "node"):
@@ -221,8 +230,12 @@ class DevCluster:
             self._wait_http(f"http://{LOOPBACK}:{st.ports['etcd']}/health", "etcd", 30, st)
             self._start(st, "kube-apiserver")
             self._wait_http(f"{server}/readyz", "kube-apiserver", 60, st)
-            for comp in ("kube-controller-manager", "kube-scheduler", "node-agent"):
+            for comp in ("kube-controller-manager", "kube-scheduler"):
                 self._start(st, comp)
+            if prepared is None:
+                self._start(st, "node-agent")
+            else:
+                realnode.start(self, st, prepared, self.progress)
             from .bootstrap import bootstrap
 
             bootstrap(self, st)
@@ -492,6 +505,10 @@ class DevCluster:
             if not quiet:
                 self.progress("no local cluster to stop")
             return
+        from .realnode.node import teardown as teardown_real_node
+
+        # A real node first: its pods are torn down through containerd, which must run.
+        teardown_real_node(self.dir, st, self.progress)
         if st is not None:
             # Add-ons (Kueue) first, while the API server still answers them.
             for comp, addon_pid in st.pids.items():

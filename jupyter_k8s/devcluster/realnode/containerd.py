@@ -57,6 +57,10 @@ def render_config(layout: Layout, *, sandbox_image: str, cni_bin_dir: Path, runc
                 "stream_server_address": "127.0.0.1",
                 "stream_server_port": "0",
                 "enable_selinux": False,
+                # Never below containerd's own score: these VMs drop CAP_SYS_RESOURCE, and runc
+                # fails ("failed to update /proc/self/oom_score_adj: Permission denied") when
+                # the kubelet asks for -998 (a pod sandbox) or -997 (a Guaranteed pod).
+                "restrict_oom_score_adj": True,
                 "max_container_log_line_size": 16384,
                 "containerd": {
                     "snapshotter": "overlayfs",

@@ -66,6 +66,8 @@ def render_config(layout: Layout, s: KubeletSettings) -> str:
         "cgroupsPerQOS": True,
         "failCgroupV1": False,
         "failSwapOn": False,
+        # Its default, -999, needs CAP_SYS_RESOURCE, which these VMs drop (it only logs that).
+        "oomScoreAdj": 0,
         "makeIPTablesUtilChains": False,
         "podCIDR": s.pod_cidr,
         "resolvConf": str(layout.resolv_conf),

@@ -136,12 +136,12 @@ def _create_bridge(name: str, gateway: str, prefix: int) -> None:
     _ip("link", "set", name, "up")
 
 
-def _cgroup_hierarchies() -> list[Path]:
-    """The mounted cgroup v1 hierarchies (one per controller on these hosts)."""
+def _cgroup_hierarchies(types: tuple[str, ...] = ("cgroup",)) -> list[Path]:
+    """The mounted cgroup hierarchies of these types (v1: one per controller on these hosts)."""
     found = []
     for line in Path("/proc/self/mounts").read_text().splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[2] == "cgroup":
+        if len(parts) >= 3 and parts[2] in types:
             found.append(Path(parts[1]))
     return found
 
@@ -321,8 +321,10 @@ def teardown(state_dir: Path, st: ClusterState | None, progress: Progress) -> No
         rules = cni.sweep_iptables(record.network)
         namespaces = cni.sweep_netns(ipaddress.IPv4Network(record.subnet))
         cni.delete_bridge(record.bridge)
-        for d in record.cgroup_dirs:
-            _remove_cgroup_tree(Path(d))
+        # Also in the v2 hierarchy of a hybrid host (/sys/fs/cgroup/unified), where runc
+        # places every container too.
+        for hierarchy in _cgroup_hierarchies(("cgroup", "cgroup2")):
+            _remove_cgroup_tree(hierarchy / record.cgroup_root.lstrip("/"))
         if rules or namespaces:
             progress(f"removed {rules} NAT rules and {namespaces} network namespaces left behind")
     _unmount_under(layout.root)
