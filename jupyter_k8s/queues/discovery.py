@@ -84,8 +84,10 @@ async def _group(client: KubeClient, group: str) -> Obj | None:
 # -- the errors ---------------------------------------------------------------------------------
 
 
-def _where(queue_from_request: bool, profile: str) -> str:
-    return "`queue` from the request" if queue_from_request else f"`queue` from profile {profile!r}"
+def _where(queue_from_request: bool, profile: str, preposition: str) -> str:
+    """Where the queue came from: "`queue` from the request", "`queue` in profile 'gpu'"."""
+    where = "the request" if queue_from_request else f"profile {profile!r}"
+    return f"`queue` {preposition} {where}"
 
 
 def no_kueue(
@@ -103,7 +105,7 @@ def no_kueue(
         what = f"this cluster has no Kueue: the {GROUP} API is not served"
     message = (
         f"cannot put {work} in queue {queue!r}: {what}; ask your operator, or remove "
-        f"{_where(from_request, profile)}"
+        f"{_where(from_request, profile, 'from')}"
     )
     problem: Problem = (
         ValidationProblem(message, field="queue") if from_request else ConflictProblem(message)
@@ -119,7 +121,7 @@ def no_local_queue(
     here = ", ".join(sorted(available)) or "none"
     message = (
         f"no LocalQueue {queue!r} in namespace {namespace!r} (queues here: {here}); ask your "
-        f"operator, or change {_where(from_request, profile)}"
+        f"operator, or change {_where(from_request, profile, 'in')}"
     )
     problem: Problem = (
         ValidationProblem(message, field="queue") if from_request else ConflictProblem(message)
