@@ -3,6 +3,8 @@ failure policy, the errors of a queue that can't be, the visibility API's answer
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from jupyter_k8s.errors import ConflictProblem, ValidationProblem
@@ -210,3 +212,24 @@ def test_cli_and_magic_options():
     plain = submit_request_data(cli.build_parser().parse_args(["submit", "nb.ipynb"]), "nb.ipynb")
     assert "queue" not in plain and "priority_class" not in plain
     SubmitRequest.from_json(data)
+
+
+def test_sweeps_and_schedules_carry_the_queue():
+    from jupyter_k8s.jobs.objects import ScheduleSpec, make_cronjob, make_manual_run
+
+    sweep = make_job(_build(queue="gpu", priority_class="low", sweep=({"a": 1}, {"a": 2})))
+    assert sweep["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu"
+    rules = sweep["spec"]["podFailurePolicy"]["rules"]
+    assert [r["action"] for r in rules] == ["Ignore", "Ignore", "FailIndex"]
+    cron = make_cronjob(
+        dataclasses.replace(_build(queue="gpu", priority_class="low"), schedule=True),
+        ScheduleSpec(cron="@daily"),
+    )
+    template = cron["spec"]["jobTemplate"]
+    # Each run's Job carries them (Kueue's webhook suspends it at creation); the CronJob not.
+    assert template["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu"
+    assert template["metadata"]["labels"]["kueue.x-k8s.io/priority-class"] == "low"
+    assert "kueue.x-k8s.io/queue-name" not in cron["metadata"]["labels"]
+    cron["metadata"]["uid"] = "cron-uid"
+    run = make_manual_run(cron, "train-abc123-m-1")
+    assert run["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "gpu"
