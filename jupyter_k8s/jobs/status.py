@@ -684,6 +684,8 @@ def with_queue(info: JobInfo, queue: QueueInfo | None) -> JobInfo:
         info.phase = JobPhase.PENDING
         info.reason = WAITING_REASONS[queue.state]
         info.message = queue.message
+        # A preempted run's progress is not this wait's: it starts again from the first cell.
+        info.current_cell = info.current_cell_line = None
     return info
 
 
