@@ -211,12 +211,20 @@ async def _register(
             async def available(path: str = path) -> bool:
                 return _condition(await client.request("GET", path), "Available")
 
-            await _until(
-                f"the APIService {obj['metadata']['name']} to be Available",
-                timeout,
-                available,
-                guard,
-            )
+            try:
+                await _until(
+                    f"the APIService {obj['metadata']['name']} to be Available",
+                    timeout,
+                    available,
+                    guard,
+                )
+            except KueueError as exc:
+                status = (await client.request("GET", path)).get("status") or {}
+                why = [c.get("message") for c in status.get("conditions") or []]
+                raise KueueError(
+                    f"{exc} ({'; '.join(filter(None, why))}). A cluster started before "
+                    "the API server had a front-proxy certificate needs `down` and `up`."
+                ) from None
 
         async def node() -> objs.Obj | None:
             try:

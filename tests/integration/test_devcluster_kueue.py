@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from jobs_support import user_kubeconfig
 
 from jupyter_k8s.devcluster.controlplane import DevCluster, pid_alive
 from jupyter_k8s.devcluster.kueue_build import KUEUE_VERSION, find_kueue
@@ -26,7 +27,14 @@ from jupyter_k8s.devcluster.kueue_objects import (
     QUEUE_LABEL,
     pending_workloads_path,
 )
-from jupyter_k8s.k8s.client import KubeClient, NotFound, wait_for
+from jupyter_k8s.k8s.client import (
+    ClusterConfig,
+    Forbidden,
+    KubeClient,
+    NotFound,
+    load_config,
+    wait_for,
+)
 from jupyter_k8s.k8s.objects import container, pod_spec
 
 pytestmark = pytest.mark.integration
@@ -225,6 +233,74 @@ async def test_bare_pod_is_gated_then_runs_once_admitted(
 
     # Kueue's finalizer goes once the pod's Workload is finished.
     await wait_for(gone, 60, what="the pod to be deleted")
+
+
+def test_visibility_api_is_authorized_per_user(
+    kueue_cluster: DevCluster,
+    kueue_admin_config: ClusterConfig,
+    kueue_namespace: str,
+    tmp_path: Path,
+):
+    """RBAC decides who may read a queue's pending list: `get` on localqueues/pendingworkloads
+    in group visibility.kueue.x-k8s.io (the API server checks it before proxying, and the
+    visibility server again through a SubjectAccessReview)."""
+    ns, reader = kueue_namespace, "queue-reader"
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": reader, "namespace": ns},
+        "rules": [
+            {
+                "apiGroups": ["visibility.kueue.x-k8s.io"],
+                "resources": ["localqueues/pendingworkloads"],
+                "verbs": ["get"],
+            }
+        ],
+    }
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": reader, "namespace": ns},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": reader},
+        "subjects": [{"kind": "ServiceAccount", "name": reader, "namespace": ns}],
+    }
+
+    async def make_account() -> None:
+        async with KubeClient(kueue_admin_config) as admin:
+            sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": reader}}
+            await admin.create("serviceaccounts", sa, ns)
+
+    asyncio.run(make_account())
+    path = user_kubeconfig(
+        kueue_cluster, kueue_admin_config, ns, tmp_path / "reader.kubeconfig", reader
+    )
+
+    async def check() -> None:
+        config = await load_config(str(path))
+        async with KubeClient(config) as user, KubeClient(kueue_admin_config) as admin:
+            with pytest.raises(Forbidden):
+                await user.request("GET", pending_workloads_path(ns, LOCAL_QUEUE))
+            await admin.create("roles", role, ns)
+            await admin.create("rolebindings", binding, ns)
+
+            async def allowed() -> dict | None:
+                try:
+                    return await user.request("GET", pending_workloads_path(ns, LOCAL_QUEUE))
+                except Forbidden:
+                    return None
+
+            # The visibility server may hold a denial for 10 s (its authorizer's deny cache).
+            summary = await wait_for(allowed, 30, what="the grant to be honoured")
+            assert summary["kind"] == "PendingWorkloadsSummary"
+            # Only that LocalQueue's pending list: the ClusterQueue's stays forbidden.
+            with pytest.raises(Forbidden):
+                await user.request(
+                    "GET",
+                    f"/apis/visibility.kueue.x-k8s.io/v1beta2/clusterqueues/{CLUSTER_QUEUE}"
+                    "/pendingworkloads",
+                )
+
+    asyncio.run(check())
 
 
 def _kueue_processes(state: Path) -> list[int]:
