@@ -28,11 +28,18 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def start_server(
-    root: Path, kubeconfig: Path, config: dict[str, Any], namespace: str = "jupyter-k8s"
+    root: Path,
+    kubeconfig: Path,
+    config: dict[str, Any],
+    namespace: str = "jupyter-k8s",
+    start_timeout: float = 60.0,
+    env: dict[str, str] | None = None,
 ) -> tuple[subprocess.Popen, str, Path]:
     """`jupyter server` in a subprocess, as the ServiceAccount of `kubeconfig`; (proc, url, log).
 
     `config` holds more JupyterK8s traits (written to a config file: lists need one).
+    `start_timeout`: seconds until it answers (a server under tracemalloc starts far slower);
+    `env`: more environment variables, for the server process only.
     """
     port = free_port()
     cfg = root.parent / "config"
@@ -58,10 +65,11 @@ def start_server(
             ],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ, JUPYTER_CONFIG_DIR=str(cfg)),
+            env=dict(os.environ, **(env or {}), JUPYTER_CONFIG_DIR=str(cfg)),
         )
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    deadline = time.monotonic() + start_timeout
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             req = urllib.request.Request(f"{url}/jupyter-k8s/profiles", headers=HEADERS)
             with urllib.request.urlopen(req, timeout=2):
@@ -69,7 +77,9 @@ def start_server(
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"the Jupyter server did not start: {log.read_text()[-2000:]}")
+    raise RuntimeError(
+        f"the Jupyter server did not start within {start_timeout:g} s: {log.read_text()[-2000:]}"
+    )
 
 
 @dataclass
@@ -85,7 +95,12 @@ class BenchServer:
 
 
 @contextmanager
-def bench_server(config: dict[str, Any], prefix: str = "jk8s-bench-") -> Iterator[BenchServer]:
+def bench_server(
+    config: dict[str, Any],
+    prefix: str = "jk8s-bench-",
+    start_timeout: float = 60.0,
+    env: dict[str, str] | None = None,
+) -> Iterator[BenchServer]:
     """Bring a local cluster up in a temporary folder and start a Jupyter server on it, as the
     extension's ServiceAccount with the JupyterK8s traits in `config`; stop both on leaving."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
@@ -96,7 +111,9 @@ def bench_server(config: dict[str, Any], prefix: str = "jk8s-bench-") -> Iterato
         try:
             root = tmpdir / "work"
             root.mkdir()
-            proc, url, log = start_server(root, cluster.user_kubeconfig, config)
+            proc, url, log = start_server(
+                root, cluster.user_kubeconfig, config, start_timeout=start_timeout, env=env
+            )
             yield BenchServer(tmpdir, cluster, root, proc, url, log)
         finally:
             if proc:

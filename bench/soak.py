@@ -199,11 +199,14 @@ def main() -> int:
     parser.add_argument("--trace-memory", action="store_true", help="tracemalloc snapshots")
     args = parser.parse_args()
     traced = Path(tempfile.mkdtemp(prefix="jk8s-soak-")) if args.trace_memory else None
-    if traced is not None:  # the server inherits these
+    server_env: dict[str, str] = {}
+    if traced is not None:
+        # For the server process only: the node agent and the pods' Pythons stay untraced.
         (traced / "sitecustomize.py").write_text(SITECUSTOMIZE)
-        os.environ["PYTHONPATH"] = f"{traced}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
-        os.environ["JK8S_SNAPSHOTS"] = str(traced)
-    with bench_server({"profiles": PROFILES, "job_ttl_seconds": 60}) as bench:
+        server_env["PYTHONPATH"] = f"{traced}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
+        server_env["JK8S_SNAPSHOTS"] = str(traced)
+    config = {"profiles": PROFILES, "job_ttl_seconds": 60}
+    with bench_server(config, start_timeout=600 if traced else 60, env=server_env) as bench:
         (bench.root / "t.ipynb").write_text(json.dumps(TICKER))
         figures = asyncio.run(
             soak(bench.url, bench.proc.pid, args.minutes, args.jobs, args.running, traced)
