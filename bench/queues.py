@@ -74,6 +74,7 @@ class Events:
         self.running: dict[str, float] = {}  # job name -> its pod's first Running
         self.pod_ended: dict[str, float] = {}
         self.finished: dict[str, float] = {}  # job name -> its Workload's Finished
+        self.admitted: dict[str, float] = {}  # job name -> its Workload's first Admitted
         self.changed = asyncio.Event()
 
     def on_pod(self, _kind: str, pod: dict) -> None:
@@ -89,9 +90,14 @@ class Events:
     def on_workload(self, _kind: str, wl: dict) -> None:
         conds = (wl.get("status") or {}).get("conditions") or []
         done = any(c.get("type") == "Finished" and c.get("status") == "True" for c in conds)
+        admitted = any(c.get("type") == "Admitted" and c.get("status") == "True" for c in conds)
         for ref in wl["metadata"].get("ownerReferences") or []:
-            if done and ref.get("kind") == "Job":
+            if ref.get("kind") != "Job":
+                continue
+            if done:
                 self.finished.setdefault(ref["name"], time.monotonic())
+            if admitted:
+                self.admitted.setdefault(ref["name"], time.monotonic())
         self.changed.set()
 
     async def until(self, check, timeout: float = 300) -> None:
@@ -161,7 +167,7 @@ async def measure(url: str, admin_kubeconfig: Path, n: int) -> dict[str, Any]:
                     to_running[profile].append(events.running[job] - t0)
                     await wait_done(session, url, job)
 
-            admission, from_pod_end = [], []
+            admission, from_pod_end, kueue_part = [], [], []
             for _ in range(n):
                 first, _ = await post(
                     session,
@@ -175,6 +181,7 @@ async def measure(url: str, admin_kubeconfig: Path, n: int) -> dict[str, Any]:
                 assert events.running[second] > events.pod_ended[first], "never at once"
                 admission.append(events.running[second] - events.finished[first])
                 from_pod_end.append(events.running[second] - events.pod_ended[first])
+                kueue_part.append(events.admitted[second] - events.finished[first])
                 await wait_done(session, url, second)
                 await wait_done(session, url, first)
         finally:
@@ -189,6 +196,8 @@ async def measure(url: str, admin_kubeconfig: Path, n: int) -> dict[str, Any]:
         "admission_ms_p50": ms(admission, 50),
         "admission_ms_max": round(max(admission) * 1000),
         "admission_from_pod_end_ms_p50": ms(from_pod_end, 50),
+        # Kueue's own part: the first Workload Finished to the next one Admitted.
+        "kueue_admits_ms_p50": ms(kueue_part, 50),
         "submit_queued_ms_p50": ms(submit["gpu"], 50),
         "submit_unqueued_ms_p50": ms(submit["gpu-direct"], 50),
         "submit_overhead_ms_p50": round(
