@@ -25,6 +25,7 @@ from ..k8s.tenancy import (  # noqa: F401 - re-exported
     shipped_rbac,
 )
 from .pki import kubeconfig
+from .realnode.images import NOTEBOOK_IMAGE
 
 if TYPE_CHECKING:
     from .controlplane import ClusterState, DevCluster
@@ -62,7 +63,10 @@ async def _bootstrap(cluster: DevCluster, st: ClusterState) -> None:
     async with KubeClient(config) as client:
         await create_namespace(client, st.namespace)
         await apply_rbac(client, st.namespace)
-        await advertise_defaults(client)
+        # The real node runs images; its notebook image is what jobs get by default there.
+        await advertise_defaults(
+            client, NOTEBOOK_IMAGE if cluster.node == "containerd" else DEFAULT_IMAGE
+        )
         token = await service_account_token(client, st.namespace, "jupyter-k8s")
     cfg = kubeconfig(
         config.host, cluster.pki.ca.cert, "jupyter-k8s", token=token, namespace=st.namespace

@@ -3,8 +3,9 @@
 A private cluster of its own: the node registers and becomes Ready, a pod of an image built
 here (no registry) runs as uid 1000 under the namespace's "restricted" Pod Security profile,
 its log comes back through the API server (pods/{name}/log: API server -> kubelet over TLS
-checked against the cluster CA), its pod IP answers from the host, and `down` leaves no process,
-mount, bridge, NAT rule, cgroup or directory behind.
+checked against the cluster CA), its pod IP answers from the host, a notebook job with a
+parameter runs on the node's notebook image and its executed notebook comes back, and `down`
+leaves no process, mount, bridge, NAT rule, cgroup or directory behind.
 
 Needs root and Debian's containerd, runc and iptables (see docs/dev-cluster.md). With CI=true
 it fails when the real node cannot start; elsewhere it is skipped with the reason.
@@ -18,12 +19,14 @@ import os
 import socket
 import ssl
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from builders import notebook, write_notebook
 
 from jupyter_k8s.devcluster.build import Versions, find_binaries
 from jupyter_k8s.devcluster.controlplane import DevCluster, pid_alive
@@ -193,7 +196,35 @@ def test_real_node_runs_a_pod_of_a_local_image_and_leaves_nothing(tmp_path: Path
         # host reaching the pod (a route or bridge missing would time out instead).
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection((pod_ip, 9), timeout=5)
-        print(f"real node: Ready {ready:.1f} s after up; pod create -> Succeeded {to_done:.1f} s")
+
+        # A notebook job of the project, with a parameter, on the node's notebook image (the
+        # cluster's default there): its executed notebook comes back beside the input.
+        work = tmp_path / "work"
+        write_notebook(
+            work / "nb.ipynb",
+            notebook(
+                "import os, numpy\nprint('square', x * x, 'uid', os.getuid(), numpy.__name__)",
+                parameters="x = 2",
+            ),
+        )
+        job_started = time.monotonic()
+        submit = subprocess.run(
+            [sys.executable, "-m", "jupyter_k8s.cli", "submit", "nb.ipynb", "-p", "x", "7"]
+            + ["--wait", "--timeout", "5m"],
+            cwd=work,
+            env={**os.environ, "KUBECONFIG": str(cluster.user_kubeconfig)},
+            capture_output=True,
+            text=True,
+            timeout=360,
+        )
+        job_seconds = time.monotonic() - job_started
+        assert submit.returncode == 0, submit.stdout[-2000:] + submit.stderr[-2000:]
+        (executed,) = [f for f in work.glob("nb.*.ipynb")]
+        assert "square 49 uid 1000 numpy" in executed.read_text()
+        print(
+            f"real node: Ready {ready:.1f} s after up; pod create -> Succeeded {to_done:.1f} s; "
+            f"notebook job submit -> executed notebook back {job_seconds:.1f} s"
+        )
     finally:
         pids = dict(st.pids)
         cluster.down()

@@ -300,3 +300,12 @@ def test_debian_recipe_key_follows_its_content():
     argv = images.mmdebstrap_argv(b, Path("/out.tar"))
     assert argv[0] == "mmdebstrap" and argv[-2:] == ["bookworm", "/out.tar"]
     assert "--include=python3,python3-numpy" in argv
+
+
+def test_a_deep_state_dir_gets_a_short_node_root():
+    deep = Layout(Path("/tmp/pytest-of-root/pytest-304/test_real_node_runs_a_pod0/cluster"))
+    assert deep.root == Path("/var/lib/jupyter-k8s/nodes") / deep.id
+    assert len(str(deep.kubelet_root / "device-plugins" / "kubelet.sock")) <= 107
+    assert LAYOUT.root == Path("/state/cluster/realnode")
+    home = Layout(Path("/root/.local/state/jupyter-k8s/dev-cluster"))
+    assert home.root == Path("/root/.local/state/jupyter-k8s/dev-cluster/realnode")

@@ -36,6 +36,9 @@ BUILDER_VERSION = "1"
 
 PAUSE_IMAGE = "localhost/jupyter-k8s/pause:1"
 TINY_IMAGE = "localhost/jupyter-k8s/tiny:bookworm"
+NOTEBOOK_IMAGE = "localhost/jupyter-k8s/notebook:bookworm"
+# Where pip puts packages for Debian's python3 (its site dir for local installs).
+PIP_SITE = "usr/local/lib/python3.11/dist-packages"
 
 
 class ImageError(RuntimeError):
@@ -168,12 +171,17 @@ def files_layer(out: Path, files: Iterable[tuple[str, Path, int]]) -> str:
 
 @dataclass(frozen=True)
 class DebianRecipe:
-    """An image made by mmdebstrap from Debian packages (plus pip wheels, later)."""
+    """An image made by mmdebstrap from Debian packages, plus pip packages Debian lacks.
+
+    `pip` requirements are installed by the host's pip with --no-deps into a second layer at
+    PIP_SITE (their dependencies must come from `packages`): the host needs the same Python
+    minor version as the suite's python3 for packages with compiled parts."""
 
     name: str  # full image name with tag
     suite: str = "bookworm"
     variant: str = "essential"
     packages: tuple[str, ...] = ()
+    pip: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ("/bin/sh",)
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -185,6 +193,7 @@ class DebianRecipe:
                 "suite": self.suite,
                 "variant": self.variant,
                 "packages": sorted(self.packages),
+                "pip": sorted(self.pip),
                 "cmd": list(self.cmd),
                 "extra": self.extra,
             },
@@ -254,10 +263,14 @@ def ensure_debian_image(recipe: DebianRecipe, progress: Progress = print) -> tup
         raise ImageError(
             f"mmdebstrap failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-2000:]}"
         )
-    diff_id = _sha256_file(rootfs)[0]
-    config = image_config([diff_id], cmd=list(recipe.cmd))
-    write_oci_layout(out, recipe.name, [rootfs], config)
-    rootfs.unlink()
+    layers = [rootfs]
+    if recipe.pip:
+        layers.append(_pip_layer(recipe.pip, out.with_suffix(".pip.tar")))
+    diff_ids = [_sha256_file(layer)[0] for layer in layers]
+    config = image_config(diff_ids, cmd=list(recipe.cmd))
+    write_oci_layout(out, recipe.name, layers, config)
+    for layer in layers:
+        layer.unlink()
     progress(
         f"image {recipe.name} built in {time.monotonic() - started:.0f} s "
         f"({out.stat().st_size // (1 << 20)} MiB)"
@@ -265,4 +278,65 @@ def ensure_debian_image(recipe: DebianRecipe, progress: Progress = print) -> tup
     return recipe.name, out
 
 
+def _pip_layer(requirements: tuple[str, ...], out: Path) -> Path:
+    """A layer of `pip install --target` (no dependencies), scripts in /usr/local/bin."""
+    import shutil
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        site = Path(tmp) / PIP_SITE
+        argv = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile"]
+        argv += ["--target", str(site), *requirements]
+        proc = subprocess.run(argv, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise ImageError(f"pip install {' '.join(requirements)} failed: {proc.stderr[-2000:]}")
+        scripts = site / "bin"
+        bindir = Path(tmp) / "usr/local/bin"
+        bindir.mkdir(parents=True)
+        if scripts.is_dir():
+            for script in scripts.iterdir():
+                text = script.read_text()
+                # The host's interpreter path means nothing in the image.
+                if text.startswith("#!"):
+                    text = "#!/usr/bin/python3\n" + text.split("\n", 1)[1]
+                (bindir / script.name).write_text(text)
+                (bindir / script.name).chmod(0o755)
+            shutil.rmtree(scripts)
+        with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
+            for path in sorted(Path(tmp).rglob("*")):
+                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(tmp)))
+                info.uid = info.gid = 0
+                info.uname = info.gname = "root"
+                info.mtime = 0
+                info.mode |= 0o444 if not info.isdir() else 0o555
+                if info.isreg():
+                    with open(path, "rb") as f:
+                        tar.addfile(info, f)
+                else:
+                    tar.addfile(info)
+    return out
+
+
 TINY = DebianRecipe(name=TINY_IMAGE)
+# What a notebook job needs: `python` with papermill and the python3 kernel, and numpy.
+NOTEBOOK = DebianRecipe(
+    name=NOTEBOOK_IMAGE,
+    packages=(
+        "ca-certificates",
+        "python-is-python3",
+        "python3",
+        "python3-click",
+        "python3-entrypoints",
+        "python3-ipykernel",
+        "python3-nbclient",
+        "python3-nbformat",
+        "python3-numpy",
+        "python3-requests",
+        "python3-tenacity",
+        "python3-tqdm",
+        "python3-yaml",
+    ),
+    pip=("papermill==2.7.0",),
+    cmd=("python",),
+)

@@ -12,6 +12,9 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+# 107 (a Unix socket path) less the longest socket path under the root (see Layout.root).
+MAX_ROOT_LENGTH = 107 - len("/kubelet/root/device-plugins/kubelet.sock") - 4
+SHORT_ROOT = Path("/var/lib/jupyter-k8s/nodes")
 # Pod subnets are /24s taken from here, picked by the hash (see `subnet_candidates`).
 POD_NETWORK_POOL = ipaddress.ip_network("10.88.0.0/16")
 
@@ -37,7 +40,15 @@ class Layout:
 
     @property
     def root(self) -> Path:
-        return self.state_dir / "realnode"
+        """`<state dir>/realnode`, unless that is too long for the node's Unix sockets.
+
+        A socket's path has at most 107 bytes; the longest the node makes is the kubelet's
+        `<root>/kubelet/root/device-plugins/kubelet.sock`. A deep state directory (pytest's
+        tmp_path) gets its node under /var/lib/jupyter-k8s/nodes/<id> instead."""
+        direct = self.state_dir / "realnode"
+        if len(str(direct).encode()) <= MAX_ROOT_LENGTH:
+            return direct
+        return SHORT_ROOT / self.id
 
     @property
     def state_file(self) -> Path:

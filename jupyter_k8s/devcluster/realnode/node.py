@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from . import cni, containerd, images, kubelet, prereqs
 from .build import ensure_node_binaries
-from .layout import Layout, subnet_candidates
+from .layout import SHORT_ROOT, Layout, subnet_candidates
 from .nodens import bind_args
 from .procs import alive, free_port, stop
 
@@ -113,8 +113,9 @@ def preflight(versions: Versions, progress: Progress) -> Prepared:
     wanted = {}
     name, archive = images.ensure_pause_image(binaries["pause"], progress)
     wanted[name] = archive
-    name, archive = images.ensure_debian_image(images.TINY, progress)
-    wanted[name] = archive
+    for recipe in (images.TINY, images.NOTEBOOK):
+        name, archive = images.ensure_debian_image(recipe, progress)
+        wanted[name] = archive
     return Prepared(binaries, wanted)
 
 
@@ -265,6 +266,7 @@ def start(cluster: DevCluster, st: ClusterState, prepared: Prepared, progress: P
     for name, archive in prepared.images.items():
         if name not in present:
             containerd.import_image(layout, archive)
+    progress(f"images imported ({time.monotonic() - started:.1f} s after start)")
     st.commands["kubelet"] = [
         "nsenter",
         f"--mount=/proc/{pid}/ns/mnt",
@@ -329,6 +331,10 @@ def teardown(state_dir: Path, st: ClusterState | None, progress: Progress) -> No
             progress(f"removed {rules} NAT rules and {namespaces} network namespaces left behind")
     _unmount_under(layout.root)
     shutil.rmtree(layout.root, ignore_errors=True)
+    if layout.root.parent == SHORT_ROOT:
+        with contextlib.suppress(OSError):  # only when no other cluster's node is there
+            SHORT_ROOT.rmdir()
+            SHORT_ROOT.parent.rmdir()
 
 
 def _crictl() -> str | None:
