@@ -34,6 +34,7 @@ def _reported_types() -> tuple[type[BaseException], ...]:
     from ..devcluster.build import BuildError
     from ..devcluster.controlplane import ClusterError
     from ..devcluster.kueue import KueueError
+    from ..devcluster.realnode.errors import RealNodeError
     from ..errors import Problem
     from ..profiles import ProfileError
 
@@ -44,6 +45,7 @@ def _reported_types() -> tuple[type[BaseException], ...]:
         BuildError,
         ClusterError,
         KueueError,
+        RealNodeError,
         OSError,  # TimeoutError too; writing an output file, reading a notebook
     )
 

@@ -222,7 +222,13 @@ def ensure_crictl(version: str = CRI_TOOLS_VERSION, progress: Progress = print) 
     started = time.monotonic()
     progress(f"building crictl {version} once into {target}")
     proc = subprocess.run(
-        ["go", "install", "-trimpath", "-ldflags=-s -w", f"{CRICTL_PACKAGE}@{version}"],
+        [
+            "go",
+            "install",
+            "-trimpath",
+            f"-ldflags=-s -w -X sigs.k8s.io/cri-tools/pkg/version.Version={version}",
+            f"{CRICTL_PACKAGE}@{version}",
+        ],
         env=env,
         capture_output=True,
         text=True,

@@ -18,6 +18,7 @@ import shlex
 import subprocess
 from pathlib import Path
 
+from .errors import RealNodeError
 from .layout import Layout
 
 CNI_VERSION = "1.0.0"
@@ -75,7 +76,7 @@ def pick_subnet(
     for subnet in candidates:
         if not any(subnet.overlaps(u) for u in used if u.prefixlen > 0):
             return subnet
-    raise RuntimeError("no free /24 for pods in 10.88.0.0/16 (every one overlaps a route)")
+    raise RealNodeError("no free /24 for pods in 10.88.0.0/16 (every one overlaps a route)")
 
 
 # -- sweeping (a node that did not stop cleanly) -------------------------------------------------

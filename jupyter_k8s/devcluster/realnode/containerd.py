@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 from . import toml
+from .errors import RealNodeError
 from .layout import Layout
 
 CRI = "io.containerd.grpc.v1.cri"
 NAMESPACE = "k8s.io"  # the namespace the CRI plugin (and so the kubelet) sees
 
 
-class ContainerdError(RuntimeError):
+class ContainerdError(RealNodeError):
     pass
 
 

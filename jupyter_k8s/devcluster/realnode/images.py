@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..build import cache_root
+from .errors import RealNodeError
 
 Progress = Callable[[str], None]
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -41,7 +42,7 @@ NOTEBOOK_IMAGE = "localhost/jupyter-k8s/notebook:bookworm"
 PIP_SITE = "usr/local/lib/python3.11/dist-packages"
 
 
-class ImageError(RuntimeError):
+class ImageError(RealNodeError):
     pass
 
 

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from . import cni, containerd, images, kubelet, prereqs
 from .build import ensure_node_binaries
+from .errors import RealNodeError
 from .layout import SHORT_ROOT, Layout, subnet_candidates
 from .nodens import bind_args
 from .procs import alive, free_port, stop
@@ -60,10 +61,6 @@ PRIVATE_DIRS = {
     "/run/netns": "run-netns",
     "/var/log/containers": "var-log-containers",
 }
-
-
-class RealNodeError(RuntimeError):
-    """The real node cannot start; the message names what is missing and how to fix it."""
 
 
 @dataclass
