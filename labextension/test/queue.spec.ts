@@ -438,6 +438,18 @@ describe('a queued kernel’s start-up line', () => {
     );
   });
 
+  it('says a kernel Kueue just admitted is admitted', () => {
+    expect(
+      describeKernelStatus(
+        kernel({
+          reason: 'Admitted',
+          message: 'Admitted by ClusterQueue team-a'
+        })
+      ).text
+    ).toBe('Admitted by ClusterQueue team-a');
+    expect(queueStartupText({ reason: 'Admitted' })).toBe('Admitted by Kueue');
+  });
+
   it('leaves other statuses to the scheduler’s wording', () => {
     expect(
       queueStartupText({ reason: 'Unschedulable', message: 'x' })

@@ -9,9 +9,10 @@
 # reused), runs the Playwright project `firstrun` (tests/firstrun.spec.ts) against it, then
 # stops that JupyterLab and its cluster. K8S_UI_SKIP_FIRST_RUN=1 skips this phase.
 #
-# Main phase: starts the local cluster (its own state dir) and JupyterLab with small test
-# profiles, runs the Playwright project `main` (every other spec; the arguments go here),
-# and stops everything on exit.
+# Main phase: starts the local cluster (its own state dir; one fake GPU; Kueue with the
+# sample LocalQueue `gpu` for tests/queues.spec.ts) and JupyterLab with small test profiles,
+# runs the Playwright project `main` (every other spec; the arguments go here), and stops
+# everything on exit. K8S_UI_KUEUE=0 starts the cluster without Kueue (the queue spec skips).
 #
 # Playwright drives Debian's Chromium (/usr/bin/chromium; no browser download). Needs: the
 # venv at .venv with jupyter-k8s installed (and the labextension built), `jlpm install` done
@@ -177,14 +178,44 @@ if [ "${K8S_UI_SKIP_FIRST_RUN:-}" != 1 ]; then
 fi
 
 start=$(date +%s)
-echo "==> local cluster"
-eval "$(python -m jupyter_k8s.cli dev-cluster --state-dir "$state" up --wait)"
+kueue=(--kueue)
+if [ "${K8S_UI_KUEUE:-1}" = 0 ]; then
+  kueue=(--no-kueue)
+fi
+echo "==> local cluster (${kueue[*]})"
+eval "$(python -m jupyter_k8s.cli dev-cluster --state-dir "$state" --gpus 1 up --wait "${kueue[@]}")"
+if [ "${K8S_UI_KUEUE:-1}" != 0 ]; then
+  # The optional Kueue Role and ClusterRole (docs/queues.md#rbac) for the extension's
+  # ServiceAccount: queue positions, usage, and the submit-time check of a LocalQueue.
+  python - "$state/admin.kubeconfig" <<'PY'
+import asyncio
+import sys
+
+from jupyter_k8s.k8s.client import KubeClient, load_config
+from jupyter_k8s.queues.rbac import apply_kueue_rbac
+
+
+async def grant() -> None:
+    async with KubeClient(await load_config(sys.argv[1])) as client:
+        await apply_kueue_rbac(client, "jupyter-k8s")
+
+
+asyncio.run(grant())
+PY
+fi
+echo "==> cluster up after $(($(date +%s) - start)) s"
 
 mkdir -p "$work/config" "$work/root" "$work/workspaces"
+# gpu-queued: Kueue's sample LocalQueue `gpu` (ClusterQueue team-a, the node's one GPU);
+# `nosuch` is a queue the profile allows but the namespace lacks (the dialog's 400).
 cat >"$work/config/jupyter_server_config.json" <<'JSON'
 {"JupyterK8s": {"profiles": [
   {"name": "small", "cpu_request": "100m", "memory_request": "128Mi", "default": true},
-  {"name": "two-gpus", "gpus": 2, "cpu_request": "100m"}
+  {"name": "two-gpus", "gpus": 2, "cpu_request": "100m"},
+  {"name": "gpu-queued", "display_name": "1 GPU (queued)", "gpus": 1,
+   "cpu_request": "100m", "memory_request": "128Mi",
+   "queue": "gpu", "queues": ["nosuch"],
+   "priority_class": "low", "priority_classes": ["high"]}
 ]}}
 JSON
 quiet_settings "$work/settings"
@@ -212,6 +243,7 @@ cd "$here"
 PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 \
   K8S_UI_URL="http://127.0.0.1:$port" \
   K8S_UI_TOKEN="$token" \
-  npx playwright test --config playwright.config.ts --project main "$@" || rc=$?
+  K8S_UI_KUEUE="${K8S_UI_KUEUE:-1}" \
+  npx playwright test --config playwright.config.ts --project=main "$@" || rc=$?
 echo "==> done in $(($(date +%s) - start)) s"
 exit "$rc"

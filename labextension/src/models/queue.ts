@@ -210,6 +210,10 @@ export function queueStartupText(
 ): string | null {
   const queue = status.queue;
   const waiting = isQueueWaiting(queue);
+  if (status.reason === 'Admitted') {
+    // Admitted, Kueue's gate not lifted yet (a moment): its words, not the scheduler's.
+    return status.message || trans.__('Admitted by Kueue');
+  }
   if (!waiting && !isQueueReason(status.reason)) {
     return null;
   }
