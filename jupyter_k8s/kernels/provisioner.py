@@ -506,6 +506,7 @@ class K8sPodProvisioner(KernelProvisionerBase):
         if profile.queue:
             # Before any pod: the errors a job submit gives (no Kueue, no such LocalQueue,
             # no such priority class), not a pod gated forever.
+            self._show(PodState("Creating", None, f"checking Kueue queue {profile.queue}"))
             try:
                 await svc.queues.check(profile)
             except KernelStartProblem as exc:

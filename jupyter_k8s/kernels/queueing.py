@@ -221,14 +221,18 @@ class KernelQueues:
             return queue_info(
                 queue, None, priority_class=priority, suspended=gated, unreadable=self.problem
             )
-        return self.watch.info_for(
-            "Pod",
-            str(meta.get("name", "")),
-            str(meta.get("uid", "")),
-            queue,
-            priority,
-            suspended=gated,
-        )
+        name, uid = str(meta.get("name", "")), str(meta.get("uid", ""))
+        said = self.watch.info_for("Pod", name, uid, queue, priority, suspended=gated)
+        if (
+            gated
+            and not self.watch.unreadable
+            and self.watch.workload_for("Pod", name, uid) is None
+        ):
+            # The first moment, before Kueue made the Workload: in a kernel's words.
+            said = said.model_copy(
+                update={"message": f"Queued in {said.queue}: waiting for Kueue to take {WORK} in"}
+            )
+        return said
 
     async def changed(self, timeout: float) -> None:
         """Until what `info` answers may have changed, or `timeout` seconds passed."""

@@ -299,6 +299,10 @@ async def test_info_from_the_watch():
     # No watch yet: queued, no Workload known.
     assert queues.info(kernel_pod(KUEUE_GATE)).state == "queued"  # type: ignore[union-attr]
     await queues.check(QUEUED_PROFILES.get("gpu"))
+    first = queues.info(kernel_pod(KUEUE_GATE))  # before Kueue made the Workload
+    assert first is not None and first.message == (
+        "Queued in gpu: waiting for Kueue to take the kernel's pod in"
+    )
     wl = pod_workload(PENDING)
     shared._on_workload("ADDED", wl)
     got = shared.workload_for("Pod", "kernel-a", POD_UID)
