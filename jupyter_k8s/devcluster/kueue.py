@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from ..k8s.client import ClusterConfig, KubeClient, KubeError, NotFound, load_config
+from ..queues.rbac import apply_kueue_rbac
 from . import kueue_objects as objs
 from .kueue_build import KUEUE_VERSION, load_manifests
 
@@ -256,6 +257,10 @@ async def _register(
         await _until(
             f"ClusterQueue {objs.CLUSTER_QUEUE} to be Active", timeout, queue_active, guard
         )
+        # The optional Kueue RBAC for the cluster's own identity, as an operator applies it
+        # (docs/queues.md#rbac): without it a newcomer's queued job could say where it waits
+        # but not its place in the queue.
+        await apply_kueue_rbac(client, st.namespace)
 
 
 def _free_port() -> int:
