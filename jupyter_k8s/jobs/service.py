@@ -41,6 +41,7 @@ from ..k8s.client import (
     resource_path,
 )
 from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
+from ..k8s.event_pruning import EventPruner
 from ..k8s.pods import container_running, container_started, pod_ip
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..names import job_name, owner_label, random_suffix
@@ -260,6 +261,9 @@ class JobService:
             pod_events.add_listener(self._index_event)
             jobs.add_listener(self._on_job)
             pods.add_listener(self._on_pod)
+            # Only the events of our jobs and pods are ever read: keep no others.
+            EventPruner(events, jobs)
+            EventPruner(pod_events, pods)
             every = (jobs, pods, events, pod_events)
             # Ask once before watching: a refusal or no API server is an answer now.
             await probe(every)

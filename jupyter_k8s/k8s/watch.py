@@ -62,6 +62,9 @@ class Reflector:
         self._listeners: list[Listener] = []
         self._changed = asyncio.Event()
         self._task: asyncio.Task | None = None
+        #: Whether an object is worth keeping; those it refuses are never stored (and one
+        #: stored before is dropped as if deleted). None: keep everything.
+        self.retain: Callable[[Obj], bool] | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -107,8 +110,19 @@ class Reflector:
         self._changed.set()
         self._changed = asyncio.Event()
 
+    def forget(self, obj: Obj) -> None:
+        """Drop an object from the cache as if it were deleted (listeners are told)."""
+        if key_of(obj) in self.store:
+            self._emit("DELETED", obj)
+
     def _emit(self, kind: str, obj: Obj) -> None:
         key = key_of(obj)
+        # Nobody reads the field managers, and they are often most of an object's size.
+        obj["metadata"].pop("managedFields", None)
+        if kind != "DELETED" and self.retain is not None and not self.retain(obj):
+            if key not in self.store:
+                return
+            kind = "DELETED"
         if kind == "DELETED":
             self.store.pop(key, None)
         else:

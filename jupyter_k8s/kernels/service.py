@@ -47,6 +47,7 @@ from ..k8s.client import (
     resource_path,
 )
 from ..k8s.cluster_defaults import ClusterDefaults
+from ..k8s.event_pruning import EventPruner
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..profiles import ProfileSet
 from .identity import find_server_app, random_server_id, server_app_id
@@ -221,6 +222,7 @@ class KernelService:
             ns = self.config.namespace
             pods = Reflector(client, "pods", ns, label_selector=owner_selector(self.config.owner))
             events = Reflector(client, "events", ns, field_selector="involvedObject.kind=Pod")
+            EventPruner(events, pods)  # only our kernel pods' events are ever read
             # Ask once before watching: RBAC refusing a list, or no API server, is an answer
             # now and not a timeout later.
             await probe((pods, events))
