@@ -96,8 +96,11 @@ def heap_growth(first: Path, last: Path) -> dict[str, object]:
     stats = b.compare_to(a, "traceback")
     print("allocations that grew most between the snapshots (size, count, where):")
     for stat in stats[:15]:
-        frames = [f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in stat.traceback]
-        where = " < ".join(frames[:4])
+        # Most recent frame first: where the memory was allocated, then who called that.
+        frames = [
+            f"{f.filename.split('site-packages/')[-1]}:{f.lineno}" for f in reversed(stat.traceback)
+        ]
+        where = " < ".join(frames[:5])
         print(f"  {stat.size_diff / 2**20:+8.2f} MiB {stat.count_diff:+7d}  {where}")
 
     def mib(snap: tracemalloc.Snapshot) -> float:
@@ -119,6 +122,7 @@ async def soak(
     api = f"{url}/jupyter-k8s"
     taken: list[Path] = []
     samples: list[tuple[float, float]] = []
+    baseline = WARM_UP  # seconds in: RSS growth counts from here
     done = {"ran": 0, "succeeded": 0, "outputs": 0}
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as s:
 
@@ -165,13 +169,16 @@ async def soak(
                 next_sample += 30
                 if snapshots is not None and not taken and now - started >= WARM_UP:
                     taken.append(await snapshot(pid, snapshots, 1))
+                    # Taking a snapshot itself costs memory the allocator keeps: the RSS
+                    # baseline of a traced run is the first sample after it.
+                    baseline = now - started + 1
             await asyncio.sleep(1)
         for task in followers:
             task.cancel()
         if snapshots is not None and taken:
             taken.append(await snapshot(pid, snapshots, 2))
-    warm = [m for t, m in samples if t >= WARM_UP] or [samples[-1][1]]
-    elapsed = samples[-1][0] - WARM_UP if samples[-1][0] > WARM_UP else samples[-1][0]
+    warm = [m for t, m in samples if t >= baseline] or [samples[-1][1]]
+    elapsed = samples[-1][0] - baseline if samples[-1][0] > baseline else samples[-1][0]
     growth = warm[-1] - warm[0]
     heap = heap_growth(*taken) if len(taken) == 2 else {}
     return {
@@ -187,6 +194,7 @@ async def soak(
         "rss_median_mib": round(statistics.median(warm), 1),
         "rss_growth_mib": round(growth, 1),
         "rss_growth_mib_per_10_min": round(growth / max(elapsed, 1) * 600, 2),
+        "rss_samples": [(round(t), round(m, 1)) for t, m in samples],
     }
 
 
