@@ -474,13 +474,18 @@ describe('a queued kernel’s start-up line', () => {
     const failed = kernel({
       phase: 'Failed',
       reason: 'StartTimeout',
-      message: `kernel pod jk8s-kernel-k1 did not start within 20 s (Pending: Queued: ${message}); the pod was deleted`
+      message: `kernel pod jk8s-kernel-k1 did not start within 600 s: it was still waiting in its Kueue queue (${message}); the pod was deleted`
     });
     expect(describeKernelStatus(failed)).toEqual({
       text: 'Gave up waiting in the queue: Queued in gpu: position 1 of 1',
       tone: 'error'
     });
     expect(queuedClause('Queued in gpu (3 pending)')).toBe('Queued in gpu');
+    expect(
+      queuedClause(
+        'kernel pod p did not start within 600 s: it was still waiting in its Kueue queue (Inadmissible: LocalQueue gpu is stopped); the pod was deleted'
+      )
+    ).toBe('Inadmissible: LocalQueue gpu is stopped');
     expect(queuedClause('nothing here')).toBeNull();
   });
 });

@@ -244,15 +244,21 @@ export function queueStartupText(
   return trans.__('Waiting in a Kueue queue…');
 }
 
+/** The provisioner's words for a start that timed out in the queue: `(...)` holds where. */
+const STILL_QUEUED = /still waiting in its Kueue queue \((.*)\)/;
+
 /**
- * A start that timed out in the queue: "Queued in gpu: position 1 of 1", from the failure's
- * message (the provisioner quotes the pod's last status), or null.
+ * Where a start that timed out in the queue still was, from the failure's message (the
+ * provisioner quotes the pod's queue status): "Queued in gpu: position 1 of 1", Kueue's
+ * "Inadmissible: ..." as it is, or null when the message says nothing of a queue.
  */
 export function queuedClause(
   message: string | null | undefined
 ): string | null {
-  const found = QUEUED_CLAUSE.exec(message ?? '');
-  return found ? found[0] : null;
+  const text = message ?? '';
+  const inner = STILL_QUEUED.exec(text)?.[1] ?? null;
+  const found = QUEUED_CLAUSE.exec(inner ?? text);
+  return found ? found[0] : inner;
 }
 
 /** One option of a submit-form select: the value sent ('' sends nothing) and its label. */
