@@ -184,25 +184,6 @@ if [ "${K8S_UI_KUEUE:-1}" = 0 ]; then
 fi
 echo "==> local cluster (${kueue[*]})"
 eval "$(python -m jupyter_k8s.cli dev-cluster --state-dir "$state" --gpus 1 up --wait "${kueue[@]}")"
-if [ "${K8S_UI_KUEUE:-1}" != 0 ]; then
-  # The optional Kueue Role and ClusterRole (docs/queues.md#rbac) for the extension's
-  # ServiceAccount: queue positions, usage, and the submit-time check of a LocalQueue.
-  python - "$state/admin.kubeconfig" <<'PY'
-import asyncio
-import sys
-
-from jupyter_k8s.k8s.client import KubeClient, load_config
-from jupyter_k8s.queues.rbac import apply_kueue_rbac
-
-
-async def grant() -> None:
-    async with KubeClient(await load_config(sys.argv[1])) as client:
-        await apply_kueue_rbac(client, "jupyter-k8s")
-
-
-asyncio.run(grant())
-PY
-fi
 echo "==> cluster up after $(($(date +%s) - start)) s"
 
 mkdir -p "$work/config" "$work/root" "$work/workspaces"
