@@ -13,10 +13,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from ..errors import ValidationProblem
-from ..k8s.client import Forbidden, KubeError, NotFound, Obj
+from ..k8s.client import KubeError, Obj
 from ..profiles import Profile
 from ..queues.cache import QueueWatch
 from ..queues.discovery import KueueAPI, KueueDiscovery, no_kueue, no_local_queue
+from ..queues.lookups import missing_local_queue, missing_priority_class
 from ..queues.models import QueueInfo
 from ..queues.names import PRIORITY_LABEL, QUEUE_LABEL
 from ..queues.status import queue_info
@@ -101,45 +102,23 @@ class JobQueues:
         await self._check_queue(queue, profile, from_request)
         if priority_class is None:
             return
-        client = await self.service.client()
-        try:
-            await client.get("workloadpriorityclasses", priority_class)
-        except NotFound:
-            # Kueue would make no Workload for the Job at all: it would wait forever, unsaid.
+        if await missing_priority_class(await self.service.client(), priority_class):
             raise ValidationProblem(
                 f"no WorkloadPriorityClass {priority_class!r} in this cluster; ask your "
                 f"operator, or change `priority_class` (profile {profile.name!r})",
                 field="priority_class",
-            ) from None
-        except Forbidden:
-            pass  # the optional ClusterRole is not granted: Kueue will say
+            )
 
     async def _check_queue(self, queue: str, profile: Profile, from_request: bool) -> None:
         api = await self.discovery.find(self.service.client)
         if not api.served:
             raise no_kueue(api, queue, profile.name, from_request)
         await self.ensure(api)
-        names = self.watch.local_queue_names() if self.watch is not None else None
-        if names is not None and queue in names:
-            return
-        # Not in the cache (or not readable): ask once, so that a LocalQueue made a moment ago
-        # is no error; the cache catches up by itself.
-        client = await self.service.client()
         ns = self.service._namespace
-        try:
-            await client.get("localqueues", queue, ns)
-        except NotFound:
-            if names is None:
-                try:
-                    listing = await client.list("localqueues", ns)
-                    names = [q["metadata"]["name"] for q in listing.get("items") or []]
-                except KubeError:
-                    names = []
-            raise no_local_queue(queue, ns, names, profile.name, from_request) from None
-        except Forbidden as exc:
-            # The optional Role is not there: Kueue itself will say if the queue is missing
-            # (Inadmissible), and the status shows it.
-            log.info("LocalQueue %s not checked: %s", queue, exc.message)
+        cached = self.watch.local_queue_names() if self.watch is not None else None
+        names = await missing_local_queue(await self.service.client(), ns, queue, cached)
+        if names is not None:
+            raise no_local_queue(queue, ns, names, profile.name, from_request)
 
     async def withdraw(self, job: Obj) -> None:
         """Take a cancelled job that never ran out of its queue: deactivate its Workload

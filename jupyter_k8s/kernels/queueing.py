@@ -24,10 +24,11 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from ..errors import KernelStartProblem, Problem
-from ..k8s.client import Forbidden, KubeError, NotFound, Obj
+from ..k8s.client import KubeError, Obj
 from ..profiles import Profile
 from ..queues.cache import QueueWatch
 from ..queues.discovery import KueueAPI, KueueDiscovery, no_kueue, no_local_queue
+from ..queues.lookups import missing_local_queue, missing_priority_class
 from ..queues.models import QueueInfo
 from ..queues.status import owned_by, queue_info
 from .objects import kueue_gated, pod_queue
@@ -101,44 +102,19 @@ class KernelQueues:
             await self._check_priority_class(profile.priority_class, profile)
 
     async def _check_queue(self, queue: str, profile: Profile, watch: QueueWatch | None) -> None:
-        names = watch.local_queue_names() if watch is not None else None
-        if names is not None and queue in names:
-            return
-        # Not in the cache (or not readable there): ask once, so that a LocalQueue made a
-        # moment ago is no error.
-        client = await self.service.client()
         ns = self.service.namespace
-        try:
-            await client.get("localqueues", queue, ns)
-        except NotFound:
-            if names is None:
-                try:
-                    listing = await client.list("localqueues", ns)
-                    names = [
-                        str(q["metadata"]["name"])
-                        for q in listing.get("items") or []
-                        if isinstance(q, dict) and isinstance(q.get("metadata"), dict)
-                    ]
-                except KubeError:
-                    names = []
-            raise _start_problem(no_local_queue(queue, ns, names, profile.name, False)) from None
-        except Forbidden as exc:
-            # Without the optional Role Kueue itself says it (Inadmissible), in the status.
-            log.info("LocalQueue %s not checked: %s", queue, exc.message)
+        cached = watch.local_queue_names() if watch is not None else None
+        names = await missing_local_queue(await self.service.client(), ns, queue, cached)
+        if names is not None:
+            raise _start_problem(no_local_queue(queue, ns, names, profile.name, False))
 
     async def _check_priority_class(self, name: str, profile: Profile) -> None:
-        client = await self.service.client()
-        try:
-            await client.get("workloadpriorityclasses", name)
-        except NotFound:
-            # Kueue would make no Workload for the pod: it would wait gated, unsaid.
+        if await missing_priority_class(await self.service.client(), name):
             raise KernelStartProblem(
                 f"no WorkloadPriorityClass {name!r} in this cluster; ask your operator, or "
                 f"change `priority_class` of profile {profile.name!r}",
                 "NoPriorityClass",
-            ) from None
-        except Forbidden:
-            pass  # the optional ClusterRole is not granted: the status will show the wait
+            )
 
     # -- the watch ----------------------------------------------------------------------------
 
