@@ -206,8 +206,21 @@ def _sum_by_resource(entries: Iterable[Any], key: str) -> dict[str, tuple[Decima
     return sums
 
 
-def _shown(amount: Decimal, raw: list[str]) -> str:
-    """One flavor's quantity as Kubernetes wrote it (12Gi), a sum of several as a number."""
+#: Resources counted in bytes: shown in binary units (24683656Ki reads as 23.54Gi).
+_BYTES = ("memory", "ephemeral-storage")
+_BINARY = (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+
+
+def _shown(resource: str, amount: Decimal, raw: list[str]) -> str:
+    """A quantity for a person: bytes in the largest binary unit that keeps it at least 1
+    (two decimals at most: still a quantity Kubernetes reads); other resources as Kubernetes
+    wrote them (one flavor) or as a number (a sum of several)."""
+    if resource in _BYTES or resource.startswith("hugepages-"):
+        for suffix, unit in _BINARY:
+            if amount >= unit:
+                value = (amount / unit).quantize(Decimal("0.01"))
+                return f"{_format(value)}{suffix}"
+        return _format(amount)
     return raw[0] if len(raw) == 1 else _format(amount)
 
 
@@ -234,8 +247,8 @@ def cluster_queue_usage(cluster_queue: Obj | None, resources: Iterable[str]) -> 
         found.append(
             QueueUsage(
                 resource=_text(name, 317),
-                used=_text(_shown(u_amount, u_raw), 64),
-                quota=_text(_shown(q_amount, q_raw), 64),
+                used=_text(_shown(name, u_amount, u_raw), 64),
+                quota=_text(_shown(name, q_amount, q_raw), 64),
             )
         )
     return found

@@ -434,3 +434,38 @@ def test_recorded_admitted_preempted_and_finished():
     uid = RECORDED["pending"]["metadata"]["labels"]["kueue.x-k8s.io/job-uid"]
     name = RECORDED["pending"]["metadata"]["ownerReferences"][0]["name"]
     assert owned_by(RECORDED["pending"], "Job", name, uid)
+
+
+def test_usage_in_bytes_reads_in_binary_units_and_stays_a_quantity():
+    cq = {
+        "spec": {
+            "resourceGroups": [
+                {
+                    "flavors": [
+                        {
+                            "name": "default-flavor",
+                            "resources": [
+                                {"name": "memory", "nominalQuota": "24683656Ki"},
+                                {"name": "nvidia.com/gpu", "nominalQuota": "1"},
+                            ],
+                        }
+                    ]
+                }
+            ]
+        },
+        "status": {
+            "flavorsReservation": [
+                {
+                    "name": "default-flavor",
+                    "resources": [
+                        {"name": "memory", "total": "128Mi"},
+                        {"name": "nvidia.com/gpu", "total": "1"},
+                    ],
+                }
+            ]
+        },
+    }
+    usage = {
+        u.resource: (u.used, u.quota) for u in cluster_queue_usage(cq, ["memory", "nvidia.com/gpu"])
+    }
+    assert usage == {"memory": ("128Mi", "23.54Gi"), "nvidia.com/gpu": ("1", "1")}
