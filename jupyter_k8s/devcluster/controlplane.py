@@ -28,6 +28,7 @@ from pathlib import Path
 import yaml
 
 from .build import Versions, ensure_binaries
+from .mounts import unmount_under
 from .pki import PKI, kubeconfig
 
 COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "node-agent")
@@ -523,7 +524,7 @@ class DevCluster:
         for pidfile in self.node_dir.glob("pods/*/containers/*/pid"):
             with contextlib.suppress(OSError, ValueError):
                 stop_pid(int(pidfile.read_text()), grace=2.0)
-        _unmount_under(self.node_dir)
+        unmount_under(self.node_dir)
         for sub in ("etcd", "node"):
             shutil.rmtree(self.dir / sub, ignore_errors=True)
         for f in (self.state_file, self.user_kubeconfig):
@@ -586,16 +587,3 @@ def _tail(path: Path, lines: int = 15) -> str:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
-
-
-def _unmount_under(root: Path) -> None:
-    """Bind mounts of pods live in their own mount namespaces; this catches any that leaked."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(root) + "/"
-    for line in reversed(mounts):
-        target = line.split()[1]
-        if target.startswith(prefix):
-            subprocess.run(["umount", "-l", target], capture_output=True)

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from jupyter_k8s.devcluster.build import Versions, kube_go_mod
+from jupyter_k8s.devcluster.mountns_exec import parse_bind
 from jupyter_k8s.devcluster.realnode import cni, containerd, images, kubelet, prereqs, toml
 from jupyter_k8s.devcluster.realnode.build import cni_go_mod
 from jupyter_k8s.devcluster.realnode.layout import Layout, subnet_candidates
-from jupyter_k8s.devcluster.realnode.nodens import parse_bind
 
 LAYOUT = Layout(Path("/state/cluster"))
 

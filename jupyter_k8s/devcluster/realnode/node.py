@@ -3,9 +3,10 @@
 `preflight` runs before the control plane starts (so a missing prerequisite fails in seconds):
 it checks the host and finds or builds the binaries and images. `start` writes the
 configuration, creates the node's bridge (its address is the node's InternalIP and the pods'
-gateway) and cgroup root, starts containerd in the node's mount namespace (nodens.py), imports
-the images, and starts the kubelet in that same namespace. Both are components of the cluster
-state (`containerd`, `kubelet`), so `status` shows them and `wait_ready` notices if one exits.
+gateway) and cgroup root, starts containerd in the node's mount namespace (mountns_exec.py),
+imports the images, and starts the kubelet in that same namespace. Both are components of the
+cluster state (`containerd`, `kubelet`), so `status` shows them and `wait_ready` notices if
+one exits.
 
 `teardown` is what `down` runs first: stop the kubelet, remove every pod sandbox through the
 CRI (each one's CNI DEL removes its veth, address and rules), stop containerd, kill whatever
@@ -28,11 +29,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..mountns_exec import bind_args
+from ..mounts import unmount_under
 from . import cni, containerd, images, kubelet, prereqs
 from .build import ensure_node_binaries
 from .errors import RealNodeError
 from .layout import SHORT_ROOT, Layout, subnet_candidates
-from .nodens import bind_args
 from .procs import alive, free_port, stop
 
 if TYPE_CHECKING:
@@ -245,7 +247,7 @@ def start(cluster: DevCluster, st: ClusterState, prepared: Prepared, progress: P
     st.commands["containerd"] = [
         sys.executable,
         "-m",
-        "jupyter_k8s.devcluster.realnode.nodens",
+        "jupyter_k8s.devcluster.mountns_exec",
         *bind_args(binds),
         "--",
         "containerd",
@@ -326,7 +328,7 @@ def teardown(state_dir: Path, st: ClusterState | None, progress: Progress) -> No
             _remove_cgroup_tree(hierarchy / record.cgroup_root.lstrip("/"))
         if rules or namespaces:
             progress(f"removed {rules} NAT rules and {namespaces} network namespaces left behind")
-    _unmount_under(layout.root)
+    unmount_under(layout.root)
     shutil.rmtree(layout.root, ignore_errors=True)
     if layout.root.parent == SHORT_ROOT:
         with contextlib.suppress(OSError):  # only when no other cluster's node is there
@@ -339,16 +341,3 @@ def _crictl() -> str | None:
 
     path = crictl_path()
     return str(path) if path.is_file() else shutil.which("crictl")
-
-
-def _unmount_under(root: Path) -> None:
-    """Nothing should be mounted there in the host's namespace; this catches what leaked."""
-    try:
-        mounts = Path("/proc/self/mounts").read_text().splitlines()
-    except OSError:
-        return
-    prefix = str(root) + "/"
-    for line in reversed(mounts):
-        target = line.split()[1]
-        if target.startswith(prefix):
-            subprocess.run(["umount", "-l", target], capture_output=True)
