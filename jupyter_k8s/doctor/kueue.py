@@ -13,12 +13,10 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 
-import yaml
-
 from ..k8s.client import KubeClient, KubeError, Obj
 from ..queues.discovery import KueueAPI, KueueDiscovery
 from .checks import Check
-from .permissions import Permission, binding_subject
+from .permissions import Permission, binding_subject, rules_permissions
 
 MANIFESTS = Path(__file__).parent.parent / "manifests"
 ROLE_PATH = MANIFESTS / "kueue-rbac.yaml"
@@ -41,19 +39,7 @@ Ask = Callable[[Permission, str | None], Awaitable[Obj]]
 
 def manifest_permissions(path: Path, kind: str) -> list[Permission]:
     """Every verb of the rules of the `kind` documents (Role, ClusterRole) in `path`."""
-    perms: list[Permission] = []
-    for doc in yaml.safe_load_all(path.read_text()):
-        if not isinstance(doc, dict) or doc.get("kind") != kind:
-            continue
-        for rule in doc.get("rules") or []:
-            for group in rule.get("apiGroups") or [""]:
-                for res in rule.get("resources") or []:
-                    resource, _, sub = res.partition("/")
-                    for verb in rule.get("verbs") or []:
-                        perm = Permission(verb, group, resource, sub)
-                        if perm not in perms:
-                            perms.append(perm)
-    return perms
+    return rules_permissions(path.read_text(), kind)
 
 
 def _allowed(answer: Obj | BaseException | None) -> bool | None:

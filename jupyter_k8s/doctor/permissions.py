@@ -55,12 +55,12 @@ class Permission:
         }
 
 
-def required_permissions(rbac_text: str | None = None) -> list[Permission]:
-    """Every verb of the shipped Role's rules (jupyter_k8s/manifests/rbac.yaml), in order."""
-    text = RBAC_PATH.read_text() if rbac_text is None else rbac_text
+def rules_permissions(text: str, kind: str = "Role") -> list[Permission]:
+    """Every verb of the rules of the `kind` documents (Role, ClusterRole) in the YAML `text`,
+    in order."""
     perms: list[Permission] = []
     for doc in yaml.safe_load_all(text):
-        if not isinstance(doc, dict) or doc.get("kind") != "Role":
+        if not isinstance(doc, dict) or doc.get("kind") != kind:
             continue
         for rule in doc.get("rules") or []:
             for group in rule.get("apiGroups") or [""]:
@@ -71,6 +71,11 @@ def required_permissions(rbac_text: str | None = None) -> list[Permission]:
                         if perm not in perms:
                             perms.append(perm)
     return perms
+
+
+def required_permissions(rbac_text: str | None = None) -> list[Permission]:
+    """Every verb of the shipped Role's rules (jupyter_k8s/manifests/rbac.yaml), in order."""
+    return rules_permissions(RBAC_PATH.read_text() if rbac_text is None else rbac_text)
 
 
 def _rule_text(group: str, resource: str, verbs: Iterable[str]) -> str:
