@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from jupyter_server.serverapp import ServerApp
+from namespaces import module_namespace
 from pytest_jupyter.jupyter_server import (  # noqa: F401 - fixtures, found by name
     echo_kernel_spec,
     http_server,
@@ -55,7 +55,7 @@ from pytest_jupyter.jupyter_server import (  # noqa: F401 - fixtures, found by n
     send_request,
 )
 
-from jupyter_k8s.devcluster.bootstrap import apply_rbac, create_namespace, service_account_token
+from jupyter_k8s.devcluster.bootstrap import service_account_token
 from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient, load_config
 
@@ -112,27 +112,9 @@ async def admin(admin_config: ClusterConfig) -> AsyncIterator[KubeClient]:
 @pytest.fixture(scope="module")
 def namespace(dev_cluster: DevCluster, admin_config: ClusterConfig, request) -> Iterator[str]:
     """A fresh namespace per test module, Pod Security restricted, with the shipped RBAC."""
-    name = f"t-{Path(request.module.__file__).stem.replace('_', '-')[:40]}-{uuid.uuid4().hex[:5]}"
-
-    async def make() -> None:
-        async with KubeClient(admin_config) as client:
-            await create_namespace(client, name)
-            await apply_rbac(client, name)
-            # Pods can't be created before the ServiceAccount admission finds "default".
-            for _ in range(100):
-                try:
-                    await client.get("serviceaccounts", "default", name)
-                    return
-                except Exception:  # noqa: BLE001
-                    await asyncio.sleep(0.1)
-
-    async def drop() -> None:
-        async with KubeClient(admin_config) as client:
-            await client.delete("namespaces", name, missing_ok=True)
-
-    asyncio.run(make())
-    yield name
-    asyncio.run(drop())
+    stem = Path(request.module.__file__).stem.replace("_", "-")[:40]
+    with module_namespace(admin_config, f"t-{stem}") as name:
+        yield name
 
 
 @pytest.fixture(scope="module")

@@ -29,13 +29,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from namespaces import module_namespace
 
-from jupyter_k8s.devcluster.bootstrap import apply_rbac, create_namespace
 from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.devcluster.kueue import apply
 from jupyter_k8s.devcluster.kueue_build import KUEUE_VERSION, find_kueue
@@ -101,25 +100,5 @@ def kueue_namespace(
 ) -> Iterator[str]:
     """A fresh namespace on the Kueue cluster, with the shipped RBAC and a LocalQueue `gpu`."""
     stem = Path(request.module.__file__).stem.replace("_", "-")[:36]
-    name = f"q-{stem}-{uuid.uuid4().hex[:5]}"
-
-    async def make() -> None:
-        async with KubeClient(kueue_admin_config) as client:
-            await create_namespace(client, name)
-            await apply_rbac(client, name)
-            await make_local_queue(client, name)
-            # Pods can't be created before the ServiceAccount admission finds "default".
-            for _ in range(100):
-                try:
-                    await client.get("serviceaccounts", "default", name)
-                    return
-                except Exception:  # noqa: BLE001
-                    await asyncio.sleep(0.1)
-
-    async def drop() -> None:
-        async with KubeClient(kueue_admin_config) as client:
-            await client.delete("namespaces", name, missing_ok=True)
-
-    asyncio.run(make())
-    yield name
-    asyncio.run(drop())
+    with module_namespace(kueue_admin_config, f"q-{stem}", make_local_queue) as name:
+        yield name
