@@ -235,25 +235,50 @@ export interface ISubmitAnswer {
   message?: string;
 }
 
+/** What the browser tests read of `POST /schedules` answers: a schedule, or an error. */
+export interface IScheduleAnswer {
+  schedule?: { id: string; cron: string };
+  message?: string;
+  field?: string;
+}
+
 /**
- * Click the dialog's Submit; the server's answer, whatever its status (a 400 brings the
- * dialog back with the server's message), and the request body the form sent.
+ * Click the dialog's Submit; the answer of the POST to `/jupyter-k8s/<collection>`,
+ * whatever its status (a 400 brings the dialog back with the server's message), and the
+ * request body the form sent.
  */
-export async function submitAnswer(page: Page): Promise<{
-  status: number;
-  body: ISubmitAnswer;
-  sent: Record<string, unknown>;
-}> {
+async function submitTo<T>(
+  page: Page,
+  collection: 'jobs' | 'schedules'
+): Promise<{ status: number; body: T; sent: Record<string, unknown> }> {
   const posted = page.waitForResponse(
     r =>
-      new URL(r.url()).pathname.endsWith('/jupyter-k8s/jobs') &&
+      new URL(r.url()).pathname.endsWith(`/jupyter-k8s/${collection}`) &&
       r.request().method() === 'POST'
   );
   await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
   const response = await posted;
   return {
     status: response.status(),
-    body: (await response.json()) as ISubmitAnswer,
+    body: (await response.json()) as T,
     sent: response.request().postDataJSON() as Record<string, unknown>
   };
+}
+
+/** Submit a job (or sweep) from the dialog: see `submitTo`. */
+export function submitAnswer(page: Page): Promise<{
+  status: number;
+  body: ISubmitAnswer;
+  sent: Record<string, unknown>;
+}> {
+  return submitTo<ISubmitAnswer>(page, 'jobs');
+}
+
+/** Submit with Schedule on: see `submitTo`. */
+export function submitSchedule(page: Page): Promise<{
+  status: number;
+  body: IScheduleAnswer;
+  sent: Record<string, unknown>;
+}> {
+  return submitTo<IScheduleAnswer>(page, 'schedules');
 }

@@ -25,7 +25,8 @@ import {
   row,
   runButton,
   saveTiming,
-  submitAnswer
+  submitAnswer,
+  submitSchedule
 } from './helpers';
 
 const NOTEBOOK = 'ui-queued.ipynb';
@@ -53,26 +54,6 @@ async function queuedForm(page: Page, seconds: number): Promise<Locator> {
 /** The same form as the dialog shows it again after the server's error. */
 function formAgain(page: Page): Locator {
   return page.locator('.jp-k8s-SubmitForm');
-}
-
-/** Click the dialog's Submit with Schedule on; the answer of `POST /schedules`. */
-async function submitSchedule(page: Page): Promise<{
-  status: number;
-  body: { message?: string; field?: string };
-  sent: Record<string, unknown>;
-}> {
-  const posted = page.waitForResponse(
-    r =>
-      new URL(r.url()).pathname.endsWith('/jupyter-k8s/schedules') &&
-      r.request().method() === 'POST'
-  );
-  await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
-  const response = await posted;
-  return {
-    status: response.status(),
-    body: await response.json(),
-    sent: response.request().postDataJSON() as Record<string, unknown>
-  };
 }
 
 test.skip(

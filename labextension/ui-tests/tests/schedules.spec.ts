@@ -19,7 +19,8 @@ import {
   openSubmitDialog,
   paramValue,
   putNotebook,
-  row
+  row,
+  submitSchedule
 } from './helpers';
 
 const NOTEBOOK = 'schedule-ui.ipynb';
@@ -32,30 +33,6 @@ const CELLS = [
 test.beforeAll(async ({ request }) => {
   await putNotebook(request, NOTEBOOK, notebookJSON(CELLS));
 });
-
-/** Click the dialog's Submit with a schedule; the server's answer and the body sent. */
-async function submitSchedule(page: Page): Promise<{
-  status: number;
-  body: {
-    schedule?: { id: string; cron: string };
-    message?: string;
-    field?: string;
-  };
-  sent: Record<string, unknown>;
-}> {
-  const posted = page.waitForResponse(
-    r =>
-      new URL(r.url()).pathname.endsWith('/jupyter-k8s/schedules') &&
-      r.request().method() === 'POST'
-  );
-  await page.locator('.jp-Dialog button', { hasText: 'Submit' }).click();
-  const response = await posted;
-  return {
-    status: response.status(),
-    body: await response.json(),
-    sent: response.request().postDataJSON() as Record<string, unknown>
-  };
-}
 
 function scheduleRow(page: Page, id: string): Locator {
   return page.locator(`.jp-k8s-ScheduleRow[data-id="${id}"]`);
