@@ -256,27 +256,29 @@ class Profile(BaseModel):
         first = [self.priority_class] if self.priority_class else []
         return list(dict.fromkeys([*first, *self.priority_classes]))
 
+    def _allowed(self, field: str, value: str | None, choices: list[str], what: str) -> str | None:
+        """`value` when the profile allows it (None stays None); a ValidationProblem otherwise."""
+        if value and value not in choices:
+            allowed = ", ".join(choices)
+            raise ValidationProblem(
+                f"{field} {value!r} is not one profile {self.name!r} allows"
+                + (f"; allowed: {allowed}" if allowed else f": it names no {what}"),
+                field=field,
+            )
+        return value
+
     def pick_queue(
         self, queue: str | None, priority_class: str | None
     ) -> tuple[str | None, str | None]:
         """The LocalQueue and WorkloadPriorityClass of a request (None: the profile's), each
         one the profile allows; a ValidationProblem naming the field otherwise."""
-        chosen = queue or self.queue
-        if queue and queue not in self.queue_choices:
-            allowed = ", ".join(self.queue_choices)
-            raise ValidationProblem(
-                f"queue {queue!r} is not one profile {self.name!r} allows"
-                + (f"; allowed: {allowed}" if allowed else ": it names no queue"),
-                field="queue",
+        chosen = self._allowed("queue", queue, self.queue_choices, "queue") or self.queue
+        priority = (
+            self._allowed(
+                "priority_class", priority_class, self.priority_class_choices, "priority class"
             )
-        priority = priority_class or self.priority_class
-        if priority_class and priority_class not in self.priority_class_choices:
-            allowed = ", ".join(self.priority_class_choices)
-            raise ValidationProblem(
-                f"priority_class {priority_class!r} is not one profile {self.name!r} allows"
-                + (f"; allowed: {allowed}" if allowed else ": it names no priority class"),
-                field="priority_class",
-            )
+            or self.priority_class
+        )
         if priority and not chosen:
             raise ValidationProblem(
                 f"priority_class {priority!r} needs a queue: profile {self.name!r} puts jobs "
