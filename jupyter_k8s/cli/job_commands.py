@@ -31,6 +31,7 @@ from .render import (
     age_text,
     cell_text,
     duration_text,
+    print_json,
     provenance_fields,
     shown_path,
     status_line,
@@ -43,12 +44,18 @@ Command = Callable[[StandaloneJobs, argparse.Namespace], Awaitable[int]]
 
 async def run(args: argparse.Namespace, *, collect_outputs: bool) -> int:
     """Run `args.command` with a StandaloneJobs rooted in the working directory."""
+    return await with_jobs(args, COMMANDS[args.command], collect_outputs=collect_outputs)
+
+
+async def with_jobs(args: argparse.Namespace, command: Command, *, collect_outputs: bool) -> int:
+    """Run `command` with a StandaloneJobs of the connection options in `args`, rooted in the
+    working directory; closed after."""
     conf = load_settings(
         args.kubeconfig, args.context, args.namespace, warn=lambda m: error(f"warning: {m}")
     )
     jobs = StandaloneJobs(conf, root_dir_for(conf, Path.cwd()), collect_outputs=collect_outputs)
     try:
-        return await COMMANDS[args.command](jobs, args)
+        return await command(jobs, args)
     finally:
         await jobs.close()
 
@@ -177,7 +184,7 @@ async def cmd_jobs(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
     infos, total = await jobs.service.list(phase=args.status, notebook=notebook, limit=args.limit)
     infos = await _with_progress(jobs, infos)
     if args.json:
-        print(json.dumps([i.model_dump(mode="json") for i in infos], indent=2))
+        print_json(infos)
         return EXIT_OK
     if not infos:
         error(f"no jobs in namespace {jobs.service.config.namespace}")
@@ -205,7 +212,7 @@ async def cmd_status(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
     await jobs.connect()
     info = await jobs.add_progress(await jobs.service.get(args.job))
     if args.json:
-        print(json.dumps(info.model_dump(mode="json"), indent=2))
+        print_json(info)
         return EXIT_OK
 
     def when(value: datetime | None) -> str:

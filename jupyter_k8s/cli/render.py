@@ -6,12 +6,16 @@ cell output; the rest is for the terminal.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
+
+from pydantic import BaseModel
 
 from ..jobs.live import Progress as CellProgress
 from ..jobs.live import progress_line
@@ -111,6 +115,15 @@ class StatusChanges:
             return None
         self.last = line
         return line
+
+
+def print_json(value: BaseModel | Sequence[BaseModel]) -> None:
+    """A model, or a list of them, as the indented JSON `--json` prints."""
+    if isinstance(value, BaseModel):
+        data: Any = value.model_dump(mode="json")
+    else:
+        data = [v.model_dump(mode="json") for v in value]
+    print(json.dumps(data, indent=2))
 
 
 def isatty(stream: TextIO | None = None) -> bool:

@@ -20,7 +20,6 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import startup
@@ -136,16 +135,9 @@ def run_schedule_command(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from ..standalone import StandaloneJobs, load_settings, root_dir_for
+    from .job_commands import with_jobs
 
-    conf = load_settings(
-        args.kubeconfig, args.context, args.namespace, warn=lambda m: error(f"warning: {m}")
-    )
-    jobs = StandaloneJobs(conf, root_dir_for(conf, Path.cwd()), collect_outputs=False)
-    try:
-        return await COMMANDS[args.schedule_command](jobs, args)
-    finally:
-        await jobs.close()
+    return await with_jobs(args, COMMANDS[args.schedule_command], collect_outputs=False)
 
 
 # -- the commands ---------------------------------------------------------------------------------
@@ -191,8 +183,10 @@ def _cron_text(info: ScheduleInfo) -> str:
     return f"{info.cron} ({info.time_zone})" if info.time_zone else f"{info.cron} (UTC)"
 
 
-def _print_json(info: ScheduleInfo) -> None:
-    print(json.dumps(info.model_dump(mode="json"), indent=2))
+def _print_json(value: ScheduleInfo | list[ScheduleInfo]) -> None:
+    from .render import print_json  # not at the top: `--help` stays quick
+
+    print_json(value)
 
 
 async def cmd_create(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
@@ -226,7 +220,7 @@ async def cmd_list(jobs: StandaloneJobs, args: argparse.Namespace) -> int:
     await jobs.connect()
     found = await list_schedules(jobs.service)
     if args.json:
-        print(json.dumps([s.model_dump(mode="json") for s in found], indent=2))
+        _print_json(found)
         return EXIT_OK
     if not found:
         error(f"no schedules in namespace {jobs.service.config.namespace}")
