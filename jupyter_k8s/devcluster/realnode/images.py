@@ -38,6 +38,7 @@ BUILDER_VERSION = "1"
 PAUSE_IMAGE = "localhost/jupyter-k8s/pause:1"
 TINY_IMAGE = "localhost/jupyter-k8s/tiny:bookworm"
 NOTEBOOK_IMAGE = "localhost/jupyter-k8s/notebook:bookworm"
+SINGLEUSER_IMAGE = "localhost/jupyter-k8s/singleuser:bookworm"
 # Where pip puts packages for Debian's python3 (its site dir for local installs).
 PIP_SITE = "usr/local/lib/python3.11/dist-packages"
 
@@ -176,7 +177,9 @@ class DebianRecipe:
 
     `pip` requirements are installed by the host's pip with --no-deps into a second layer at
     PIP_SITE (their dependencies must come from `packages`): the host needs the same Python
-    minor version as the suite's python3 for packages with compiled parts."""
+    minor version as the suite's python3 for packages with compiled parts. With `pip_deps`,
+    pip resolves and installs their dependencies from the package index too. `wheels`: local
+    wheel files installed the same way, part of the key by their content."""
 
     name: str  # full image name with tag
     suite: str = "bookworm"
@@ -185,10 +188,19 @@ class DebianRecipe:
     pip: tuple[str, ...] = ()
     cmd: tuple[str, ...] = ("/bin/sh",)
     extra: dict[str, str] = field(default_factory=dict)
+    pip_deps: bool = False
+    wheels: tuple[Path, ...] = ()
 
     def key(self) -> str:
+        optional: dict[str, object] = {}
+        # Only when set, so the keys (and cached archives) of recipes without them stay valid.
+        if self.pip_deps:
+            optional["pip_deps"] = True
+        if self.wheels:
+            optional["wheels"] = sorted(wheel_content_hash(w) for w in self.wheels)
         text = json.dumps(
             {
+                **optional,
                 "builder": BUILDER_VERSION,
                 "name": self.name,
                 "suite": self.suite,
@@ -265,8 +277,9 @@ def ensure_debian_image(recipe: DebianRecipe, progress: Progress = print) -> tup
             f"mmdebstrap failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-2000:]}"
         )
     layers = [rootfs]
-    if recipe.pip:
-        layers.append(_pip_layer(recipe.pip, out.with_suffix(".pip.tar")))
+    if recipe.pip or recipe.wheels:
+        requirements = (*recipe.pip, *map(str, recipe.wheels))
+        layers.append(_pip_layer(requirements, out.with_suffix(".pip.tar"), recipe.pip_deps))
     diff_ids = [_sha256_file(layer)[0] for layer in layers]
     config = image_config(diff_ids, cmd=list(recipe.cmd))
     write_oci_layout(out, recipe.name, layers, config)
@@ -279,15 +292,23 @@ def ensure_debian_image(recipe: DebianRecipe, progress: Progress = print) -> tup
     return recipe.name, out
 
 
-def _pip_layer(requirements: tuple[str, ...], out: Path) -> Path:
-    """A layer of `pip install --target` (no dependencies), scripts in /usr/local/bin."""
+def _pip_layer(requirements: tuple[str, ...], out: Path, deps: bool = False) -> Path:
+    """A layer of `pip install --target` (dependencies only with `deps`), scripts in
+    /usr/local/bin, data files (share/, etc/) under /usr/local, where Jupyter looks."""
     import shutil
     import sys
     import tempfile
 
+    if sys.version_info[:2] != (3, 11):
+        # PIP_SITE and compiled wheels are for bookworm's python3.
+        raise ImageError(
+            f"pip layers are installed by the host's Python for bookworm's python3.11; this "
+            f"is Python {sys.version_info[0]}.{sys.version_info[1]}"
+        )
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         site = Path(tmp) / PIP_SITE
-        argv = [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-compile"]
+        argv = [sys.executable, "-m", "pip", "install", "--quiet", "--no-compile"]
+        argv += [] if deps else ["--no-deps"]
         argv += ["--target", str(site), *requirements]
         proc = subprocess.run(argv, capture_output=True, text=True)
         if proc.returncode != 0:
@@ -304,6 +325,12 @@ def _pip_layer(requirements: tuple[str, ...], out: Path) -> Path:
                 (bindir / script.name).write_text(text)
                 (bindir / script.name).chmod(0o755)
             shutil.rmtree(scripts)
+        # pip --target puts a wheel's data files (jupyterlab's app dir and labextensions, the
+        # server extensions' config) beside the packages; Jupyter reads them from /usr/local.
+        for data in ("share", "etc"):
+            if (site / data).is_dir():
+                shutil.copytree(site / data, Path(tmp) / "usr/local" / data, dirs_exist_ok=True)
+                shutil.rmtree(site / data)
         with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
             for path in sorted(Path(tmp).rglob("*")):
                 info = tar.gettarinfo(str(path), arcname=str(path.relative_to(tmp)))
@@ -341,3 +368,102 @@ NOTEBOOK = DebianRecipe(
     pip=("papermill==2.7.0",),
     cmd=("python",),
 )
+
+
+# -- the JupyterHub single-user image ------------------------------------------------------------
+
+# What KubeSpawner's pods run: jupyterhub-singleuser with JupyterLab and this project's
+# extension. Pinned as the project's own tests run them (pyproject's test dependencies).
+SINGLEUSER_PIP = ("jupyterhub==6.1.1", "jupyter-server==2.21.1", "jupyterlab==4.6.6")
+
+
+def singleuser_recipe(wheel: Path) -> DebianRecipe:
+    """The single-user image of `wheel` (this project's, see project_wheel): Debian's python3,
+    everything else from the package index with its dependencies."""
+    return DebianRecipe(
+        name=SINGLEUSER_IMAGE,
+        packages=("ca-certificates", "python-is-python3", "python3"),
+        pip=SINGLEUSER_PIP,
+        pip_deps=True,
+        wheels=(wheel,),
+        cmd=("jupyterhub-singleuser",),
+    )
+
+
+def wheel_content_hash(wheel: Path) -> str:
+    """A hash of a wheel's member names and contents: two builds of the same source differ in
+    their zip timestamps, not here."""
+    import zipfile
+
+    h = hashlib.sha256()
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            for name in sorted(zf.namelist()):
+                h.update(name.encode() + b"\0" + hashlib.sha256(zf.read(name)).digest())
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise ImageError(f"{wheel} is not a readable wheel: {exc}") from exc
+    return h.hexdigest()[:16]
+
+
+def project_source() -> Path:
+    """The source checkout this package runs from (an editable install)."""
+    root = Path(__file__).resolve().parents[3]
+    if not (root / "pyproject.toml").is_file() or not (root / "jupyter_k8s").is_dir():
+        raise ImageError(
+            f"the single-user image needs this project's source checkout (not found at {root})"
+        )
+    return root
+
+
+def project_wheel(out_dir: Path, progress: Progress = print) -> Path:
+    """Build this project's wheel from its checkout (`python -m build --wheel`, about 1 min)."""
+    import sys
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for old in out_dir.glob("jupyter_k8s-*.whl"):
+        old.unlink()
+    progress("building this project's wheel (python -m build --wheel)")
+    argv = [
+        sys.executable,
+        "-m",
+        "build",
+        "--wheel",
+        "--outdir",
+        str(out_dir),
+        str(project_source()),
+    ]
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    wheels = sorted(out_dir.glob("jupyter_k8s-*.whl"))
+    if proc.returncode != 0 or len(wheels) != 1:
+        raise ImageError(
+            f"building the wheel failed (exit {proc.returncode}): "
+            f"{(proc.stderr or proc.stdout)[-2000:]}"
+        )
+    return wheels[0]
+
+
+def ensure_singleuser_image(progress: Progress = print) -> tuple[str, Path]:
+    """The JupyterHub single-user image of this checkout: the wheel is built each time (its
+    content picks the cached image), the image only when that content is new."""
+    wheel = project_wheel(images_cache() / "wheel", progress)
+    return ensure_debian_image(singleuser_recipe(wheel), progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m jupyter_k8s.devcluster.realnode.images singleuser`: build (or find) the image."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("image", choices=("singleuser",))
+    parser.parse_args(argv)
+    try:
+        name, archive = ensure_singleuser_image()
+    except ImageError as exc:
+        print(f"error: {exc}")
+        return 1
+    print(f"{name}: {archive} ({archive.stat().st_size // (1 << 20)} MiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
