@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from clusters import running
 from jupyter_server.serverapp import ServerApp
 from namespaces import module_namespace
 from pytest_jupyter.jupyter_server import (  # noqa: F401 - fixtures, found by name
@@ -78,7 +78,6 @@ async def jp_asyncio_loop():
         ServerApp.clear_instance()
 
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 TEST_GPUS = 1  # the node advertises one nvidia.com/gpu
 
 
@@ -86,16 +85,8 @@ TEST_GPUS = 1  # the node advertises one nvidia.com/gpu
 def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     state = tmp_path_factory.mktemp("dev-cluster")
     cluster = DevCluster(state, gpus=TEST_GPUS)
-    try:
-        cluster.up(wait=True, timeout=180)
-    except Exception as exc:  # noqa: BLE001 - reported as fail (CI) or skip
-        cluster.down(quiet=True)
-        message = f"the local cluster could not start: {exc}"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
-    yield cluster
-    cluster.down(quiet=True)
+    with running(cluster, "the local cluster"):
+        yield cluster
 
 
 @pytest.fixture(scope="session")

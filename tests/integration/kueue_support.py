@@ -28,11 +28,11 @@ is skipped with the reason.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from clusters import running, unavailable
 from namespaces import module_namespace
 
 from jupyter_k8s.devcluster.controlplane import DevCluster
@@ -41,32 +41,20 @@ from jupyter_k8s.devcluster.kueue_build import KUEUE_VERSION, find_kueue
 from jupyter_k8s.devcluster.kueue_objects import CLUSTER_QUEUE, KUEUE_API, LOCAL_QUEUE
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient, load_config
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 KUEUE_GPUS = 1
-
-
-def _unavailable(message: str) -> None:
-    if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
 def kueue_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     """A running local cluster with Kueue (its own state directory, ports and processes)."""
     if find_kueue() is None:
-        _unavailable(
+        unavailable(
             f"Kueue {KUEUE_VERSION} is not built (run `jupyter k8s dev-cluster build --kueue`)"
         )
     state = tmp_path_factory.mktemp("kueue-cluster")
     cluster = DevCluster(state, gpus=KUEUE_GPUS, kueue=True)
-    try:
-        cluster.up(wait=True, timeout=180)
-    except Exception as exc:  # noqa: BLE001 - reported as fail (CI) or skip
-        cluster.down(quiet=True)
-        _unavailable(f"the local cluster with Kueue could not start: {exc}")
-    yield cluster
-    cluster.down(quiet=True)
+    with running(cluster, "the local cluster with Kueue"):
+        yield cluster
 
 
 @pytest.fixture(scope="session")

@@ -21,11 +21,11 @@ node that can't start fails the test; elsewhere it is skipped with the reason.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from clusters import running, unavailable
 from jobs_support import user_kubeconfig
 from namespaces import module_namespace
 
@@ -33,15 +33,6 @@ from jupyter_k8s.devcluster.build import Versions, find_binaries
 from jupyter_k8s.devcluster.controlplane import DevCluster, pid_alive
 from jupyter_k8s.devcluster.realnode import prereqs
 from jupyter_k8s.k8s.client import ClusterConfig, KubeClient, load_config
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-
-
-def unavailable(message: str) -> None:
-    """Fail in CI (a broken dependency must not hide behind a skip), skip elsewhere."""
-    if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")
@@ -53,15 +44,9 @@ def real_node_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevC
     if problems:
         unavailable("the real node cannot start here: " + "; ".join(map(str, problems)))
     cluster = DevCluster(tmp_path_factory.mktemp("realnode-shared"), node="containerd")
-    try:
-        state = cluster.up(wait=True, timeout=240)
-    except Exception as exc:  # noqa: BLE001 - reported as fail (CI) or skip
-        cluster.down(quiet=True)
-        unavailable(f"`up --node containerd` failed: {exc}")
-        raise
-    pids = dict(state.pids)
-    yield cluster
-    cluster.down(quiet=True)
+    with running(cluster, "the local cluster with a real node", timeout=240) as state:
+        pids = dict(state.pids)
+        yield cluster
     left = [name for name, pid in pids.items() if pid_alive(pid)]
     assert not left, f"still running after down: {left}"
 

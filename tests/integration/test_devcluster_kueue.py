@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from clusters import unavailable
 from jobs_support import user_kubeconfig
 
 from jupyter_k8s.devcluster.controlplane import DevCluster, pid_alive
@@ -41,7 +42,6 @@ pytestmark = pytest.mark.integration
 # The Kueue cluster's fixtures: kueue_cluster, kueue_admin_config, kueue_admin, kueue_namespace.
 pytest_plugins = ("kueue_support",)
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 IMAGE = "python:3.11-slim"  # recorded, not pulled: the node runs this environment's python
 GATE = "kueue.x-k8s.io/admission"
 
@@ -321,10 +321,7 @@ def _kueue_processes(state: Path) -> list[int]:
 
 def test_down_stops_kueue_and_a_later_up_keeps_it(tmp_path: Path):
     if find_kueue() is None:
-        message = f"Kueue {KUEUE_VERSION} is not built (`jupyter k8s dev-cluster build --kueue`)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable(f"Kueue {KUEUE_VERSION} is not built (`jupyter k8s dev-cluster build --kueue`)")
     state = tmp_path / "kueue-lifecycle"
     cluster = DevCluster(state, kueue=True)
     try:

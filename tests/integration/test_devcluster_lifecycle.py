@@ -9,11 +9,10 @@ import time
 from pathlib import Path
 
 import pytest
+from clusters import unavailable
 
 from jupyter_k8s.devcluster.build import Versions, find_binaries
 from jupyter_k8s.devcluster.controlplane import DevCluster, pid_alive
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 pytestmark = pytest.mark.integration
 
@@ -34,10 +33,7 @@ def _processes_mentioning(text: str) -> list[str]:
 
 def test_up_down_leaves_nothing_and_warm_up_is_fast(tmp_path: Path):
     if find_binaries(Versions()) is None:
-        message = "control-plane binaries are not built (run `jupyter k8s dev-cluster build`)"
-        if IN_CI:
-            pytest.fail(message, pytrace=False)
-        pytest.skip(message)
+        unavailable("control-plane binaries are not built (run `jupyter k8s dev-cluster build`)")
     state = tmp_path / "lifecycle"
     cli = [sys.executable, "-m", "jupyter_k8s.cli", "dev-cluster", "--state-dir", str(state)]
     timings = []

@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 import pytest
 from builders import notebook
+from clusters import unavailable
 
 from jupyter_k8s.devcluster.bootstrap import DEFAULT_IMAGE
 from jupyter_k8s.devcluster.controlplane import free_port
@@ -39,16 +40,8 @@ from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
 
 pytestmark = [pytest.mark.integration]
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 CHP_VERSION = "5.3.0"
 ADMIN_TOKEN = "jupyter-k8s-e2e-" + uuid.uuid4().hex
-
-
-def unavailable(message: str) -> None:
-    """A component could not start: fail in CI, skip elsewhere (with the reason)."""
-    if IN_CI:
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
 
 
 def find_chp() -> str | None:
