@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..devcluster import DEFAULT_MAX_PODS
 from .exit_codes import EXIT_CLUSTER, EXIT_OK
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ def _dev_cluster(args: argparse.Namespace) -> DevCluster:
         bin_dir=args.bin_dir,
         node_name=args.node_name,
         gpus=args.gpus,
+        max_pods=getattr(args, "max_pods", DEFAULT_MAX_PODS),
         namespace=args.namespace,
         node=getattr(args, "node", "process"),
         kueue=getattr(args, "kueue", None),
@@ -117,6 +119,12 @@ def add_parser(sub: Subcommands) -> None:
     up.add_argument("--wait", action="store_true", help="return once the node is Ready")
     up.add_argument("--timeout", type=float, default=120.0)
     up.add_argument("--admin", action="store_true", help="print the admin KUBECONFIG line")
+    up.add_argument(
+        "--max-pods",
+        type=int,
+        default=DEFAULT_MAX_PODS,
+        help=f"pods the process node takes at once (the kubelet's default: {DEFAULT_MAX_PODS})",
+    )
     up.add_argument(
         "--node",
         choices=("process", "containerd"),

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import yaml
 
+from . import DEFAULT_MAX_PODS
 from .build import Versions, ensure_binaries
 from .mounts import unmount_under
 from .pki import PKI, kubeconfig
@@ -105,6 +106,7 @@ class ClusterState:
     commands: dict[str, list[str]] = field(default_factory=dict)
     node_name: str = "dev-node"
     gpus: int = 0
+    max_pods: int = DEFAULT_MAX_PODS
     namespace: str = DEFAULT_NAMESPACE
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -131,6 +133,7 @@ class DevCluster:
         bin_dir: Path | None = None,
         node_name: str = "dev-node",
         gpus: int = 0,
+        max_pods: int = DEFAULT_MAX_PODS,
         namespace: str = DEFAULT_NAMESPACE,
         versions: Versions | None = None,
         node: str = "process",
@@ -141,6 +144,9 @@ class DevCluster:
         self.bin_dir = bin_dir
         self.node_name = node_name
         self.gpus = gpus
+        # The process node's pod capacity (a kubelet's maxPods): 110 as on any node; the
+        # load test runs 200 jobs at once on its one node.
+        self.max_pods = max_pods
         self.namespace = namespace
         self.versions = versions or Versions()
         # "process" (the node agent) or "containerd" (realnode/: kubelet + containerd)
@@ -211,6 +217,7 @@ class DevCluster:
         st = ClusterState(
             node_name=self.node_name,
             gpus=self.gpus,
+            max_pods=self.max_pods,
             namespace=self.namespace,
             versions={"kubernetes": self.versions.kubernetes, "etcd": self.versions.etcd},
         )
@@ -382,6 +389,7 @@ class DevCluster:
                 f"--kubeconfig={d / 'node.kubeconfig'}",
                 f"--node-name={self.node_name}",
                 f"--gpus={st.gpus}",
+                f"--max-pods={st.max_pods}",
                 f"--state-dir={self.node_dir}",
                 f"--port={ports['kubelet']}",
                 f"--serving-cert={p / f'node-{self.node_name}-serving.crt'}",

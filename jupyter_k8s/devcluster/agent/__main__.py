@@ -7,6 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
+from .. import DEFAULT_MAX_PODS
 from .logs import MAX_FILES, MAX_SIZE
 from .node import AgentOptions, amain, detect_gpus
 
@@ -27,6 +28,12 @@ def parse(argv: list[str] | None = None) -> AgentOptions:
         help="nvidia.com/gpu to advertise: a number, or 'auto' for what nvidia-smi lists",
     )
     p.add_argument("--host-ip", default="127.0.0.1")
+    p.add_argument(
+        "--max-pods",
+        type=int,
+        default=DEFAULT_MAX_PODS,
+        help="the node's pod capacity (as a kubelet's maxPods)",
+    )
     p.add_argument(
         "--container-log-max-size",
         type=int,
@@ -56,6 +63,7 @@ def parse(argv: list[str] | None = None) -> AgentOptions:
         client_ca=a.client_ca,
         apiserver_port=a.apiserver_port,
         gpus=gpus,
+        max_pods=a.max_pods,
         host_ip=a.host_ip,
         container_log_max_size=a.container_log_max_size,
         container_log_max_files=a.container_log_max_files,

@@ -29,6 +29,7 @@ from ...k8s.client import (
     NotFound,
     load_config,
 )
+from .. import DEFAULT_MAX_PODS
 from .events import EventRecorder, now
 from .logs import MAX_FILES, MAX_SIZE, LogTarget, make_log_app, serve
 from .pods import PodRunner
@@ -52,6 +53,7 @@ class AgentOptions:
     client_ca: str
     apiserver_port: int
     gpus: int = 0
+    max_pods: int = DEFAULT_MAX_PODS
     host_ip: str = "127.0.0.1"
     kubelet_version: str = "v1.37.2"
     # The kubelet's containerLogMaxSize / containerLogMaxFiles (its defaults).
@@ -154,7 +156,7 @@ class NodeAgent:
         self.capacity = {
             "cpu": str(os.cpu_count() or 1),
             "memory": f"{_memory_bytes() // 1024}Ki",
-            "pods": "110",
+            "pods": str(opts.max_pods),
             "ephemeral-storage": "100Gi",
         }
         if opts.gpus:

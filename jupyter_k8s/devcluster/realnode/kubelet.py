@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from .. import DEFAULT_MAX_PODS
 from .layout import Layout
 
 CONTAINER_LOG_MAX_SIZE = "10Mi"
@@ -37,7 +38,7 @@ class KubeletSettings:
     serving_cert: Path
     serving_key: Path
     kubeconfig: Path
-    max_pods: int = 110
+    max_pods: int = DEFAULT_MAX_PODS
 
 
 def render_config(layout: Layout, s: KubeletSettings) -> str:
