@@ -20,14 +20,17 @@ import json
 import os
 import statistics
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from jobs_support import ServerProcess
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_core.paths import jupyter_runtime_dir
 from kernels_support import Channels, api, kernel_pods, start_kernel, wait_gone, wait_no_kernel_pods
 
+from jupyter_k8s.devcluster.realnode import images
 from jupyter_k8s.k8s.client import KubeClient
 
 pytest_plugins = ("realnode_support",)
@@ -114,7 +117,7 @@ async def test_kernel_over_the_pod_network_executes_interrupts_restarts_and_shut
     node_ip, subnet = await _node_subnet(admin)
     address = ipaddress.IPv4Address(pod_ip)
     assert address in subnet and not address.is_loopback and pod_ip != node_ip, (pod_ip, subnet)
-    assert pod["spec"]["containers"][0]["image"] == "localhost/jupyter-k8s/notebook:bookworm"
+    assert pod["spec"]["containers"][0]["image"] == images.NOTEBOOK_IMAGE  # the advertised one
     _, status = await api(server, "GET", f"/jupyter-k8s/kernels/{kernel_id}", expect=200)
     assert (status["phase"], status["ip"], status["pod"]) == ("Running", pod_ip, name), status
 
@@ -236,9 +239,53 @@ async def test_a_missing_image_fails_the_start_fast_with_the_kubelet_reason(
     print(f"\nmissing image failed in {took:.1f} s: {message[:200]}")
 
 
-async def _figures(server: ServerProcess, kernel_name: str) -> tuple[float, float]:
-    """(seconds from POST /api/kernels to the kernel_info reply, median execute_request ->
-    execute_reply of `1+1` in ms), then the kernel is shut down."""
+async def _remote_connection(
+    server: ServerProcess, admin: KubeClient, namespace: str, kernel_id: str
+) -> dict[str, Any]:
+    """What a client needs to talk to the kernel pod straight: its Secret's connection file
+    with the pod IP (and without the Curve keys when the image's ipykernel talks plain)."""
+    (pod,) = await kernel_pods(admin, namespace, kernel_id)
+    secret = await admin.get("secrets", pod["metadata"]["name"], namespace)
+    info = json.loads(base64.b64decode(secret["data"]["connection.json"]))
+    info["ip"] = pod["status"]["podIP"]
+    _, status = await api(server, "GET", f"/jupyter-k8s/kernels/{kernel_id}", expect=200)
+    if status.get("encryption") != "curve":
+        info.pop("curve_publickey", None)
+        info.pop("curve_secretkey", None)
+    return info
+
+
+async def _local_connection(kernel_id: str) -> dict[str, Any]:
+    """The connection file the server wrote for its local kernel (same user, same machine)."""
+    path = Path(jupyter_runtime_dir()) / f"kernel-{kernel_id}.json"
+    return json.loads(path.read_text())
+
+
+async def _direct_p50(info: dict[str, Any]) -> float:
+    """Median execute_request -> execute_reply of `1+1` in ms over ZMQ, no server between."""
+    client = AsyncKernelClient()
+    client.load_connection_info(info)
+    client.start_channels()
+    try:
+        await client.wait_for_ready(timeout=30)
+        times = []
+        for _ in range(ROUND_TRIPS):
+            t0 = time.monotonic()
+            msg_id = client.execute("1+1", store_history=False)
+            while (await client.get_shell_msg(timeout=30))["parent_header"].get("msg_id") != msg_id:
+                pass
+            times.append(time.monotonic() - t0)
+    finally:
+        client.stop_channels()
+    return statistics.median(times) * 1000
+
+
+async def _figures(
+    server: ServerProcess, kernel_name: str, connection: Callable[[str], Awaitable[dict[str, Any]]]
+) -> tuple[float, float, float]:
+    """(seconds from POST /api/kernels to the kernel_info reply on the websocket, median
+    execute_request -> execute_reply of `1+1` in ms through the server's websocket, the same
+    straight over ZMQ), then the kernel is shut down."""
     t0 = time.monotonic()
     kernel_id = await start_kernel(server, kernel_name)
     try:
@@ -261,18 +308,26 @@ async def _figures(server: ServerProcess, kernel_name: str) -> tuple[float, floa
                         break
                 times.append(time.monotonic() - t1)
                 assert msg["content"]["status"] == "ok", msg
+        direct = await _direct_p50(await connection(kernel_id))
     finally:
         await api(server, "DELETE", f"/api/kernels/{kernel_id}", expect=204)
-    return start, statistics.median(times) * 1000
+    return start, statistics.median(times) * 1000, direct
 
 
 async def test_figures_remote_kernel_vs_local_ipykernel(
     server: ServerProcess, real_node_admin: KubeClient, real_node_namespace: str
 ) -> None:
-    remote = await _figures(server, "k8s-cpu")
-    local = await _figures(server, "python3")
-    await wait_no_kernel_pods(real_node_admin, real_node_namespace)
+    admin, namespace = real_node_admin, real_node_namespace
+
+    async def remote_info(kernel_id: str) -> dict[str, Any]:
+        return await _remote_connection(server, admin, namespace, kernel_id)
+
+    remote = await _figures(server, "k8s-cpu", remote_info)
+    local = await _figures(server, "python3", _local_connection)
+    await wait_no_kernel_pods(admin, namespace)
     print(
         f"\nreal node kernel: start {remote[0]:.2f} s, round-trip p50 {remote[1]:.1f} ms; "
         f"local ipykernel: start {local[0]:.2f} s, round-trip p50 {local[1]:.1f} ms"
+        f"\n(round-trips through jupyter_server's websocket; straight over ZMQ: real node "
+        f"{remote[2]:.1f} ms, local {local[2]:.1f} ms)"
     )
