@@ -382,7 +382,8 @@ def singleuser_recipe(wheel: Path) -> DebianRecipe:
     everything else from the package index with its dependencies."""
     return DebianRecipe(
         name=SINGLEUSER_IMAGE,
-        packages=("ca-certificates", "python-is-python3", "python3"),
+        # libstdc++6: what the manylinux wheels with C++ in them (pyzmq) link against.
+        packages=("ca-certificates", "libstdc++6", "python-is-python3", "python3"),
         pip=SINGLEUSER_PIP,
         pip_deps=True,
         wheels=(wheel,),
