@@ -84,7 +84,8 @@ TEST_GPUS = 1  # the node advertises one nvidia.com/gpu
 @pytest.fixture(scope="session")
 def dev_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     state = tmp_path_factory.mktemp("dev-cluster")
-    cluster = DevCluster(state, gpus=TEST_GPUS)
+    # 250 pods: the load test runs 200 jobs at once (a kubelet's default is 110).
+    cluster = DevCluster(state, gpus=TEST_GPUS, max_pods=250)
     with running(cluster, "the local cluster"):
         yield cluster
 

@@ -1,13 +1,15 @@
-"""The server under load: 200 jobs at once (20 running with their logs followed by 20 browser
-streams, 180 waiting for a node), while the REST API is polled. Measured, not guessed: the REST
-latency p99 (under 200 ms), and the event loop's slowest callback in the server (asyncio's
-debug mode reports every callback over 10 ms; printed, the goal being under 50 ms).
+"""The server under load: 200 jobs running at once, 20 of them with their logs followed by 20
+browser streams, while the REST API is polled. Measured, not guessed, and asserted: the REST
+latency p99 (under 200 ms), and the event loop's slowest callback in the server (under 50 ms;
+a sitecustomize times every callback of its loop and reports those over 10 ms).
 
-This 2-core, 24 GiB machine cannot run 200 notebook kernels at once (a running job costs about
-100 MiB here: its runner 61 MiB PSS, its kernel 39 MiB), so 180 of the jobs wait for a node that
-their profile's node selector never finds: they are in every watch cache, list and status like
-running ones, without a runner each. 20 run for real (JK8S_LOAD_RUNNING=100 runs 100, for the
-figure in docs/jobs.md), 20 logs are followed.
+Every job runs for real: a runner and a kernel each (about 80 MiB together here, 16 GiB for
+200 on this 24 GiB machine), on the one process node of the test cluster, which takes 250 pods
+(tests/conftest.py). The 20 followed jobs print a tick every 0.4 s; the 180 others sit in a
+long cell, as a training step does: their pods run and the server follows each one's log to
+collect its output, but the two cores stay free for the server being measured.
+JK8S_LOAD_RUNNING=N runs only N of the 200 (the rest wait for a node their profile's node
+selector never finds: in every cache, list and status like running ones).
 """
 
 from __future__ import annotations
@@ -27,36 +29,47 @@ from jobs_support import ServerProcess, user_kubeconfig
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio, pytest.mark.timeout(900)]
 
 JOBS, FOLLOWED = 200, 20
-RUNNING = int(os.environ.get("JK8S_LOAD_RUNNING", "20"))
+RUNNING = int(os.environ.get("JK8S_LOAD_RUNNING", str(JOBS)))
+DEBUG = os.environ.get("JK8S_LOAD_ASYNCIO_DEBUG", "0") == "1"
 PROFILES = [
-    # Small requests, so the one node (2 CPUs, 24 GiB) takes 100 of them with JK8S_LOAD_RUNNING.
+    # Small requests, so the one node (2 CPUs, 24 GiB) takes all 200.
     {
         "name": "small",
         "default": True,
-        "cpu_request": "10m",
+        "cpu_request": "5m",
         "memory_request": "64Mi",
         "memory_limit": "512Mi",
     },
     {"name": "parked", "cpu_request": "10m", "node_selector": {"jupyter-k8s.io/test": "nowhere"}},
 ]
 # Long enough to run through the start of every running job and the measurement.
-TICKS = max(150, RUNNING * 6)
+SECONDS = 60 + RUNNING * 3
 TICKER = notebook(
-    f"import time\nfor i in range({TICKS}):\n    print('tick', i, flush=True)\n    time.sleep(0.4)"
+    f"import time\nfor i in range({SECONDS * 5 // 2}):\n"
+    "    print('tick', i, flush=True)\n    time.sleep(0.4)"
 )
-#: Makes asyncio's debug mode (PYTHONASYNCIODEBUG=1) report callbacks over 10 ms, not 100 ms.
+SLEEPER = notebook(f"import time\nprint('started', flush=True)\ntime.sleep({SECONDS})")
+#: Times every callback of the server's event loop and reports those over 10 ms, in the words
+#: asyncio's debug mode uses; without that mode's own cost (it records where each coroutine was
+#: made, which dominates under load), which PYTHONASYNCIODEBUG=1 adds back for a closer look.
 SITECUSTOMIZE = """
-import asyncio.base_events
+import asyncio, asyncio.events, sys, time
 
-_init = asyncio.base_events.BaseEventLoop.__init__
-
-
-def _init_reporting_10_ms(self, *args, **kwargs):
-    _init(self, *args, **kwargs)
-    self.slow_callback_duration = 0.01
+_run = asyncio.events.Handle._run
 
 
-asyncio.base_events.BaseEventLoop.__init__ = _init_reporting_10_ms
+def _timed_run(self):
+    started = time.perf_counter()
+    _run(self)
+    took = time.perf_counter() - started
+    if took > 0.01:
+        owner = getattr(self._callback, "__self__", None)
+        what = repr(owner) if isinstance(owner, asyncio.Task) else repr(self)
+        sys.stderr.write(f"Executing {what} took {took:.3f} seconds\\n")
+
+
+asyncio.events.Handle._run = _timed_run
+sys.stderr.write("load test: timing every event loop callback\\n")
 
 import gc, sys, time
 
@@ -85,12 +98,12 @@ async def test_two_hundred_jobs_twenty_followed_logs(
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     monkeypatch.setenv("PYTHONPATH", str(site))
-    # asyncio's debug mode finds slow callbacks but costs much CPU of its own; with
-    # JK8S_LOAD_ASYNCIO_DEBUG=0 the REST figures are those of a server without it.
-    if os.environ.get("JK8S_LOAD_ASYNCIO_DEBUG", "1") == "1":
+    # asyncio's debug mode says more of a slow callback but costs much CPU of its own.
+    if DEBUG:
         monkeypatch.setenv("PYTHONASYNCIODEBUG", "1")
     root = tmp_path / "root"
     write_notebook(root / "ticker.ipynb", TICKER)
+    write_notebook(root / "sleeper.ipynb", SLEEPER)
     kubeconfig = await asyncio.to_thread(
         user_kubeconfig, dev_cluster, admin_config, namespace, tmp_path / "kubeconfig"
     )
@@ -103,10 +116,11 @@ async def test_two_hundred_jobs_twenty_followed_logs(
             running: list[str] = []
             for n in range(JOBS):
                 profile = "small" if n < RUNNING else "parked"
+                nb = "ticker.ipynb" if n < FOLLOWED else "sleeper.ipynb"
                 async with s.post(
                     f"{server.url}/jupyter-k8s/jobs",
                     headers=server.headers,
-                    json={"notebook": "ticker.ipynb", "profile": profile},
+                    json={"notebook": nb, "profile": profile},
                 ) as r:
                     assert r.status == 201, await r.text()
                     if profile == "small":
@@ -149,6 +163,7 @@ async def test_two_hundred_jobs_twenty_followed_logs(
             whole = server.log_path.read_text(errors="replace")
             # The measuring hooks must be in place, or "no slow callback" would mean nothing.
             assert "Error in sitecustomize" not in whole, whole[:2000]
+            assert "load test: timing every event loop callback" in whole, whole[:2000]
             log = whole[log_offset:]
         slow = sorted(((float(m[2]), m[1][:160]) for m in SLOW.finditer(log)), reverse=True)
         pauses = sorted((float(m[2]) for m in GC.finditer(log)), reverse=True)
@@ -165,14 +180,11 @@ async def test_two_hundred_jobs_twenty_followed_logs(
         for seconds, what in slow[:5]:
             print(f"  {seconds * 1000:.1f} ms: {what}")
         assert p99 < 0.2, p99
-        # The slowest callback is measured and printed (the goal is under 50 ms; see
-        # docs/jobs.md#figures for where it stands): asserted only against a gross stall.
-        assert not slow or slow[0][0] < 1.0, slow[:5]
+        if not DEBUG:  # asyncio's debug mode costs more than the callbacks it times
+            assert not slow or slow[0][0] < 0.05, slow[:5]
         # With the heap frozen after start-up (jupyter_k8s.heap) a full collection walks only
-        # what came later: ~15 ms here, 213 ms before. A regression shows up as 100 ms+.
-        # (With JK8S_LOAD_RUNNING=100 the 2 cores are saturated by the pods: a figure run.)
-        if RUNNING <= 20:
-            assert not pauses or pauses[0] < 0.1, pauses[:5]
+        # what came later. A regression shows up as 100 ms+.
+        assert not pauses or pauses[0] < 0.1, pauses[:5]
     finally:
         for task in follows:
             task.cancel()
