@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jupyter_k8s.devcluster import DEFAULT_MAX_PODS
 from jupyter_k8s.devcluster.controlplane import DevCluster, free_port
 
 TOKEN = "bench-token"
@@ -100,12 +101,13 @@ def bench_server(
     prefix: str = "jk8s-bench-",
     start_timeout: float = 60.0,
     env: dict[str, str] | None = None,
+    max_pods: int = DEFAULT_MAX_PODS,
 ) -> Iterator[BenchServer]:
     """Bring a local cluster up in a temporary folder and start a Jupyter server on it, as the
     extension's ServiceAccount with the JupyterK8s traits in `config`; stop both on leaving."""
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         tmpdir = Path(tmp)
-        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None)
+        cluster = DevCluster(tmpdir / "cluster", progress=lambda _m: None, max_pods=max_pods)
         cluster.up(wait=True)
         proc = None
         try:

@@ -1,12 +1,14 @@
 """Server memory under a long load: 1,000 jobs in its caches, jobs running and finishing all
 along, logs followed and the job list polled as the sidebar does; RSS sampled throughout.
 
-    python bench/soak.py [--minutes 30] [--jobs 1000] [--running 20] [--json results.json]
+    python bench/soak.py [--minutes 30] [--jobs 1000] [--running 20] [--job-seconds 30]
+                         [--json results.json]
 
 Starts a private local cluster and a real Jupyter server with the extension. `--jobs` minus
 `--running` jobs wait for a node their profile never finds (in every cache, list and status,
-without a runner each: this 2-core machine cannot run hundreds of kernels); `--running` jobs
-run a ~30 s notebook, and each one that ends is replaced by a new one, with a third of them
+without a runner each); `--running` jobs run a notebook of `--job-seconds` (the node takes
+as many pods as that needs: 200 at once fit this 24 GiB machine, ~80 MiB each), and each one
+that ends is replaced by a new one, with a third of them
 followed through GET /logs?follow=1. Finished jobs go after 60 s (`job_ttl_seconds`), so the
 number of jobs stays level and a growing RSS would be a leak, not more data.
 
@@ -36,28 +38,39 @@ from pathlib import Path
 import aiohttp
 from benchlib import HEADERS, bench_server, report
 
+from jupyter_k8s.devcluster import DEFAULT_MAX_PODS
+
 PROFILES = [
     {"name": "small", "default": True, "cpu_request": "50m", "memory_limit": "512Mi"},
     {"name": "parked", "cpu_request": "10m", "node_selector": {"bench": "nowhere"}},
 ]
-TICKER = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "id": "tick",
-            "metadata": {},
-            "execution_count": None,
-            "outputs": [],
-            "source": "import time\nfor i in range(60):\n    print('tick', i, flush=True)\n"
-            "    time.sleep(0.5)",
-        }
-    ],
-    "metadata": {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
+
+
+def ticker(seconds: float) -> dict:
+    """A notebook that prints a tick every 0.5 s for `seconds` (every 5 s past 60 s: 200 long
+    jobs at once would otherwise spend the two cores on printing)."""
+    every = 0.5 if seconds <= 60 else 5.0
+    ticks = max(1, int(seconds / every))
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "tick",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": f"import time\nfor i in range({ticks}):\n"
+                f"    print('tick', i, flush=True)\n    time.sleep({every})",
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
 WARM_UP = 180.0
 #: Installed in the server with --trace-memory: SIGUSR2 dumps a tracemalloc snapshot.
 SITECUSTOMIZE = """
@@ -203,6 +216,9 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--running", type=int, default=20)
+    parser.add_argument(
+        "--job-seconds", type=float, default=30, help="how long each running job runs"
+    )
     parser.add_argument("--json", type=Path)
     parser.add_argument("--trace-memory", action="store_true", help="tracemalloc snapshots")
     args = parser.parse_args()
@@ -214,8 +230,13 @@ def main() -> int:
         server_env["PYTHONPATH"] = f"{traced}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"
         server_env["JK8S_SNAPSHOTS"] = str(traced)
     config = {"profiles": PROFILES, "job_ttl_seconds": 60}
-    with bench_server(config, start_timeout=600 if traced else 60, env=server_env) as bench:
-        (bench.root / "t.ipynb").write_text(json.dumps(TICKER))
+    with bench_server(
+        config,
+        start_timeout=600 if traced else 60,
+        env=server_env,
+        max_pods=max(DEFAULT_MAX_PODS, args.running + 20),
+    ) as bench:
+        (bench.root / "t.ipynb").write_text(json.dumps(ticker(args.job_seconds)))
         figures = asyncio.run(
             soak(bench.url, bench.proc.pid, args.minutes, args.jobs, args.running, traced)
         )
