@@ -215,10 +215,10 @@ class JupyterK8s(LoggingConfigurable):
         5.0,
         config=True,
         help="""A kernel restart happens in the kernel's pod (same IP, same GPU): the kernel
-        exits and the kubelet starts it again. When the kubelet's crash-loop back-off would
-        make that wait longer than this many seconds (it grows after quick restarts), the
-        restart makes a new pod instead, which must be scheduled again (and may wait for a
-        GPU).""",
+        exits and the kubelet starts it again. When the kubelet has not started it again this
+        many seconds after it ended (its crash-loop back-off grows after quick restarts: a
+        real kubelet waits 10 s before the second within 10 minutes), the restart makes a new
+        pod instead, which must be scheduled again (and may wait for a GPU).""",
     )
 
     kernel_orphan_seconds = Float(

@@ -82,6 +82,7 @@ from .status import (
     PodState,
     backoff_seconds,
     kernel_exit,
+    old_instance_ended,
     restart_count,
     session_notebook,
     startup_state,
@@ -715,6 +716,10 @@ class K8sPodProvisioner(KernelProvisionerBase):
             return False
         expected = max(self._restarts + 1, restart_count(pod))
         limit = min(deadline, time.monotonic() + svc.config.restart_timeout)
+        # A real kubelet shows its CrashLoopBackOff message only once the back-off is nearly
+        # over (10 s after the old instance ended, measured on the real node): the message
+        # can't be awaited, so the wait itself is bounded by restart_max_backoff.
+        ended_at: float | None = None
         while True:
             pod = svc.pod(self.pod_name or "")
             state = startup_state(pod, svc.pod_events(pod), expected)
@@ -744,9 +749,22 @@ class K8sPodProvisioner(KernelProvisionerBase):
                     backoff,
                 )
                 return False
-            left = limit - time.monotonic()
+            now = time.monotonic()
+            if ended_at is None and old_instance_ended(pod, expected):
+                ended_at = now
+            if ended_at is not None and now - ended_at > svc.config.restart_max_backoff:
+                self.log.info(
+                    "jupyter-k8s: the kubelet did not restart kernel %s within %g s; making a "
+                    "new pod",
+                    self.kernel_id,
+                    svc.config.restart_max_backoff,
+                )
+                return False
+            left = limit - now
             if left <= 0:
                 return False
+            if ended_at is not None:  # wake up when the bound passes, change or not
+                left = min(left, ended_at + svc.config.restart_max_backoff - now + 0.01)
             await svc.changed(left)
         self._restarts = expected
         self._show(state)  # the status's `restarts` counts this instance from now on

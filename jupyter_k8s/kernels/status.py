@@ -102,6 +102,13 @@ def restart_count(pod: Obj | None) -> int:
     return count if type(count) is int and count >= 0 else 0
 
 
+def old_instance_ended(pod: Obj | None, launched_restarts: int) -> bool:
+    """The kernel's container ended (terminated, or waiting to be started again) and the
+    instance with restartCount `launched_restarts` has not started yet: the kubelet's turn."""
+    kind, _ = _state(container_status(pod))
+    return kind in ("terminated", "waiting") and restart_count(pod) < launched_restarts
+
+
 def _state(status: Obj | None, which: str = "state") -> tuple[str | None, Obj]:
     for kind, details in ((status or {}).get(which) or {}).items():
         return kind, details or {}

@@ -244,6 +244,32 @@ async def test_restart_in_place_then_kill_makes_a_new_pod(heartbeat):
     assert prov.pod_name != first and len(svc.created) == 2
 
 
+async def test_restart_waits_for_the_kubelet_only_restart_max_backoff(heartbeat):
+    """A real kubelet says CrashLoopBackOff only near the back-off's end: the container
+    just stays terminated. After restart_max_backoff the restart makes a new pod."""
+    svc = FakeService()
+    svc.config.restart_max_backoff = 0.3
+    svc.config.restart_timeout = 30
+    heartbeat(svc.config.ports["hb_port"])
+    prov = provisioner(svc)
+    await launch(prov)
+    first = prov.pod_name
+    await prov.shutdown_requested(restart=True)
+    pod = copy.deepcopy(svc.pods[first])
+    pod["status"]["containerStatuses"][0]["state"] = {
+        "terminated": {"exitCode": 0, "reason": "Completed"}
+    }
+    svc.pods[first] = pod
+    svc.touch()
+    assert await prov.wait() == 0
+    await prov.cleanup(restart=True)
+    t0 = asyncio.get_running_loop().time()
+    await launch(prov)
+    took = asyncio.get_running_loop().time() - t0
+    assert prov.pod_name != first and len(svc.created) == 2
+    assert took < 2, f"waited {took:.1f} s for the kubelet"
+
+
 async def test_bad_image_fails_fast_and_deletes_the_pod():
     svc = FakeService("badimage")
     prov = provisioner(svc)

@@ -12,6 +12,7 @@ from jupyter_k8s.kernels.status import (
     backoff_seconds,
     fail_fast,
     kernel_exit,
+    old_instance_ended,
     restart_count,
     session_notebook,
     stale_standalone,
@@ -147,6 +148,16 @@ def test_restart_in_place_states():
     assert startup_state(backoff, [], 1).reason == "Restarting"
     assert startup_state(pod(state=RUNNING, restarts=1), [], 1).running
     assert startup_state(pod(state=RUNNING, restarts=2), [], 1).failed
+
+
+def test_old_instance_ended():
+    ended = pod(state={"terminated": {"exitCode": 0, "reason": "Completed"}})
+    assert old_instance_ended(ended, 1)
+    looping = pod(state={"waiting": {"reason": "CrashLoopBackOff"}}, restarts=1)
+    assert old_instance_ended(looping, 2) and not old_instance_ended(looping, 1)
+    assert not old_instance_ended(pod(state=RUNNING), 1)  # still the old one, running
+    assert not old_instance_ended(pod(state=RUNNING, restarts=1), 1)  # the new one runs
+    assert not old_instance_ended(None, 1)
 
 
 def test_pod_ended_while_starting():
