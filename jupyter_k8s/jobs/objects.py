@@ -432,6 +432,22 @@ def _volumes(build: JobBuild) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     return volumes, mounts
 
 
+def _pod_security(build: JobBuild) -> dict[str, Any]:
+    """Restricted, as `run_as_user` with that number as its group too (as kernel pods).
+
+    Without runAsGroup the pod's group is the image's (root, 0, for a uid the image does not
+    list), and what a job writes into the user's folder would be group root. fsGroup adds the
+    group to every process and has the kubelet give volumes that support it (most block-storage
+    PVCs, Secrets, ConfigMaps) to that group; hostPath and most NFS volumes it leaves as they
+    are, so there the folder must be writable by the uid or by this group (docs/operators.md).
+    OnRootMismatch: a large home volume is not walked again at every job's start."""
+    security = restricted_pod_security(build.run_as_user)
+    security["runAsGroup"] = build.run_as_user
+    security["fsGroup"] = build.run_as_user
+    security["fsGroupChangePolicy"] = "OnRootMismatch"
+    return security
+
+
 def make_pod_spec(build: JobBuild) -> dict[str, Any]:
     """The pod template's spec: restricted, no token, the runner container, the profile."""
     profile = build.profile
@@ -463,7 +479,7 @@ def make_pod_spec(build: JobBuild) -> dict[str, Any]:
     runner["terminationMessagePolicy"] = "FallbackToLogsOnError"
     spec = pod_spec(
         [runner],
-        securityContext=restricted_pod_security(build.run_as_user),
+        securityContext=_pod_security(build),
         enableServiceLinks=False,
         terminationGracePeriodSeconds=GRACE_SECONDS,
     )

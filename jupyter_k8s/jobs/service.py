@@ -1309,11 +1309,15 @@ class JobService:
             return
 
         def rewrite(target: Path) -> bool:
-            if not target.is_file() or target.stat().st_size > STAMP_MAX_BYTES:
+            if not target.is_file():
+                return False
+            was = target.stat()
+            if was.st_size > STAMP_MAX_BYTES:
                 return False
             stamped = add_to_notebook(target.read_bytes(), provenance)
             if stamped is not None:
                 write_atomic(target, stamped)
+                keep_ownership(target, was)
             return stamped is not None
 
         try:  # the output is there whatever happens here: a failure costs only the stamp
@@ -1354,6 +1358,18 @@ class JobService:
 
 
 _FRAME_DATA = re.compile(r"[A-Za-z0-9+/=]{1,76}")
+
+
+def keep_ownership(path: Path, was: os.stat_result) -> None:
+    """Give a file rewritten by the server the owner and mode it had: the executed notebook a
+    job's pod wrote in place (uid 1000, the fsGroup's gid) stays the user's whoever runs the
+    server (as root, the rename would make it root's, and the user could no longer save it).
+    A server that may not chown (not root) keeps what it can: the mode."""
+    if (was.st_uid, was.st_gid) != (os.geteuid(), os.getegid()):
+        with contextlib.suppress(OSError):
+            os.chown(path, was.st_uid, was.st_gid)
+    with contextlib.suppress(OSError):  # after chown, which clears set-id bits
+        os.chmod(path, was.st_mode & 0o7777)
 
 
 def read_notebook_file(path: Path, limit: int) -> Any | None:

@@ -118,6 +118,7 @@ RECORD_HELPER = (
 )
 
 MISSING_PACKAGE = "MissingPackage"  # the failure's reason, also the job status's
+OUTPUT_NOT_WRITABLE = "OutputNotWritable"  # likewise: the pod cannot write the output's folder
 NEEDS = (
     "the runner needs Python >= 3.8 with papermill and ipykernel (pip install papermill ipykernel)"
 )
@@ -728,6 +729,43 @@ def unpack(archive: str, dest: str) -> int:
     return count
 
 
+class OutputNotWritable(Exception):
+    """The pod's user cannot write where the executed notebook goes (found before running)."""
+
+
+def not_writable_message(folder: str, error: OSError) -> str:
+    """Who the pod is, what the folder allows, and the fix: for a person."""
+    groups = sorted({os.getgid(), *os.getgroups()})
+    try:
+        st = os.stat(folder)
+        owner = f"owned by {st.st_uid}:{st.st_gid}, mode {st.st_mode & 0o7777:04o}"
+    except OSError:
+        owner = "not readable"
+    return (
+        f"the pod (uid {os.getuid()}, groups {','.join(map(str, groups))}) cannot write "
+        f"{folder} ({owner}: {error.strerror or error}); the executed notebook could not be "
+        "saved, so nothing was run. Make the folder writable by the pod's uid, or group-owned "
+        "by its gid and group-writable (chgrp GID DIR; chmod g+ws DIR)"
+    )
+
+
+def check_writable(folder: str) -> None:
+    """Raise OutputNotWritable unless a file can be made in `folder` (made if missing).
+
+    A real probe (create, remove) rather than mode bits: ACLs, read-only mounts and NFS
+    squashing decide too. On a real kubelet fsGroup does not change hostPath (or most NFS)
+    volumes, so a folder the pod cannot write is a setup mistake to name at once, not after
+    hours of computing whose result would then have nowhere to go.
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".jupyter-k8s-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputNotWritable(not_writable_message(folder, exc)) from exc
+
+
 def _prepare(config: dict[str, Any]) -> None:
     """Folders, the kernel's runtime dir and the shipped folder, before papermill starts."""
     if config["input"].endswith(".gz"):
@@ -737,8 +775,7 @@ def _prepare(config: dict[str, Any]) -> None:
         with gzip.open(config["input"], "rb") as src, open(plain, "wb") as dst:
             dst.write(src.read())
         config["input"] = plain
-    output_dir = os.path.dirname(os.path.abspath(config["output"]))
-    os.makedirs(output_dir, exist_ok=True)
+    check_writable(os.path.dirname(os.path.abspath(config["output"])))
     cwd = config.get("cwd")
     if cwd:
         os.makedirs(cwd, exist_ok=True)
@@ -967,6 +1004,17 @@ def run(config: dict[str, Any]) -> int:
             execute(config)
         finally:
             STATE.executing = False
+    except OutputNotWritable as exc:
+        outcome = "failed"
+        # Named like MissingPackage: the status shows the reason and this sentence, and the
+        # server knows nothing ran (no executed notebook was lost).
+        details = {
+            "reason": OUTPUT_NOT_WRITABLE,
+            "ename": OUTPUT_NOT_WRITABLE,
+            "evalue": _short(exc),
+            "cell": None,
+        }
+        _write_line(f"jupyter-k8s runner: {exc}")
     except Cancelled:
         outcome = "cancelled"
         _kill_kernel()  # interrupted while the kernel started: nbclient did not clean it up
