@@ -31,7 +31,7 @@ import pytest
 from builders import notebook, write_notebook
 from jobs_support import ServerProcess, outputs_text, shared_claim
 
-from jupyter_k8s.k8s.client import ClusterConfig
+from jupyter_k8s.k8s.client import ClusterConfig, KubeClient
 
 pytest_plugins = ("realnode_support",)
 
@@ -68,11 +68,14 @@ GREEDY = notebook(
     "import numpy\na = numpy.ones(1 << 27)\nprint(a.sum())",
 )
 HELLO = notebook("print('hello')")
-# ~13 MiB of stdout: the kubelet rotates the container log at 10 MiB meanwhile.
+# ~13 MiB of stdout, then a pause longer than the kubelet's log check (every 10 s): the
+# container log passes 10 MiB while the container runs, so the kubelet rotates it and the
+# log API serves only what came after.
 LOG_LINES = 13 * 1024
+FIRST_LINE = "00000000 " + "x" * 1014
 BIG_LOG = notebook(
     f"for i in range({LOG_LINES}):\n    print(f'{{i:08d}} ' + 'x' * 1014)",
-    "print('after the flood')",
+    "import time\ntime.sleep(12)\nprint('after the flood')",
 )
 # 4 blobs of 1 MB random bytes, base64: ~5.3 MB that gzip shrinks to ~4 MiB (over the
 # ~3 MiB a log frame takes), so the pod holds the output and the server fetches it.
@@ -290,13 +293,26 @@ async def test_an_image_that_does_not_exist_fails_fast(api_server: ServerProcess
     job = await api_server.wait_job(job_id, watch, 90)
     seconds = time.monotonic() - started
     print(f"\nmissing image: failed in {seconds:.1f} s; reasons seen {seen}")
+    assert "ErrImagePull" in seen, seen  # the kubelet's first answer, shown while it waits
     assert (job["phase"], job["reason"]) == ("Failed", "ImagePullBackOff"), job
     assert MISSING_IMAGE in job["message"], job
     assert seconds < 60, seen
     assert job["output_state"] == "none", job
 
 
-async def test_a_13_mib_log_and_a_held_output_come_back_whole(api_server: ServerProcess):
+async def pod_log(admin: KubeClient, namespace: str, job_id: str) -> str:
+    """The job's pod log as the log API serves it (the kubelet's newest file only)."""
+    listing = await admin.list("pods", namespace, labelSelector=f"job-name={job_id}")
+    (pod,) = listing["items"]
+    raw = await admin.request(
+        "GET", f"/api/v1/namespaces/{namespace}/pods/{pod['metadata']['name']}/log", raw=True
+    )
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+async def test_a_13_mib_log_and_a_held_output_come_back_whole(
+    api_server: ServerProcess, real_node_admin: KubeClient, real_node_namespace: str
+):
     (log_job, log_s), (blob_job, blob_s) = await asyncio.gather(
         run_job(api_server, {"notebook": "biglog.ipynb"}, 240),
         run_job(api_server, {"notebook": "blobs.ipynb"}, 240),
@@ -306,9 +322,13 @@ async def test_a_13_mib_log_and_a_held_output_come_back_whole(api_server: Server
     texts = outputs_text(read_output(api_server.root, log_job))
     lines = "".join(texts[0]).splitlines()
     assert len(lines) == LOG_LINES
-    assert lines[0] == "00000000 " + "x" * 1014
+    assert lines[0] == FIRST_LINE
     assert lines[-1] == f"{LOG_LINES - 1:08d} " + "x" * 1014
     assert texts[1] == ["after the flood\n"]
+    # The kubelet did rotate: the log API no longer has the flood's start.
+    served = await pod_log(real_node_admin, real_node_namespace, log_job["id"])
+    print(f"13 MiB log: the log API serves {len(served) / 2**20:.1f} MiB after rotation")
+    assert FIRST_LINE not in served and "after the flood" in served
 
     assert blob_job["phase"] == "Succeeded", blob_job
     nb = read_output(api_server.root, blob_job)
@@ -317,3 +337,7 @@ async def test_a_13_mib_log_and_a_held_output_come_back_whole(api_server: Server
     digest = hashlib.sha256("".join(blobs).encode()).hexdigest()
     assert len(blobs) == 4
     assert outputs_text(nb)[0][-1] == digest + "\n"
+    # It came over the pod network (held by the pod), not framed in the log.
+    assert '"event": "output_held"' in await pod_log(
+        real_node_admin, real_node_namespace, blob_job["id"]
+    )
