@@ -348,6 +348,8 @@ def print_node_table(
     print("|---|---|---|---|")
     for key, text in ROWS:
         p, r = process.get(key), real.get(key)
+        if p is None and r is None:
+            continue
         ratio = f"{r / p:.1f}x" if p and r is not None else ""
         print(f"| {text} | {_cell(p)} | {_cell(r)} | {ratio} |")
 
