@@ -41,7 +41,14 @@ from benchlib import HEADERS, bench_server, report
 from jupyter_k8s.devcluster import DEFAULT_MAX_PODS
 
 PROFILES = [
-    {"name": "small", "default": True, "cpu_request": "50m", "memory_limit": "512Mi"},
+    # Small requests, so that the one node (2 CPUs, 24 GiB) takes 200 of them at once.
+    {
+        "name": "small",
+        "default": True,
+        "cpu_request": "5m",
+        "memory_request": "64Mi",
+        "memory_limit": "512Mi",
+    },
     {"name": "parked", "cpu_request": "10m", "node_selector": {"bench": "nowhere"}},
 ]
 
