@@ -86,6 +86,7 @@ class ServerProcess:
     owner: str = "alice"
     extra: tuple[str, ...] = ()
     config: dict[str, Any] | None = None  # more JupyterK8s traits, via a config file
+    env: dict[str, str] | None = None  # more environment (e.g. JUPYTER_PATH for kernelspecs)
     token: str = "test-token"
     port: int = 0
     proc: subprocess.Popen | None = None
@@ -123,7 +124,7 @@ class ServerProcess:
         (config_dir / "jupyter_server_config.json").write_text(
             json.dumps({"JupyterK8s": self.config or {}})
         )
-        env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config_dir))
+        env = dict(os.environ, **(self.env or {}), JUPYTER_CONFIG_DIR=str(config_dir))
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -46,18 +46,9 @@ def server(dev_cluster, admin_config, namespace, tmp_path_factory):
                 {"name": "tiny", "memory_limit": "300Mi"},
             ],
         },
+        env={"JUPYTER_PATH": str(jupyter_path)},
     )
-    import os
-
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = str(jupyter_path)
-    try:
-        srv.start()
-    finally:
-        if old is None:
-            os.environ.pop("JUPYTER_PATH")
-        else:
-            os.environ["JUPYTER_PATH"] = old
+    srv.start()
     yield srv
     srv.stop()
 

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import ipaddress
 import json
-import os
 import statistics
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -59,16 +58,14 @@ def server(
     root.mkdir()
     jupyter_path = base / "jupyter-path"
     _missing_image_spec(jupyter_path)
-    srv = ServerProcess(root, real_node_kubeconfig, real_node_namespace, config={})
-    old = os.environ.get("JUPYTER_PATH")
-    os.environ["JUPYTER_PATH"] = str(jupyter_path)  # read by the server process at its start
-    try:
-        srv.start()
-    finally:
-        if old is None:
-            os.environ.pop("JUPYTER_PATH")
-        else:
-            os.environ["JUPYTER_PATH"] = old
+    srv = ServerProcess(
+        root,
+        real_node_kubeconfig,
+        real_node_namespace,
+        config={},
+        env={"JUPYTER_PATH": str(jupyter_path)},
+    )
+    srv.start()
     yield srv
     srv.stop()
 
