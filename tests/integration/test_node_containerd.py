@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pytest
 from builders import notebook, write_notebook
+from node_pods import restricted_pod
 
 from jupyter_k8s.devcluster.build import Versions, find_binaries
 from jupyter_k8s.devcluster.controlplane import DevCluster, pid_alive
@@ -69,35 +70,6 @@ class Api:
         status, body = self.call("GET", path)
         assert status == 200, body[:500]
         return json.loads(body)
-
-
-def _pod(name: str, command: list[str]) -> dict:
-    """A pod the namespace's "restricted" Pod Security profile admits."""
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 1000,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "main",
-                    "image": images.TINY_IMAGE,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": command,
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
 
 
 def _wait_phase(api: Api, path: str, phases: set[str], timeout: float) -> dict:
@@ -172,7 +144,11 @@ def test_real_node_runs_a_pod_of_a_local_image_and_leaves_nothing(tmp_path: Path
         status, body = api.call(
             "POST",
             base,
-            _pod("hello", ["/bin/sh", "-c", "echo hello from $(hostname) as uid $(id -u)"]),
+            restricted_pod(
+                "hello",
+                images.TINY_IMAGE,
+                ["/bin/sh", "-c", "echo hello from $(hostname) as uid $(id -u)"],
+            ),
         )
         assert status == 201, body[:500]
         pod = _wait_phase(api, f"{base}/hello", {"Succeeded", "Failed"}, 120)
@@ -186,7 +162,9 @@ def test_real_node_runs_a_pod_of_a_local_image_and_leaves_nothing(tmp_path: Path
         status, body = api.call(
             "POST",
             base,
-            _pod("listener", ["/bin/sh", "-c", "echo ready; exec sleep 600"]),
+            restricted_pod(
+                "listener", images.TINY_IMAGE, ["/bin/sh", "-c", "echo ready; exec sleep 600"]
+            ),
         )
         assert status == 201, body[:500]
         pod = _wait_phase(api, f"{base}/listener", {"Running"}, 120)

@@ -15,6 +15,7 @@ import threading
 from typing import Any
 
 import pytest
+from node_pods import restricted_pod
 
 from jupyter_k8s.devcluster.realnode import images
 from jupyter_k8s.k8s.client import KubeClient
@@ -29,35 +30,6 @@ pytestmark = [
 ]
 
 PORT = 8080
-
-
-def _pod(name: str, script: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 1,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 1000,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "main",
-                    "image": images.NOTEBOOK_IMAGE,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["python3", "-c", script],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                }
-            ],
-        },
-    }
 
 
 async def _phase(admin: KubeClient, ns: str, name: str, phases: set[str]) -> dict[str, Any]:
@@ -108,7 +80,9 @@ async def test_pods_reach_each_other_and_the_host(
         "        self.send_response(200); self.end_headers(); self.wfile.write(b'from pod a')\n"
         f"http.server.HTTPServer(('0.0.0.0', {PORT}), H).serve_forever()\n"
     )
-    await admin.create("pods", _pod("pod-a", server_script), ns)
+    await admin.create(
+        "pods", restricted_pod("pod-a", images.NOTEBOOK_IMAGE, ["python3", "-c", server_script]), ns
+    )
     a = await _phase(admin, ns, "pod-a", {"Running"})
     # hostIP: the node's InternalIP, its address on the bridge (the pods' gateway).
     a_ip, node_ip = a["status"]["podIP"], a["status"]["hostIP"]
@@ -128,7 +102,9 @@ async def test_pods_reach_each_other_and_the_host(
         "    s.sendall(b'hello host\\n')\n"
         "    print('host:', s.makefile().readline().strip())\n"
     )
-    await admin.create("pods", _pod("pod-b", client_script), ns)
+    await admin.create(
+        "pods", restricted_pod("pod-b", images.NOTEBOOK_IMAGE, ["python3", "-c", client_script]), ns
+    )
     try:
         b = await _phase(admin, ns, "pod-b", {"Succeeded", "Failed"})
         log = await admin.request("GET", f"/api/v1/namespaces/{ns}/pods/pod-b/log", raw=True)
