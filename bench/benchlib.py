@@ -28,6 +28,28 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
+def ticker_notebook(ticks: int, every: float) -> dict[str, Any]:
+    """A one-cell Python notebook that prints `tick i` `ticks` times, `every` seconds apart."""
+    return {
+        "cells": [
+            {
+                "cell_type": "code",
+                "id": "tick",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": f"import time\nfor i in range({ticks}):\n"
+                f"    print('tick', i, flush=True)\n    time.sleep({every})",
+            }
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+
+
 def start_server(
     root: Path,
     kubeconfig: Path,

@@ -24,30 +24,13 @@ import time
 from pathlib import Path
 
 import aiohttp
-from benchlib import HEADERS, bench_server, percentile, report
+from benchlib import HEADERS, bench_server, percentile, report, ticker_notebook
 
 from jupyter_k8s.devcluster.controlplane import DevCluster
 from jupyter_k8s.k8s.client import KubeClient, load_config
 
 PROFILES = [{"name": "small", "default": True, "cpu_request": "50m"}]
-TICKER = {
-    "cells": [
-        {
-            "cell_type": "code",
-            "id": "tick",
-            "metadata": {},
-            "execution_count": None,
-            "outputs": [],
-            "source": "import time\nfor i in range(240):\n    print('tick', i, flush=True)\n"
-            "    time.sleep(0.25)",
-        }
-    ],
-    "metadata": {
-        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-    },
-    "nbformat": 4,
-    "nbformat_minor": 5,
-}
+TICKER = ticker_notebook(240, 0.25)
 
 
 async def get(session: aiohttp.ClientSession, url: str) -> tuple[int, dict]:

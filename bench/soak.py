@@ -36,7 +36,7 @@ import tracemalloc
 from pathlib import Path
 
 import aiohttp
-from benchlib import HEADERS, bench_server, report
+from benchlib import HEADERS, bench_server, report, ticker_notebook
 
 from jupyter_k8s.devcluster import DEFAULT_MAX_PODS
 
@@ -57,25 +57,7 @@ def ticker(seconds: float) -> dict:
     """A notebook that prints a tick every 0.5 s for `seconds` (every 5 s past 60 s: 200 long
     jobs at once would otherwise spend the two cores on printing)."""
     every = 0.5 if seconds <= 60 else 5.0
-    ticks = max(1, int(seconds / every))
-    return {
-        "cells": [
-            {
-                "cell_type": "code",
-                "id": "tick",
-                "metadata": {},
-                "execution_count": None,
-                "outputs": [],
-                "source": f"import time\nfor i in range({ticks}):\n"
-                f"    print('tick', i, flush=True)\n    time.sleep({every})",
-            }
-        ],
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    }
+    return ticker_notebook(max(1, int(seconds / every)), every)
 
 
 WARM_UP = 180.0
