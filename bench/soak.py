@@ -136,7 +136,10 @@ async def soak(
                 return (await r.json())["job"]["id"]
 
         async def follow(job_id: str) -> None:
-            async with s.get(f"{api}/jobs/{job_id}/logs?follow=1", headers=HEADERS) as r:
+            # As long as the job runs (the session's 600 s cap is for the other calls).
+            forever = aiohttp.ClientTimeout(total=None, sock_read=300)
+            url = f"{api}/jobs/{job_id}/logs?follow=1"
+            async with s.get(url, headers=HEADERS, timeout=forever) as r:
                 await r.read()
 
         for _ in range(jobs - running):
