@@ -14,13 +14,18 @@ Images are cached by a hash of what goes into them (the recipe), under
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
+import sys
 import tarfile
+import tempfile
 import time
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,15 +162,20 @@ def write_oci_layout(out: Path, name: str, layers: list[Path], config: dict) -> 
     tmp.replace(out)
 
 
+def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
+    """A layer member as every image here has it: root's, dated the epoch (reproducible)."""
+    info.uid = info.gid = 0
+    info.uname = info.gname = "root"
+    info.mtime = 0
+    return info
+
+
 def files_layer(out: Path, files: Iterable[tuple[str, Path, int]]) -> str:
     """A layer tar of (path in image, file on host, mode); its sha256 (the diff id)."""
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         for arcname, src, mode in files:
-            info = tar.gettarinfo(str(src), arcname=arcname.lstrip("/"))
+            info = _root_owned(tar.gettarinfo(str(src), arcname=arcname.lstrip("/")))
             info.mode = mode
-            info.uid = info.gid = 0
-            info.uname = info.gname = "root"
-            info.mtime = 0
             with open(src, "rb") as f:
                 tar.addfile(info, f)
     return _sha256_file(out)[0]
@@ -260,8 +270,6 @@ def ensure_debian_image(recipe: DebianRecipe, progress: Progress = print) -> tup
     out = cached_archive(_label(recipe.name), recipe.key())
     if out.is_file():
         return recipe.name, out
-    import shutil
-
     if shutil.which("mmdebstrap") is None:
         raise ImageError(
             "mmdebstrap builds the node's images from Debian packages: apt-get install mmdebstrap"
@@ -295,10 +303,6 @@ def ensure_debian_image(recipe: DebianRecipe, progress: Progress = print) -> tup
 def _pip_layer(requirements: tuple[str, ...], out: Path, deps: bool = False) -> Path:
     """A layer of `pip install --target` (dependencies only with `deps`), scripts in
     /usr/local/bin, data files (share/, etc/) under /usr/local, where Jupyter looks."""
-    import shutil
-    import sys
-    import tempfile
-
     if sys.version_info[:2] != (3, 11):
         # PIP_SITE and compiled wheels are for bookworm's python3.
         raise ImageError(
@@ -333,10 +337,7 @@ def _pip_layer(requirements: tuple[str, ...], out: Path, deps: bool = False) -> 
                 shutil.rmtree(site / data)
         with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
             for path in sorted(Path(tmp).rglob("*")):
-                info = tar.gettarinfo(str(path), arcname=str(path.relative_to(tmp)))
-                info.uid = info.gid = 0
-                info.uname = info.gname = "root"
-                info.mtime = 0
+                info = _root_owned(tar.gettarinfo(str(path), arcname=str(path.relative_to(tmp))))
                 info.mode |= 0o444 if not info.isdir() else 0o555
                 if info.isreg():
                     with open(path, "rb") as f:
@@ -394,8 +395,6 @@ def singleuser_recipe(wheel: Path) -> DebianRecipe:
 def wheel_content_hash(wheel: Path) -> str:
     """A hash of a wheel's member names and contents: two builds of the same source differ in
     their zip timestamps, not here."""
-    import zipfile
-
     h = hashlib.sha256()
     try:
         with zipfile.ZipFile(wheel) as zf:
@@ -418,8 +417,6 @@ def project_source() -> Path:
 
 def project_wheel(out_dir: Path, progress: Progress = print) -> Path:
     """Build this project's wheel from its checkout (`python -m build --wheel`, about 1 min)."""
-    import sys
-
     out_dir.mkdir(parents=True, exist_ok=True)
     for old in out_dir.glob("jupyter_k8s-*.whl"):
         old.unlink()
@@ -452,8 +449,6 @@ def ensure_singleuser_image(progress: Progress = print) -> tuple[str, Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m jupyter_k8s.devcluster.realnode.images singleuser`: build (or find) the image."""
-    import argparse
-
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("image", choices=("singleuser",))
     parser.parse_args(argv)
