@@ -51,5 +51,5 @@ async def missing_priority_class(client: KubeClient, name: str) -> bool:
     except NotFound:
         return True
     except Forbidden:
-        return False
+        pass  # the optional ClusterRole is not granted: nothing can be said
     return False
