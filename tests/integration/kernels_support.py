@@ -221,3 +221,20 @@ def install_cpu_kernelspec(
         check=True,
     )
     return env, install
+
+
+def write_k8s_kernelspec(
+    jupyter_path: Path, name: str, display_name: str, config: dict[str, Any]
+) -> None:
+    """A kernelspec `name` of the k8s-pod provisioner with `config` (profile, image, ...) in
+    `jupyter_path`'s kernels folder, for a server started with that JUPYTER_PATH."""
+    folder = jupyter_path / "kernels" / name
+    folder.mkdir(parents=True)
+    spec = {
+        "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        "display_name": display_name,
+        "language": "python",
+        "interrupt_mode": "message",
+        "metadata": {"kernel_provisioner": {"provisioner_name": "k8s-pod", "config": config}},
+    }
+    (folder / "kernel.json").write_text(json.dumps(spec))

@@ -11,11 +11,18 @@ import asyncio
 import base64
 import json
 import time
-from pathlib import Path
 
 import pytest
 from jobs_support import ServerProcess, user_kubeconfig
-from kernels_support import Channels, api, kernel_pods, start_kernel, wait_gone, wait_no_kernel_pods
+from kernels_support import (
+    Channels,
+    api,
+    kernel_pods,
+    start_kernel,
+    wait_gone,
+    wait_no_kernel_pods,
+    write_k8s_kernelspec,
+)
 
 from jupyter_k8s.k8s.client import KubeClient
 
@@ -31,7 +38,8 @@ def server(dev_cluster, admin_config, namespace, tmp_path_factory):
     root.mkdir()
     kubeconfig = user_kubeconfig(dev_cluster, admin_config, namespace, base / "user.kubeconfig")
     jupyter_path = base / "jupyter-path"
-    _broken_spec(jupyter_path)
+    # A kernelspec file naming a profile the server does not have.
+    write_k8s_kernelspec(jupyter_path, "k8s-nope", "broken", {"profile": "nope"})
     srv = ServerProcess(
         root=root,
         kubeconfig=kubeconfig,
@@ -51,28 +59,6 @@ def server(dev_cluster, admin_config, namespace, tmp_path_factory):
     srv.start()
     yield srv
     srv.stop()
-
-
-def _broken_spec(jupyter_path: Path) -> None:
-    """A kernelspec file naming a profile the server does not have."""
-    folder = jupyter_path / "kernels" / "k8s-nope"
-    folder.mkdir(parents=True)
-    (folder / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "broken",
-                "language": "python",
-                "interrupt_mode": "message",
-                "metadata": {
-                    "kernel_provisioner": {
-                        "provisioner_name": "k8s-pod",
-                        "config": {"profile": "nope"},
-                    }
-                },
-            }
-        )
-    )
 
 
 async def test_kernelspecs_are_served(server: ServerProcess):

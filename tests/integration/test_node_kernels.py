@@ -27,7 +27,15 @@ import pytest
 from jobs_support import ServerProcess
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_core.paths import jupyter_runtime_dir
-from kernels_support import Channels, api, kernel_pods, start_kernel, wait_gone, wait_no_kernel_pods
+from kernels_support import (
+    Channels,
+    api,
+    kernel_pods,
+    start_kernel,
+    wait_gone,
+    wait_no_kernel_pods,
+    write_k8s_kernelspec,
+)
 
 from jupyter_k8s.devcluster.realnode import images
 from jupyter_k8s.k8s.client import KubeClient
@@ -57,7 +65,10 @@ def server(
     root = base / "root"
     root.mkdir()
     jupyter_path = base / "jupyter-path"
-    _missing_image_spec(jupyter_path)
+    # `k8s-missing`: the default profile with an image nobody can pull.
+    write_k8s_kernelspec(
+        jupyter_path, "k8s-missing", "missing image", {"profile": "cpu", "image": MISSING_IMAGE}
+    )
     srv = ServerProcess(
         root,
         real_node_kubeconfig,
@@ -68,25 +79,6 @@ def server(
     srv.start()
     yield srv
     srv.stop()
-
-
-def _missing_image_spec(jupyter_path: Path) -> None:
-    """`k8s-missing`: the default profile with an image nobody can pull."""
-    folder = jupyter_path / "kernels" / "k8s-missing"
-    folder.mkdir(parents=True)
-    spec = {
-        "argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "missing image",
-        "language": "python",
-        "interrupt_mode": "message",
-        "metadata": {
-            "kernel_provisioner": {
-                "provisioner_name": "k8s-pod",
-                "config": {"profile": "cpu", "image": MISSING_IMAGE},
-            }
-        },
-    }
-    (folder / "kernel.json").write_text(json.dumps(spec))
 
 
 async def _node_subnet(admin: KubeClient) -> tuple[str, ipaddress.IPv4Network]:
