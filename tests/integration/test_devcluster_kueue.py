@@ -189,10 +189,14 @@ async def test_job_admitted_runs_and_a_second_gpu_job_waits_with_its_position(
     assert (
         await wait_for(lambda: job_ended(kueue_admin, ns, second), 90, what="job b") == "Complete"
     )
-    wl_b = await workload_of(kueue_admin, ns, "Job", b["metadata"]["uid"])
-    assert wl_b is not None
+
+    # Kueue marks the workload Finished after the Job completed, in its own reconcile.
+    async def finished_b() -> dict | None:
+        wl = await workload_of(kueue_admin, ns, "Job", b["metadata"]["uid"])
+        return wl if wl and condition(wl, "Finished").get("status") == "True" else None
+
+    wl_b = await wait_for(finished_b, 30, what="workload b Finished")
     _report("workload-finished", wl_b)
-    assert condition(wl_b, "Finished").get("status") == "True"
     for name in (first, second):
         await kueue_admin.delete("jobs", name, ns)
 
