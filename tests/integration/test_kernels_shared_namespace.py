@@ -94,11 +94,16 @@ async def listed(server: ServerProcess) -> set[str]:
     return {k["id"] for k in kernels}
 
 
-async def wait_listed(server: ServerProcess, kernel_id: str, timeout: float = 30) -> None:
+async def wait_listed(server: ServerProcess, kernel_id: str, timeout: float = 60) -> None:
+    # Longer than one API call may take (the client's 30 s timeout): a reattach makes a few,
+    # and CI once saw one stall on a loaded machine.
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while kernel_id not in await listed(server):
-        assert loop.time() < deadline, f"{kernel_id} not reattached; log: {server.log_path}"
+        if loop.time() > deadline:
+            log = server.log_path.read_text() if server.log_path else ""
+            tail = log.rsplit("Jupyter Server", 1)[-1][-3000:]
+            raise AssertionError(f"{kernel_id} not reattached in {timeout:.0f} s; log:\n{tail}")
         await asyncio.sleep(0.2)
 
 
