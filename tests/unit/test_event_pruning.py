@@ -94,3 +94,22 @@ def test_nothing_is_dropped_before_the_object_cache_has_listed(caches):
     pods, events, _clock, _pruner, _seen = caches
     events._emit("ADDED", event("listed-first", "mine", age_seconds=3600))
     assert names(events) == {"listed-first"}
+
+
+def test_a_deleted_pod_takes_only_its_events_and_the_index_keeps_nothing_of_it(caches):
+    pods, events, _clock, pruner, _seen = caches
+    pods.ready.set()
+    for p in range(50):
+        pods._emit("ADDED", pod(f"p{p}"))
+        for e in range(4):
+            events._emit("ADDED", event(f"p{p}-e{e}", f"p{p}", age_seconds=30))
+    events._emit("MODIFIED", event("p7-e0", "p7", age_seconds=1))  # a repeated event
+    pods._emit("DELETED", pod("p7"))
+    assert len(events.items()) == 49 * 4
+    assert not any(n.startswith("p7-") for n in names(events))
+    # An event deleted by the API (its TTL) leaves the index too.
+    events._emit("DELETED", event("p8-e0", "p8", age_seconds=30))
+    for p in range(50):
+        pods._emit("DELETED", pod(f"p{p}"))
+    assert names(events) == set()
+    assert pruner._by_subject == {}  # nothing left behind by 200 events of 50 pods
