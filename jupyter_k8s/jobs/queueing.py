@@ -70,7 +70,7 @@ class JobQueues:
             client = await self.service.client()
             watch = QueueWatch(
                 client,
-                self.service._namespace,
+                self.service.namespace,
                 visibility=api.visibility,
                 is_watched=self._is_watched,
             )
@@ -81,7 +81,7 @@ class JobQueues:
                 log.warning("Kueue: %s", self.problem)
                 await watch.stop()
                 return
-            watch.add_listener(self.service._touch)  # waiters see positions change
+            watch.add_listener(self.service.touch)  # waiters see positions change
             self.watch, self.problem = watch, watch.unreadable
 
     async def stop(self) -> None:
@@ -114,7 +114,7 @@ class JobQueues:
         if not api.served:
             raise no_kueue(api, queue, profile.name, from_request)
         await self.ensure(api)
-        ns = self.service._namespace
+        ns = self.service.namespace
         cached = self.watch.local_queue_names() if self.watch is not None else None
         names = await missing_local_queue(await self.service.client(), ns, queue, cached)
         if names is not None:
@@ -139,7 +139,7 @@ class JobQueues:
                 "workloads",
                 workload["metadata"]["name"],
                 {"spec": {"active": False}},
-                self.service._namespace,
+                self.service.namespace,
             )
         except KubeError as exc:
             log.info("job %s: its Workload was not deactivated: %s", meta.get("name"), exc)

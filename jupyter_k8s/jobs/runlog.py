@@ -8,7 +8,8 @@ The runner (`pod/runner.py`, which cannot import this module) prints marker line
     ##jupyter-k8s-output## end
 
 `parse_runner_log` splits a log into those parts and verifies the output's size and sha256, so
-a truncated or interleaved log gives a clear `output_error` instead of a corrupt notebook.
+a truncated or interleaved log gives a clear `output_error` instead of a corrupt notebook;
+`user_lines` gives the rest, what a person wrote or printed (the logs a user reads).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import hashlib
 import json
 import re
 import zlib
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -169,3 +171,49 @@ def _keep_frame_lines(lines: list[str], user: list[str]) -> list[str]:
         else:
             user.append(line)
     return kept
+
+
+_FRAME_DATA = re.compile(r"[A-Za-z0-9+/=]{1,76}")
+
+
+async def user_lines(
+    raw_lines: AsyncIterator[bytes], on_cell: Callable[[Progress], None] | None = None
+) -> AsyncIterator[str]:
+    """The lines a person wrote or printed: runner markers and the output frame removed
+    (a cell marker's progress goes to `on_cell`, where given).
+
+    A log read from its middle (tailLines) may start inside the frame: lines that look like
+    frame data are held back until it is clear whether an end marker follows them.
+    """
+    in_frame = False
+    held: list[str] | None = []  # None once the start of the log is past any frame
+    async for raw in raw_lines:
+        line = raw.decode(errors="replace").rstrip("\n")
+        if line.startswith(f"{FRAME} begin"):
+            in_frame, held = True, None
+            continue
+        if line.startswith(f"{FRAME} end"):
+            in_frame, held = False, None  # what was held was the frame's data
+            continue
+        if in_frame:
+            continue
+        if held is not None:
+            if _FRAME_DATA.fullmatch(line):
+                held.append(line)
+                continue
+            for earlier in held:
+                yield earlier + "\n"
+            held = None
+        marker = parse_marker(line)
+        if marker is not None:
+            if marker[0].strip():
+                yield marker[0] + "\n"
+            if on_cell is not None and marker[1].get("event") == "cell":
+                progress = Progress()
+                progress_event(progress, marker[1])
+                if progress.cell is not None:
+                    on_cell(progress)
+            continue
+        yield line + "\n"
+    for earlier in held or []:
+        yield earlier + "\n"

@@ -170,7 +170,7 @@ async def run_now(svc: JobService, name: str) -> JobInfo:
     job = make_manual_run(cronjob, f"{name}-{MANUAL_PREFIX}{random_suffix()}")
     client = await svc.client()
     created = await client.create("jobs", job, svc.config.namespace)
-    return svc._info(created)
+    return svc.info(created)
 
 
 # -- reading ------------------------------------------------------------------------------------

@@ -3,7 +3,9 @@
 The cluster is the source of truth: a job is its batch/v1 Job (labels say whose it is,
 annotations what it runs), its pods and its events. Watch-fed caches (Reflectors) of those
 answer every read; nothing is kept anywhere else, so a restarted server lists every job again
-and collects outputs it missed. Knows nothing of tornado.
+and collects outputs it missed. Knows nothing of tornado. Its parts: runner_logs.py reads a
+job's log for its outputs, stamping.py stamps them, queueing.py speaks with Kueue,
+sweep_runs.py collects a sweep's indexes.
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ import io
 import json
 import logging
 import os
-import re
 import tarfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -32,7 +33,6 @@ from typing import Any
 from ..errors import ForbiddenProblem, NotFoundProblem, TooLargeProblem, ValidationProblem
 from ..files import write_atomic
 from ..k8s.client import (
-    Forbidden,
     KubeClient,
     KubeError,
     NotFound,
@@ -42,15 +42,14 @@ from ..k8s.client import (
 )
 from ..k8s.cluster_defaults import NO_IMAGE_HINT, ClusterDefaults
 from ..k8s.event_pruning import EventPruner
-from ..k8s.pods import container_running, container_started, pod_ip
+from ..k8s.pods import container_started
 from ..k8s.watch import Reflector, any_change, probe, sync_problem
 from ..names import job_name, owner_label, random_suffix
 from ..profiles import ProfileSet
 from .handover import PORT as HANDOVER_PORT
-from .handover import HandoverError, fetch_held_output, handover_key, handover_token
-from .live import LiveRun, Progress, from_notebook, progress_event
+from .live import LiveRun, Progress, from_notebook
 from .logstream import follow_pod_log
-from .models import JobInfo, JobPhase, Provenance, SubmitRequest
+from .models import JobInfo, Provenance, SubmitRequest
 from .notebook import check_parameters, kernel_and_language, read_notebook
 from .notify import body as notification_body
 from .notify import is_due as notification_due
@@ -83,33 +82,20 @@ from .objects import (
 )
 from .provenance import (
     ANN_PROVENANCE,
-    STAMP_MAX_BYTES,
-    add_to_notebook,
     annotation,
     from_annotation,
-    gpu_product,
-    stamp,
 )
 from .queueing import JobQueues, queue_of
-from .runlog import FRAME, MARKER, RunnerLog, parse_marker, parse_runner_log
+from .runlog import user_lines
+from .runner_logs import LOG_FETCH_LIMIT, LOG_RESUME_SECONDS, LOG_SILENCE_SECONDS, RunnerLogReader
+from .stamping import Stamper
 from .status import fail_fast_reason, job_info, with_queue
 from .sweep_runs import collect_index, is_sweep, rerun_fields, submit_fields
-from .sweeps import indexed_output_path
 from .timeline import job_timeline
 
 log = logging.getLogger("jupyter_k8s.jobs")
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
-LOG_FETCH_LIMIT = 256 * 1024 * 1024  # bytes of pod log read to find the output frame
-# How long a job's log may keep failing to be read (API server down, network cut) before its
-# output is reported lost; each failure is retried with back-off while the pod exists.
-LOG_RESUME_SECONDS = 600.0
-# A followed log silent this long is read again (a dead connection that never closed would
-# otherwise hold the follower forever; a quiet cell only costs a re-read).
-LOG_SILENCE_SECONDS = 300.0
-# Markers only the live view needs: not kept for the parse of the log at its end (they hold
-# sources and outputs, up to a few MiB a run).
-LIVE_ONLY_EVENTS = ("notebook", "source", "cell_done")
 
 
 @dataclass
@@ -185,20 +171,16 @@ class JobService:
         self._pods_by_job: dict[str, dict[str, Obj]] = {}
         self._events_by_object: dict[tuple[str, str], dict[str, Obj]] = {}
         self._collecting: dict[str, asyncio.Task] = {}  # pod name -> its log follower
-        self._held: dict[str, asyncio.Task[bytes]] = {}  # pod name -> fetch of its held output
-        self._handover_key: bytes | None = None
         self._followed: set[str] = set()  # jobs whose output a follower here takes care of
         # Shared-staging jobs that ended unstamped (while no server ran: a schedule's runs)
         # whose stamp this process tried to add: once each, not at every event of the Job.
         self._stamp_tried: set[str] = set()
-        # A followed pod's last state, kept past its deletion (a cancel deletes it): the
-        # provenance stamp reads its node, image digest and times from it.
-        self._last_pods: dict[str, Obj] = {}
-        self._nodes: dict[str, Obj] = {}  # read once each, for their GPU product label
-        self._nodes_readable = True  # False after a 403: the shipped Role reads no nodes
-        # Per job, what its log follower learned of its current pod's run: progress (for
-        # every read) and, with API staging, the live view's cells and outputs.
-        self._live: dict[str, LiveRun] = {}
+        #: Per job, what its log follower learned of its current pod's run: progress (for
+        #: every read) and, with API staging, the live view's cells and outputs.
+        self.live_runs: dict[str, LiveRun] = {}
+        #: Reads the runner logs for the outputs (runner_logs.py); stamps them (stamping.py).
+        self.log_reader = RunnerLogReader(self)
+        self.stamper = Stamper(self)
         # End-of-job notifications: jobs told (or being told) by this process, so that the
         # Job's events before the notified annotation comes back send nothing twice; and when
         # this service began, to keep quiet about jobs that ended long before (notify.py).
@@ -224,7 +206,7 @@ class JobService:
         return await self._get_client()
 
     @property
-    def _namespace(self) -> str:
+    def namespace(self) -> str:
         """The jobs' namespace, for what runs after start() (which sets the context's where
         the configuration names none)."""
         assert self.config.namespace is not None, "start() fills in the namespace"
@@ -384,13 +366,13 @@ class JobService:
             found += self._events_by_object.get(("Pod", pod["metadata"]["name"]), {}).values()
         return found
 
-    def _info(self, job: Obj) -> JobInfo:
+    def info(self, job: Obj) -> JobInfo:
         name = job["metadata"]["name"]
         info = job_info(
             job,
             self._pods_of(name),
             self._events_of(name),
-            run.progress.as_dict() if (run := self._live.get(name)) is not None else None,
+            run.progress.as_dict() if (run := self.live_runs.get(name)) is not None else None,
             now=datetime.now(UTC),
         )
         ann = job["metadata"].get("annotations") or {}
@@ -420,7 +402,7 @@ class JobService:
 
     async def get(self, name: str) -> JobInfo:
         job = await self._job(name)
-        info = self._info(job)
+        info = self.info(job)
         info.provenance = from_annotation(job, info.parameters)
         return info
 
@@ -443,7 +425,7 @@ class JobService:
         infos = []
         for n, job in enumerate(list(self.jobs.items())):  # a snapshot: the loop yields below
             if self.is_mine(job):
-                infos.append(self._info(job))
+                infos.append(self.info(job))
             if n % 25 == 24:
                 # Hundreds of jobs: let other callbacks run between batches, so that one
                 # listing does not hold the event loop for its whole length.
@@ -640,7 +622,7 @@ class JobService:
         )
         build = JobBuild(
             name=name,
-            namespace=self._namespace,  # submit() starts the service first
+            namespace=self.namespace,  # submit() starts the service first
             owner=cfg.owner,
             notebook_path=req.notebook,
             parameters=req.parameters,
@@ -666,8 +648,8 @@ class JobService:
                 if cfg.staging == "shared"
                 else {
                     # A schedule's runs share one ConfigMap: their token is the schedule's
-                    # (handover.py), which _fetch_held derives again from each run's Job.
-                    "token": await self._handover_token(name),
+                    # (handover.py), which fetch_held derives again from each run's Job.
+                    "token": await self.log_reader.handover_token(name),
                     "port": HANDOVER_PORT,
                     "hold_seconds": cfg.output_hold_seconds,
                 }
@@ -726,7 +708,7 @@ class JobService:
     async def cancel(self, name: str) -> JobInfo:
         """Stop the job gracefully: the runner saves the notebook as far as it got."""
         job = await self._job(name)
-        info = self._info(job)
+        info = self.info(job)
         if info.phase.finished:
             return info
         client = await self.client()
@@ -745,7 +727,7 @@ class JobService:
         )
         if job["spec"].get("suspend"):
             await self.queueing.withdraw(job)  # queued, never ran: out of its queue now
-        return self._info(await client.get("jobs", name, self.config.namespace))
+        return self.info(await client.get("jobs", name, self.config.namespace))
 
     async def delete(self, name: str) -> None:
         await self._job(name)
@@ -753,44 +735,6 @@ class JobService:
         await client.delete(
             "jobs", name, self.config.namespace, propagation="Background", missing_ok=True
         )
-
-    async def _handover_token(self, name: str) -> str:
-        if self._handover_key is None:
-            data_dir = self.config.data_dir
-            if data_dir is None:
-                from jupyter_core.paths import jupyter_data_dir
-
-                data_dir = jupyter_data_dir()
-            self._handover_key = await asyncio.to_thread(handover_key, data_dir)
-        return handover_token(self._handover_key, self._namespace, name)
-
-    async def _fetch_held(self, name: str, pod: str, event: dict[str, Any]) -> bytes:
-        """The output a pod holds for us (see handover.py); raises HandoverError."""
-        current = self.pods.get(pod, self.config.namespace) if self.pods is not None else None
-        ip = pod_ip(current) if current is not None else None
-        if ip is None:
-            client = await self.client()
-            ip = pod_ip(await client.get("pods", pod, self.config.namespace))
-        if ip is None:
-            raise HandoverError(f"pod {pod} has no IP to fetch its held output from")
-        log.info(
-            "fetching the held output of job %s from pod %s (%s bytes)",
-            name,
-            pod,
-            event.get("bytes"),
-        )
-        job = self.jobs.get(name, self.config.namespace) if self.jobs is not None else None
-        # A schedule's run holds the schedule's token (its ConfigMap is every run's).
-        token = await self._handover_token((schedule_of(job) if job else None) or name)
-        for attempt in range(4):  # a pod's first seconds, a blip: try again a few times
-            try:
-                return await fetch_held_output(ip, event, token, self.config.max_output_bytes)
-            except HandoverError as exc:
-                if attempt == 3 or "refused" in str(exc):
-                    raise
-                log.info("held output of job %s: %s; trying again", name, exc)
-                await asyncio.sleep(2**attempt)
-        raise AssertionError("unreachable")
 
     # -- logs ---------------------------------------------------------------------------------
 
@@ -822,7 +766,7 @@ class JobService:
             # Resumed across cut streams (API server restarts, idle proxies), no line twice.
             raw = follow_pod_log(
                 client,
-                self._namespace,  # _job() started the service
+                self.namespace,  # _job() started the service
                 pod["metadata"]["name"],
                 CONTAINER,
                 tail=tail,
@@ -832,7 +776,7 @@ class JobService:
         else:
             path = resource_path("pods", self.config.namespace, pod["metadata"]["name"], "log")
             raw = client.stream_lines(path, {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT})
-        lines = _user_lines(raw, on_cell)
+        lines = user_lines(raw, on_cell)
         if tail is None or follow:
             async for line in lines:
                 yield line
@@ -877,7 +821,7 @@ class JobService:
         indexes are notebooks of their own).
         """
         job = await self._job(name)
-        info = self._info(job)
+        info = self.info(job)
         if is_sweep(job):
             raise NotFoundProblem(
                 f"job {name} is a sweep: each of its indexes runs a notebook of its own; "
@@ -892,7 +836,7 @@ class JobService:
             "finished": info.phase.finished,
         }
         shared = (job["metadata"].get("annotations") or {}).get(ANN_STAGING) == "shared"
-        run = self._live.get(name)
+        run = self.live_runs.get(name)
         found: dict[str, Any] | None = None
         if not shared and run is not None and run.has_notebook and run.started:
             found = run.notebook(header)  # the run as it goes (or just ended, not yet collected)
@@ -923,7 +867,7 @@ class JobService:
 
     def _on_job(self, kind: str, job: Obj) -> None:
         if kind == "DELETED":
-            self._live.pop(job["metadata"]["name"], None)
+            self.live_runs.pop(job["metadata"]["name"], None)
             self._followed.discard(job["metadata"]["name"])
             self._stamp_tried.discard(job["metadata"]["name"])
             self._notified.discard(job["metadata"]["name"])
@@ -933,7 +877,7 @@ class JobService:
         if not self.is_mine(job):
             return
         name = job["metadata"]["name"]
-        info = self._info(job)
+        info = self.info(job)
         self._maybe_notify(job, info)
         if info.phase.finished and info.output_state == "pending" and self._collects(name):
             started = [p for p in self._pods_of(name) if container_started(p)]
@@ -1001,14 +945,14 @@ class JobService:
 
     def _on_pod(self, kind: str, pod: Obj) -> None:
         if pod["metadata"]["name"] in self._collecting:
-            self._last_pods[pod["metadata"]["name"]] = pod
+            self.stamper.last_pods[pod["metadata"]["name"]] = pod
         name = (pod["metadata"].get("labels") or {}).get(JOB_NAME_LABEL)
         if not name or self.jobs is None:
             return
         job = self.jobs.get(name, self.config.namespace)
         if job is None or not self.is_mine(job) or not self._is_pod_of(pod, job):
             return
-        info = self._info(job)
+        info = self.info(job)
         if kind != "DELETED" and container_started(pod) and self._collects(name):
             if info.output_state in ("pending", "none"):
                 self._follow(name, pod["metadata"]["name"])
@@ -1059,16 +1003,16 @@ class JobService:
         task = asyncio.ensure_future(follower)
         self._collecting[pod] = task
         task.add_done_callback(
-            lambda _t: (self._collecting.pop(pod, None), self._last_pods.pop(pod, None))
+            lambda _t: (self._collecting.pop(pod, None), self.stamper.last_pods.pop(pod, None))
         )
 
     async def _follow_log(self, name: str, pod: str) -> None:
         ns = self.config.namespace
         try:
             client = await self.client()
-            kept = await self._read_runner_log(name, pod)
+            kept = await self.log_reader.read(name, pod)
             job = await client.get("jobs", name, ns)
-            if not self._info(job).phase.finished:
+            if not self.info(job).phase.finished:
                 if job["spec"].get("suspend"):
                     # Kueue preempted it (suspended, its pod deleted): it runs again from the
                     # start when admitted again, and that pod's follower brings the output.
@@ -1081,11 +1025,11 @@ class JobService:
             ann = job["metadata"].get("annotations") or {}
             if ann.get(ANN_STAGING) == "shared":
                 if self.is_mine(job):  # the pod wrote it in place: only the stamp to add
-                    await self._stamp_in_place(job, pod)
+                    await self.stamper.stamp_in_place(job, pod)
                 return
             if ann.get(ANN_OUTPUT_STATE) == "ready" or not self.is_mine(job):
                 return
-            parsed = await self._runner_output(pod, kept)
+            parsed = await self.log_reader.output(pod, kept)
             if parsed.output is None:
                 final = parsed.final or {}
                 if final.get("event") == "failed" and final.get("reason") and not final.get("cell"):
@@ -1098,10 +1042,10 @@ class JobService:
                 )
                 return
             target = self.output_target(job)
-            data, provenance = await self._stamped(job, pod, parsed.output)
+            data, provenance = await self.stamper.stamped(job, pod, parsed.output)
             await asyncio.to_thread(write_atomic, target, data)
             await self._mark_output(name, "ready", None, provenance)
-            if (run := self._live.get(name)) is not None:
+            if (run := self.live_runs.get(name)) is not None:
                 run.forget_outputs()  # the live view reads the collected notebook now
         except NotFound:
             return  # the job or pod was deleted: nothing to collect
@@ -1119,219 +1063,19 @@ class JobService:
         when = str(mine["metadata"].get("creationTimestamp") or "")
         return any(str(p["metadata"].get("creationTimestamp") or "") > when for p in started)
 
-    async def _runner_output(self, pod: str, kept: builtins.list[str]) -> RunnerLog:
-        """The runner's log parsed, its output taken from the log's frame or, for one too
-        large for the log, from the pod's hand-over (awaited here; a fetch that failed is
-        the output's error)."""
-        # Base64, gunzip and sha256 of up to max_output_bytes: CPU work, off the loop.
-        parsed = await asyncio.to_thread(
-            parse_runner_log, "\n".join(kept), max_output_bytes=self.config.max_output_bytes
-        )
-        held = self._held.pop(pod, None)
-        if parsed.output is None and held is not None:
-            try:
-                parsed.output, parsed.output_error = await held, None
-            except HandoverError as exc:
-                parsed.output_error = str(exc)
-        elif held is not None:
-            held.cancel()
-        return parsed
-
-    async def _read_runner_log(self, name: str, pod: str) -> builtins.list[str]:
-        """The runner's markers and output frame, from the pod's log followed to its end.
-
-        A stream cut before the runner's container ended (the API server restarted, the
-        network dropped, an idle proxy closed it) is read again from the start, with
-        back-off, for as long as the pod exists (up to LOG_RESUME_SECONDS of failures in a
-        row): the executed notebook is framed at the end of the log, so a re-read has it.
-        User output is not kept, only markers and the frame.
-        """
-        ns = self.config.namespace
-        client = await self.client()
-        path = resource_path("pods", ns, pod, "log")
-        params = {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT, "follow": "true"}
-        loop = asyncio.get_running_loop()
-        backoff, failing_since = 0.5, None
-        read: list[str] | None = None  # the last log read to its end
-        run = self._live.get(name)
-        if run is None or run.pod != pod:  # a job's next pod (a retry) starts afresh
-            run = self._live[name] = LiveRun(pod)
-        while True:
-            kept: list[str] = []
-            in_frame = False
-            lines_read = 0
-            try:
-                async for raw in client.stream_lines(
-                    path, params, read_timeout=LOG_SILENCE_SECONDS
-                ):
-                    lines_read += 1
-                    line = raw.decode(errors="replace").rstrip("\n")
-                    if line.startswith(FRAME):
-                        in_frame = not line.startswith(f"{FRAME} end")
-                        kept.append(line)
-                    elif in_frame:
-                        kept.append(line)
-                    elif (marker := parse_marker(line)) is not None:
-                        if marker[1].get("event") not in LIVE_ONLY_EVENTS:
-                            kept.append(f"{MARKER} {json.dumps(marker[1])}")
-                        # Applied once however often a re-read repeats it (idempotent).
-                        run.add(marker[1])
-                        if marker[1].get("event") == "output_held" and pod not in self._held:
-                            # The runner waits for us to fetch it before it ends: now.
-                            self._held[pod] = asyncio.ensure_future(
-                                self._fetch_held(name, pod, marker[1])
-                            )
-                        self._touch()
-                read = kept
-                try:
-                    current = await client.get("pods", pod, ns)
-                except NotFound:
-                    return kept  # the pod is gone (a cancel's deadline deletes it): all there is
-                if not container_running(current, CONTAINER):
-                    return kept
-                reason = "the log stream ended while the runner still runs"
-            except NotFound:
-                if read is not None:
-                    return read  # gone after a full read: that read is all there is
-                raise
-            except KubeError as exc:
-                reason = str(exc)
-            now = loop.time()
-            if lines_read:  # this read got through before it broke: failures start again
-                failing_since, backoff = None, 0.5
-            failing_since = failing_since if failing_since is not None else now
-            if now - failing_since > LOG_RESUME_SECONDS:
-                raise Unreachable(f"the log of pod {pod} could not be read again: {reason}")
-            log.info("log of job %s cut (%s): reading it again in %.1f s", name, reason, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-
     async def _wait_finished(self, name: str) -> None:
         assert self.jobs is not None
         await self.jobs.wait_for(
             lambda jobs: any(
-                j["metadata"]["name"] == name and self._info(j).phase.finished for j in jobs
+                j["metadata"]["name"] == name and self.info(j).phase.finished for j in jobs
             ),
             3600,
         )
 
-    def _touch(self) -> None:
+    def touch(self) -> None:
         """Wake waiters: progress is state too, though it lives in no Kubernetes object."""
         if self.jobs is not None:
             self.jobs.notify()
-
-    async def _stamped(
-        self, job: Obj, pod: str, data: bytes, index: int | None = None
-    ) -> tuple[bytes, Provenance | None]:
-        """The executed notebook `data` with its provenance stamp (of sweep index `index`),
-        and the stamp; `data` as it is and None where no stamp could be made or added."""
-        provenance = await self._provenance(job, pod, index)
-        if provenance is None:
-            return data, None
-        stamped = await asyncio.to_thread(add_to_notebook, data, provenance)
-        return (data, None) if stamped is None else (stamped, provenance)
-
-    async def _provenance(self, job: Obj, pod: str, index: int | None = None) -> Provenance | None:
-        """The provenance stamp of a finished job (or of a sweep's index: its parameter set
-        and how it ended), from the caches (and the Node, read once per node where allowed);
-        None if it cannot be made: a stamp never costs an output."""
-        ns, pods = self.config.namespace, self.pods
-        if pods is not None:
-
-            def ended(_: object) -> bool:
-                current = pods.get(pod, ns)
-                return current is None or not container_running(current, CONTAINER)
-
-            # The runner's log has ended; the cache may show its end (finishedAt) a moment later.
-            with contextlib.suppress(TimeoutError):
-                await pods.wait_for(ended, 5)
-        found = pods.get(pod, ns) if pods is not None else None
-        info = self._info(job)
-        if index is not None:
-            info = await self._index_as_job(info, index)
-        try:
-            profile = self.profiles.get(info.profile) if info.profile else None
-        except ValidationProblem:
-            profile = None  # no longer configured: no cost
-        try:
-            provenance = stamp(
-                info,
-                found or self._last_pods.get(pod),
-                gpu_resource=profile.gpu_resource if profile else None,
-                cost_per_hour=profile.cost_per_hour if profile else None,
-            )
-        except (ValueError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
-            log.warning("no provenance stamp for job %s: %s", info.id, exc)
-            return None
-        if provenance.gpu_count and provenance.node and self._nodes_readable:
-            if provenance.node not in self._nodes:
-                try:
-                    client = await self.client()
-                    self._nodes[provenance.node] = await client.get("nodes", provenance.node)
-                except Forbidden:
-                    self._nodes_readable = False
-                except KubeError as exc:
-                    log.info("node %s not read for its GPU label: %s", provenance.node, exc)
-            product = gpu_product(self._nodes.get(provenance.node), provenance.gpu_resource)
-            provenance.gpu_product = product
-        provenance.sweep_index = index
-        return provenance
-
-    async def _index_as_job(self, info: JobInfo, index: int) -> JobInfo:
-        """A sweep's status as index `index`'s own: its parameter set, phase and reason, once
-        the Job counts the index as ended (a moment after its pod; up to 10 s)."""
-        jobs, ns = self.jobs, self.config.namespace
-
-        def ended(_: object) -> JobInfo | None:
-            job = jobs.get(info.id, ns) if jobs is not None else None
-            now = self._info(job) if job is not None else info
-            for i in now.sweep.indexes if now.sweep is not None else []:
-                if i.index == index and i.phase in {p.value for p in JobPhase if p.finished}:
-                    update = {"parameters": i.parameters, "phase": JobPhase(i.phase)}
-                    return now.model_copy(update={**update, "reason": i.reason})
-            return None
-
-        if jobs is not None:
-            with contextlib.suppress(TimeoutError):
-                return await jobs.wait_for(ended, 10)
-        sets = [
-            i for i in (info.sweep.indexes if info.sweep is not None else []) if i.index == index
-        ]
-        return info.model_copy(update={"parameters": sets[0].parameters}) if sets else info
-
-    async def _stamp_in_place(self, job: Obj, pod: str, index: int | None = None) -> None:
-        """Shared staging: add the stamp to the executed notebook the pod wrote in place (read,
-        stamped, written whole atomically; a file that is not a notebook is left as it is).
-        A sweep's index (`index`): that index's notebook and its own stamp, which the Job's
-        annotation (the job detail's provenance, one per Job) does not carry."""
-        provenance = await self._provenance(job, pod, index)
-        if provenance is None:
-            return
-
-        def rewrite(target: Path) -> bool:
-            if not target.is_file():
-                return False
-            was = target.stat()
-            if was.st_size > STAMP_MAX_BYTES:
-                return False
-            stamped = add_to_notebook(target.read_bytes(), provenance)
-            if stamped is not None:
-                write_atomic(target, stamped)
-                keep_ownership(target, was)
-            return stamped is not None
-
-        try:  # the output is there whatever happens here: a failure costs only the stamp
-            target = self.output_target(job)
-            if index is not None:
-                target = target.with_name(indexed_output_path(target.name, index))
-            if await asyncio.to_thread(rewrite, target) and index is None:
-                client = await self.client()
-                ann = {ANN_PROVENANCE: annotation(provenance)}
-                await client.patch(
-                    "jobs", provenance.job_id, {"metadata": {"annotations": ann}}, self._namespace
-                )
-        except (OSError, ForbiddenProblem, KubeError) as exc:
-            log.warning("output of job %s not stamped: %s", provenance.job_id, exc)
 
     async def _mark_output(
         self, name: str, state: str, error: str | None, provenance: Provenance | None = None
@@ -1355,21 +1099,6 @@ class JobService:
                 ),
                 5,
             )
-
-
-_FRAME_DATA = re.compile(r"[A-Za-z0-9+/=]{1,76}")
-
-
-def keep_ownership(path: Path, was: os.stat_result) -> None:
-    """Give a file rewritten by the server the owner and mode it had: the executed notebook a
-    job's pod wrote in place (uid 1000, the fsGroup's gid) stays the user's whoever runs the
-    server (as root, the rename would make it root's, and the user could no longer save it).
-    A server that may not chown (not root) keeps what it can: the mode."""
-    if (was.st_uid, was.st_gid) != (os.geteuid(), os.getegid()):
-        with contextlib.suppress(OSError):
-            os.chown(path, was.st_uid, was.st_gid)
-    with contextlib.suppress(OSError):  # after chown, which clears set-id bits
-        os.chmod(path, was.st_mode & 0o7777)
 
 
 def read_notebook_file(path: Path, limit: int) -> Any | None:
@@ -1396,49 +1125,6 @@ def read_notebook_file(path: Path, limit: int) -> Any | None:
                 return None
             time.sleep(0.05 * (attempt + 1))
     return None
-
-
-async def _user_lines(
-    raw_lines: AsyncIterator[bytes], on_cell: Callable[[Progress], None] | None = None
-) -> AsyncIterator[str]:
-    """The lines a person wrote or printed: runner markers and the output frame removed
-    (a cell marker's progress goes to `on_cell`, where given).
-
-    A log read from its middle (tailLines) may start inside the frame: lines that look like
-    frame data are held back until it is clear whether an end marker follows them.
-    """
-    in_frame = False
-    held: list[str] | None = []  # None once the start of the log is past any frame
-    async for raw in raw_lines:
-        line = raw.decode(errors="replace").rstrip("\n")
-        if line.startswith(f"{FRAME} begin"):
-            in_frame, held = True, None
-            continue
-        if line.startswith(f"{FRAME} end"):
-            in_frame, held = False, None  # what was held was the frame's data
-            continue
-        if in_frame:
-            continue
-        if held is not None:
-            if _FRAME_DATA.fullmatch(line):
-                held.append(line)
-                continue
-            for earlier in held:
-                yield earlier + "\n"
-            held = None
-        marker = parse_marker(line)
-        if marker is not None:
-            if marker[0].strip():
-                yield marker[0] + "\n"
-            if on_cell is not None and marker[1].get("event") == "cell":
-                progress = Progress()
-                progress_event(progress, marker[1])
-                if progress.cell is not None:
-                    on_cell(progress)
-            continue
-        yield line + "\n"
-    for earlier in held or []:
-        yield earlier + "\n"
 
 
 def _index(index: dict[Any, dict[str, Obj]], key: Any, kind: str, obj: Obj) -> None:

@@ -140,24 +140,24 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
             return
         if shared:
             # The pod writes its notebook in place: once it ended, only the stamp to add.
-            await svc._read_runner_log(name, pod)
+            await svc.log_reader.read(name, pod)
             job = await (await svc.client()).get("jobs", name, ns)
             if svc.is_mine(job):
-                await svc._stamp_in_place(job, pod, index)
+                await svc.stamper.stamp_in_place(job, pod, index)
             return
         # Said on the Job before reading: a cancel deletes the pod, and without it nobody
         # could tell an index whose output is on its way from one that never ran.
         await mark_index(svc, name, index, "pending")
-        kept = await svc._read_runner_log(name, pod)
+        kept = await svc.log_reader.read(name, pod)
         client = await svc.client()
         job = await client.get("jobs", name, ns)
         if not svc.is_mine(job) or _collected(job, index):
             return
-        parsed = await svc._runner_output(pod, kept)
+        parsed = await svc.log_reader.output(pod, kept)
         if parsed.output is None:
             final = parsed.final or {}
             if not final:
-                info = svc._info(job)
+                info = svc.info(job)
                 over = info.sweep is not None and any(
                     i.index == index and JobPhase(i.phase).finished for i in info.sweep.indexes
                 )
@@ -172,7 +172,7 @@ async def collect_index(svc: JobService, name: str, pod: str) -> None:
             await mark_index(svc, name, index, f"error: {error}")
             return
         target = index_target(svc, job, index)
-        data, _stamp = await svc._stamped(job, pod, parsed.output, index)  # provenance
+        data, _stamp = await svc.stamper.stamped(job, pod, parsed.output, index)  # provenance
         await asyncio.to_thread(write_atomic, target, data)
         await mark_index(svc, name, index, "ready")
     except NotFound:
@@ -218,7 +218,7 @@ async def results(svc: JobService, name: str) -> dict[str, Any]:
     or written in place), else from its pod's log (the record markers, while pods exist).
     """
     job = await svc._job(name)
-    info = svc._info(job)
+    info = svc.info(job)
     if info.sweep is None:
         raise ValidationProblem(f"job {name} is not a sweep: it has no results table")
     pods: dict[int, Obj] = {}

@@ -17,8 +17,7 @@ import pytest
 from jupyter_k8s.cli.render import CellLines
 from jupyter_k8s.jobs import live
 from jupyter_k8s.jobs.live import LiveRun, Progress, cap_outputs, from_notebook, progress_event
-from jupyter_k8s.jobs.runlog import MARKER, parse_runner_log
-from jupyter_k8s.jobs.service import _user_lines
+from jupyter_k8s.jobs.runlog import MARKER, parse_runner_log, user_lines
 from jupyter_k8s.jobs.status import cell_progress
 from jupyter_k8s.pod import runner
 
@@ -425,7 +424,7 @@ def test_follow_prints_a_cell_line_between_the_log_lines_once_per_cell():
     lines = CellLines(stream=both, out=both)
 
     async def read() -> None:
-        async for line in _user_lines(raw(), lines):
+        async for line in user_lines(raw(), lines):
             both.write(line)
 
     asyncio.run(read())

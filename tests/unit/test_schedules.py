@@ -240,7 +240,7 @@ def test_each_run_has_its_own_output_path(tmp_path: Path):
     run = _run(f"{SCHEDULE}-29580000")
     target = svc.output_target(run)
     assert target == tmp_path.resolve() / "reports" / f"report.{SCHEDULE}-29580000.ipynb"
-    info = svc._info(run)
+    info = svc.info(run)
     assert info.schedule == SCHEDULE
     assert info.output_path == f"reports/report.{SCHEDULE}-29580000.ipynb"
     # A run whose annotations point elsewhere writes nothing.

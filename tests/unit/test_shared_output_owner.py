@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jupyter_k8s.files import write_atomic
-from jupyter_k8s.jobs.service import keep_ownership
+from jupyter_k8s.jobs.stamping import keep_ownership
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="giving a file to another uid needs root")
