@@ -26,6 +26,31 @@ from ..k8s.pods import container_running
 log = logging.getLogger(__name__)
 
 
+class Resumes:
+    """The back-off between reads of a pod's log that broke: 0.5 s, doubling up to 10 s; a
+    read that got lines starts again from 0.5 s. Failures in a row for longer than
+    `limit_seconds` raise Unreachable (`reason` the last one)."""
+
+    def __init__(self, pod: str, limit_seconds: float) -> None:
+        self.pod = pod
+        self.limit_seconds = limit_seconds
+        self.backoff = 0.5
+        self._failing_since: float | None = None
+
+    async def wait(self, got_lines: bool, reason: str, what: str) -> None:
+        """After a read that broke: raise, or log `what` was cut and sleep the back-off."""
+        now = asyncio.get_running_loop().time()
+        if got_lines:  # this read got through before it broke: failures start again
+            self._failing_since, self.backoff = None, 0.5
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._failing_since > self.limit_seconds:
+            raise Unreachable(f"the log of pod {self.pod} could not be read again: {reason}")
+        log.info("%s cut (%s): reading it again in %.1f s", what, reason, self.backoff)
+        await asyncio.sleep(self.backoff)
+        self.backoff = min(self.backoff * 2, 10.0)
+
+
 def stamp_ns(stamp: bytes) -> int | None:
     """Nanoseconds since the epoch of a log line's RFC3339 timestamp; None if it is none."""
     try:
@@ -61,10 +86,9 @@ async def follow_pod_log(
 ) -> AsyncIterator[bytes]:
     """The container's log lines (without timestamps), followed until the container ends."""
     path = resource_path("pods", namespace, pod, "log")
-    loop = asyncio.get_running_loop()
     last: int | None = None  # timestamp of the last line passed on
     at_last = 0  # how many lines passed on carry that timestamp
-    backoff, failing_since = 0.5, None
+    resumes = Resumes(pod, resume_seconds)
     while True:
         params: dict[str, Any] = {"container": container, "follow": "true", "timestamps": "true"}
         if last is not None:
@@ -104,12 +128,4 @@ async def follow_pod_log(
             raise
         except KubeError as exc:
             reason = str(exc)
-        now = loop.time()
-        if got:
-            failing_since, backoff = None, 0.5
-        failing_since = failing_since if failing_since is not None else now
-        if now - failing_since > resume_seconds:
-            raise Unreachable(f"the log of pod {pod} could not be read again: {reason}")
-        log.info("followed log of pod %s cut (%s): again in %.1f s", pod, reason, backoff)
-        await asyncio.sleep(backoff)
-        backoff = min(backoff * 2, 10.0)
+        await resumes.wait(got > 0, reason, f"followed log of pod {pod}")

@@ -12,10 +12,11 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from ..k8s.client import KubeError, NotFound, Unreachable, resource_path
+from ..k8s.client import KubeError, NotFound, resource_path
 from ..k8s.pods import container_running, pod_ip
 from .handover import HandoverError, fetch_held_output, handover_key, handover_token
 from .live import LiveRun
+from .logstream import Resumes
 from .objects import CONTAINER, schedule_of
 from .runlog import FRAME, MARKER, RunnerLog, parse_marker, parse_runner_log
 
@@ -105,8 +106,7 @@ class RunnerLogReader:
         client = await self.service.client()
         path = resource_path("pods", ns, pod, "log")
         params = {"container": CONTAINER, "limitBytes": LOG_FETCH_LIMIT, "follow": "true"}
-        loop = asyncio.get_running_loop()
-        backoff, failing_since = 0.5, None
+        resumes = Resumes(pod, LOG_RESUME_SECONDS)
         read: list[str] | None = None  # the last log read to its end
         run = self.service.live_runs.get(name)
         if run is None or run.pod != pod:  # a job's next pod (a retry) starts afresh
@@ -151,15 +151,7 @@ class RunnerLogReader:
                 raise
             except KubeError as exc:
                 reason = str(exc)
-            now = loop.time()
-            if lines_read:  # this read got through before it broke: failures start again
-                failing_since, backoff = None, 0.5
-            failing_since = failing_since if failing_since is not None else now
-            if now - failing_since > LOG_RESUME_SECONDS:
-                raise Unreachable(f"the log of pod {pod} could not be read again: {reason}")
-            log.info("log of job %s cut (%s): reading it again in %.1f s", name, reason, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            await resumes.wait(lines_read > 0, reason, f"log of job {name}")
 
     async def output(self, pod: str, kept: builtins.list[str]) -> RunnerLog:
         """The runner's log parsed, its output taken from the log's frame or, for one too

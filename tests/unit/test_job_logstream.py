@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jupyter_k8s.jobs.logstream import follow_pod_log, since_time, stamp_ns
+from jupyter_k8s.jobs.logstream import Resumes, follow_pod_log, since_time, stamp_ns
 from jupyter_k8s.k8s.client import Unreachable
 
 
@@ -85,3 +85,20 @@ async def test_failures_in_a_row_give_up_after_the_resume_window(monkeypatch):
 
 async def _no_sleep(_seconds: float) -> None:
     return None
+
+
+async def test_resumes_back_off_doubling_reset_by_a_read_with_lines_then_give_up(monkeypatch):
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    monkeypatch.setattr("jupyter_k8s.jobs.logstream.asyncio.sleep", sleep)
+    resumes = Resumes("pod-1", limit_seconds=3600)
+    for _ in range(6):
+        await resumes.wait(False, "cut", "log")
+    await resumes.wait(True, "cut", "log")  # that read got lines: from 0.5 s again
+    assert slept == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 0.5]
+    giving_up = Resumes("pod-2", limit_seconds=-1)  # failing longer than allowed
+    with pytest.raises(Unreachable, match="the log of pod pod-2 could not be read again: 503"):
+        await giving_up.wait(False, "503", "log")
