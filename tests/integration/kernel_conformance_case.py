@@ -46,3 +46,23 @@ class PythonKernelTests(jkt.KernelTests):
 class PythonIopubWelcomeTests(jkt.IopubWelcomeTests):
     kernel_name = KERNEL
     support_iopub_welcome = True
+
+    def test_recv_iopub_welcome_msg(self) -> None:
+        """The suite's own test, unchanged; a failure also shows the messages it got (CI saw
+        a `stream` before `iopub_welcome` once, and the bare assertion says nothing of it)."""
+        got: list[dict] = []
+        read = self.kc.get_iopub_msg
+
+        def recording(*args, **kwargs):
+            msg = read(*args, **kwargs)
+            got.append(msg)
+            return msg
+
+        self.kc.get_iopub_msg = recording  # type: ignore[method-assign]
+        try:
+            super().test_recv_iopub_welcome_msg()
+        except AssertionError as exc:
+            seen = [(m.get("msg_type"), m.get("content")) for m in got]
+            raise AssertionError(f"{exc}; iopub messages received: {seen!r}"[:1200]) from None
+        finally:
+            self.kc.get_iopub_msg = read  # type: ignore[method-assign]
