@@ -11,7 +11,9 @@ APIs, as JupyterLab uses them:
 * execute: the round-trip of a trivial cell (execute_request to the idle status after it),
   on one kernel of each kind, through the server's websocket (what JupyterLab sees; this
   includes jupyter_server's websocket hop, the same for both) and over ZeroMQ straight to
-  the kernel (jupyter_client in the bench process, the provisioner without a server);
+  the kernel (jupyter_client in the bench process, the provisioner without a server); and,
+  as the baseline, through a second server on the same cluster with
+  `kernel_websocket_nodelay = False` (jupyter_server as it is: Nagle's algorithm on);
 * concurrency: 10 remote kernels started at once (all must answer), while a probe asks the
   server GET /api/status every 20 ms: its answer time shows whether the event loop stays free.
   The same with 10 local kernels, as a baseline: on a small machine, 10 kernels importing
@@ -34,7 +36,7 @@ import uuid
 from pathlib import Path
 
 import aiohttp
-from benchlib import HEADERS, bench_server, percentile, report
+from benchlib import HEADERS, BenchServer, bench_server, percentile, report, start_server
 
 PROFILES = [
     {"name": "bench", "display_name": "Bench", "cpu_request": "50m", "memory_request": "128Mi"}
@@ -234,6 +236,19 @@ async def concurrent(url: str, n: int, name: str = REMOTE) -> dict[str, object]:
     }
 
 
+def executes_without_nodelay(bench: BenchServer, n: int) -> dict[str, list[float]]:
+    """`executes` through a second server whose kernel websockets keep Nagle's algorithm."""
+    root = bench.tmpdir / "work-plain"
+    root.mkdir()
+    config = {"profiles": PROFILES, "kernel_websocket_nodelay": False}
+    proc, url, _log = start_server(root, bench.cluster.user_kubeconfig, config)
+    try:
+        return asyncio.run(executes(url, n))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=10, help="starts of each kind")
@@ -245,6 +260,7 @@ def main() -> int:
         url = bench.url
         start_times = asyncio.run(starts(url, args.n))
         exec_times = asyncio.run(executes(url, args.executes))
+        plain_times = executes_without_nodelay(bench, args.executes)
         together = asyncio.run(concurrent(url, args.concurrent))
         together_local = asyncio.run(concurrent(url, args.concurrent, LOCAL))
         direct = asyncio.run(
@@ -257,6 +273,7 @@ def main() -> int:
     exec_remote = statistics.median(exec_times[REMOTE])
     direct_local = statistics.median(direct[LOCAL])
     direct_remote = statistics.median(direct[REMOTE])
+    plain_remote = statistics.median(plain_times[REMOTE])
     figures = {
         "starts_each": len(start_times[LOCAL]),
         "start_local_p50_s": round(local_p50, 3),
@@ -268,6 +285,9 @@ def main() -> int:
         "execute_remote_p50_ms": round(exec_remote * 1000, 2),
         "execute_remote_p95_ms": round(percentile(exec_times[REMOTE], 95) * 1000, 2),
         "execute_ratio_p50": round(exec_remote / exec_local, 2),
+        "execute_local_p50_ms_nagle": round(statistics.median(plain_times[LOCAL]) * 1000, 2),
+        "execute_remote_p50_ms_nagle": round(plain_remote * 1000, 2),
+        "execute_remote_nagle_vs_nodelay": round(plain_remote / exec_remote, 1),
         "execute_zmq_local_p50_ms": round(direct_local * 1000, 2),
         "execute_zmq_remote_p50_ms": round(direct_remote * 1000, 2),
         "execute_zmq_remote_p95_ms": round(percentile(direct[REMOTE], 95) * 1000, 2),
@@ -291,6 +311,10 @@ def main() -> int:
         ("start added p50 < 1 s", figures["start_added_p50_s"] < 1.0),
         ("execute within 20% (p50, through the server)", figures["execute_ratio_p50"] <= 1.2),
         ("execute within 20% (p50, ZeroMQ direct)", figures["execute_zmq_ratio_p50"] <= 1.2),
+        (
+            "remote execute through the server within 2x of ZeroMQ direct (p50)",
+            exec_remote <= 2 * direct_remote,
+        ),
         (f"all {args.concurrent} concurrent kernels ready", together["ready"] == args.concurrent),
         ("event loop answers within 50 ms (probe max)", figures["probe_during_starts_max_ms"] < 50),
     ]

@@ -77,6 +77,8 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
         set_server_service(kernels)
         self.settings[KERNELS_SETTING] = kernels
         serverapp = self.serverapp
+        if self.kernel_websocket_nodelay:
+            self._kernel_websockets_nodelay()
         if not self.kernelspecs or serverapp is None:
             return
         if getattr(getattr(serverapp, "gateway_config", None), "gateway_enabled", False):
@@ -96,6 +98,22 @@ class JupyterK8s(ExtensionApp, JupyterK8sConfig):
         if getattr(serverapp, "web_app", None) is not None:
             serverapp.web_app.settings["kernel_spec_manager"] = ksm
         self.log.info("jupyter-k8s: kernelspecs %s", ", ".join(sorted(specs)))
+
+    def _kernel_websockets_nodelay(self) -> None:
+        """TCP_NODELAY on kernel websockets (kernels/websocket_nodelay.py says why)."""
+        from .kernels.websocket_nodelay import with_nodelay
+
+        key = "kernel_websocket_connection_class"
+        web_app = getattr(self.serverapp, "web_app", None)
+        base = (web_app.settings if web_app is not None else self.settings).get(key)
+        if base is None:
+            return
+        wrapped = with_nodelay(base)
+        # ExtensionApp copies the server's settings into self.settings and back after
+        # initialize_settings: set both.
+        self.settings[key] = wrapped
+        if web_app is not None:
+            web_app.settings[key] = wrapped
 
     def initialize_handlers(self) -> None:
         from .handlers import default_handlers
