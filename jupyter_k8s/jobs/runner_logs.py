@@ -7,7 +7,6 @@ output is not kept. runlog.py parses what this reads.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -57,15 +56,12 @@ class RunnerLogReader:
 
     async def fetch_held(self, name: str, pod: str, event: dict[str, Any]) -> bytes:
         """The output a pod holds for us (see handover.py); raises HandoverError."""
-        current = (
-            self.service.pods.get(pod, self.service.config.namespace)
-            if self.service.pods is not None
-            else None
-        )
+        svc, ns = self.service, self.service.config.namespace
+        current = svc.pods.get(pod, ns) if svc.pods is not None else None
         ip = pod_ip(current) if current is not None else None
         if ip is None:
-            client = await self.service.client()
-            ip = pod_ip(await client.get("pods", pod, self.service.config.namespace))
+            client = await svc.client()
+            ip = pod_ip(await client.get("pods", pod, ns))
         if ip is None:
             raise HandoverError(f"pod {pod} has no IP to fetch its held output from")
         log.info(
@@ -74,18 +70,12 @@ class RunnerLogReader:
             pod,
             event.get("bytes"),
         )
-        job = (
-            self.service.jobs.get(name, self.service.config.namespace)
-            if self.service.jobs is not None
-            else None
-        )
+        job = svc.jobs.get(name, ns) if svc.jobs is not None else None
         # A schedule's run holds the schedule's token (its ConfigMap is every run's).
         token = await self.handover_token((schedule_of(job) if job else None) or name)
         for attempt in range(4):  # a pod's first seconds, a blip: try again a few times
             try:
-                return await fetch_held_output(
-                    ip, event, token, self.service.config.max_output_bytes
-                )
+                return await fetch_held_output(ip, event, token, svc.config.max_output_bytes)
             except HandoverError as exc:
                 if attempt == 3 or "refused" in str(exc):
                     raise
@@ -93,7 +83,7 @@ class RunnerLogReader:
                 await asyncio.sleep(2**attempt)
         raise AssertionError("unreachable")
 
-    async def read(self, name: str, pod: str) -> builtins.list[str]:
+    async def read(self, name: str, pod: str) -> list[str]:
         """The runner's markers and output frame, from the pod's log followed to its end.
 
         A stream cut before the runner's container ended (the API server restarted, the
@@ -153,7 +143,7 @@ class RunnerLogReader:
                 reason = str(exc)
             await resumes.wait(lines_read > 0, reason, f"log of job {name}")
 
-    async def output(self, pod: str, kept: builtins.list[str]) -> RunnerLog:
+    async def output(self, pod: str, kept: list[str]) -> RunnerLog:
         """The runner's log parsed, its output taken from the log's frame or, for one too
         large for the log, from the pod's hand-over (awaited here; a fetch that failed is
         the output's error)."""
