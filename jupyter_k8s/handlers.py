@@ -94,9 +94,13 @@ class K8sAPIHandler(ExtensionHandlerMixin, APIHandler):
         return self.settings[CLUSTER_SETTING]
 
     def write_json(self, data: Any, status: int = 200) -> None:
+        self.write_json_text(json.dumps(data), status)
+
+    def write_json_text(self, text: str, status: int = 200) -> None:
+        """A JSON body serialized already (off the event loop, for a large one)."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
-        self.finish(json.dumps(data))
+        self.finish(text)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc_info = kwargs.get("exc_info")
@@ -219,17 +223,13 @@ class JobsHandler(JobsBaseHandler):
             limit=limit or 100,
             offset=offset or 0,
         )
-        # Dumping hundreds of immutable JobInfo snapshots is CPU work: off the event loop.
-        dumped = await asyncio.to_thread(lambda: [j.model_dump(mode="json") for j in jobs])
-        self.write_json(
-            {
-                "jobs": dumped,
-                "total": total,
-                "offset": offset,
-                "limit": limit,
-                "stale": self.jobs.sync_problem(),
-            }
+        page = {"total": total, "offset": offset, "limit": limit, "stale": self.jobs.sync_problem()}
+        # Dumping and serializing hundreds of immutable JobInfo snapshots is CPU work (tens of
+        # milliseconds for 200 jobs on a busy machine): off the event loop, both.
+        text = await asyncio.to_thread(
+            lambda: json.dumps({"jobs": [j.model_dump(mode="json") for j in jobs], **page})
         )
+        self.write_json_text(text)
 
     @tornado.web.authenticated
     @authorized

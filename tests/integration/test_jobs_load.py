@@ -58,13 +58,28 @@ import asyncio, asyncio.events, sys, time
 _run = asyncio.events.Handle._run
 
 
+def _suspended_at(task):
+    # Where a task's innermost coroutine waits now: the step that ran ended there.
+    coro, where = task.get_coro(), ""
+    while coro is not None:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            where = f"{code.co_filename.rsplit('/', 2)[-1]}:{frame.f_lineno} {code.co_name}"
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+    return where
+
+
 def _timed_run(self):
     started = time.perf_counter()
     _run(self)
     took = time.perf_counter() - started
     if took > 0.01:
         owner = getattr(self._callback, "__self__", None)
-        what = repr(owner) if isinstance(owner, asyncio.Task) else repr(self)
+        if isinstance(owner, asyncio.Task):
+            what = f"{owner.get_name()} (then at {_suspended_at(owner) or 'its end'})"
+        else:
+            what = repr(self)
         sys.stderr.write(f"Executing {what} took {took:.3f} seconds\\n")
 
 
